@@ -1,0 +1,72 @@
+/* A TCP session as the dissectors see it: the protocol is chosen here by
+ * content, and the chosen dissector is fed both directions' bytes in
+ * order, gaps included.  Dissectors report through the functions below;
+ * they never touch the sink or the flow table themselves. */
+#ifndef MT_SESSION_H
+#define MT_SESSION_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event.h"
+#include "limits.h"
+#include "message.h"
+
+struct mt_sess;
+
+/* A protocol dissector (smtp.c, pop3.c, imap.c).  Suricata's contract: it
+ * is fed whatever bytes arrived, consumes them all (keeping what it needs
+ * through a framer) and never keeps pointers into them. */
+struct mt_dissector {
+    const char *name;
+    enum mt_proto proto;
+    void *(*create)(struct mt_sess *s);
+    void (*data)(void *st, struct mt_sess *s, enum mt_dir dir, const uint8_t *p, size_t n);
+    /* len bytes are missing at this point of direction dir: resynchronise. */
+    void (*gap)(void *st, struct mt_sess *s, enum mt_dir dir, uint64_t len);
+    /* The session ends: report what is pending (messages as incomplete,
+     * credentials with result "unknown"). */
+    void (*end)(void *st, struct mt_sess *s);
+    void (*destroy)(void *st);
+};
+
+extern const struct mt_dissector mt_smtp_dissector;
+extern const struct mt_dissector mt_pop3_dissector;
+extern const struct mt_dissector mt_imap_dissector;
+
+const struct mt_limits *mt_sess_limits(const struct mt_sess *s);
+const struct mt_session_info *mt_sess_info(const struct mt_sess *s);
+
+/* Sends ev to the outputs; fills in sess, proto, ts_us and pkt from the
+ * packet being processed. */
+void mt_sess_emit(struct mt_sess *s, struct mt_event *ev);
+
+/* Packet number and timestamp of the bytes being processed now. */
+uint64_t mt_sess_pkt(const struct mt_sess *s);
+int64_t mt_sess_ts(const struct mt_sess *s);
+
+/* Counts a named anomaly on the session and emits an anomaly event (the
+ * event once per kind and direction, the count every time). */
+void mt_sess_anomaly(struct mt_sess *s, enum mt_dir dir, enum mt_anomaly a,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* An mt_anomaly_cb for the pure decoders; ud is the struct mt_sess, and
+ * the direction is the one of the bytes being processed. */
+void mt_sess_anomaly_cb(void *ud, enum mt_anomaly a, const char *detail);
+
+/* STARTTLS/STLS accepted: emits MT_EV_TLS; the rest of both directions is
+ * counted but no longer handed to the dissector. */
+void mt_sess_start_tls(struct mt_sess *s);
+
+/* Emits a credential event (the dissector keeps ownership of c). */
+void mt_sess_credential(struct mt_sess *s, const struct mt_credential *c);
+
+/* Runs a finished message through MIME and emits it as a message event;
+ * meta holds the envelope and source; its raw/size/sha256/complete/
+ * truncated fields and headers/parts are filled here from mb.  mb is
+ * reset afterwards. */
+void mt_sess_message(struct mt_sess *s, struct mt_msgbuf *mb, struct mt_message *meta);
+
+#endif

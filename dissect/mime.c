@@ -1,0 +1,615 @@
+/* MIME decoding of a complete message through GMime 3.
+ *
+ * GMime does all the MIME parsing (RFC 2045-2049, RFC 2047 encoded-words,
+ * RFC 2231 parameters); this file only drives it, walks the tree it
+ * builds, applies mailtap's caps and copies out what the events need.
+ *
+ * Part paths.  Every node of the tree gets a path, close to IMAP section
+ * numbers (RFC 3501 6.4.5) but with one number per node so that every
+ * node, containers included, is named:
+ *   - the root part of the message is "1";
+ *   - the i-th child (from 1) of a multipart at path P is "P.i";
+ *   - a message/rfc822 part at path P has one child, the root part of the
+ *     embedded message, at "P.1"; that root's children are "P.1.1", ...
+ * So "multipart/mixed { text/plain, message/rfc822 { multipart/alternative
+ * { text/plain, text/html } } }" gives 1, 1.1, 1.2, 1.2.1, 1.2.1.1,
+ * 1.2.1.2.  depth is the number of dots (the root has depth 0).
+ *
+ * Containers (multipart/..., and message/rfc822 parts that GMime parsed into
+ * an embedded message) carry no data and an empty sha256, with one
+ * exception: a multipart whose boundary is missing or never occurs keeps
+ * what GMime put into its prologue (the whole body) as its data, so that
+ * nothing of the message is lost (mime_no_boundary).
+ *
+ * Depth and part-count bombs.  GMime's parser recurses once per nesting
+ * level but stops at its own MAX_LEVEL (1024 in gmime-parser.c, reported
+ * as GMIME_CRIT_NESTING_OVERFLOW), so its stack use is bounded; the walk
+ * below is iterative and stops at lim->mime_depth_max.  GMime has no cap
+ * on the number of parts, though, and allocates a few hundred bytes of
+ * objects per part, a part costing as few as 8 bytes of input.  Every
+ * part but the root needs a line starting with "--" (its boundary line),
+ * so mime_bomb_cut() counts such lines first and hands GMime only the
+ * input before the line that passes MIME_DELIM_LINES_MAX(parts cap). */
+#include "mime.h"
+
+#include <string.h>
+
+#include <gmime/gmime.h>
+
+#include "hash.h"
+
+/* Bytes of a text/... body converted to UTF-8 (text_utf8), before and after
+ * conversion.  TODO(limits.h): move to MT_CAP_MIME_TEXT. */
+#define MIME_TEXT_MAX (1024u * 1024u)
+
+/* Boundary-like lines ("--" at the start of a line) GMime may see: eight
+ * per allowed part leaves room for closing delimiters and "-- "
+ * signatures, and a fixed allowance for bodies that happen to hold such
+ * lines.  Past this the rest of the input cannot add parts we would keep
+ * anyway.  TODO(limits.h): document next to mime_parts_max. */
+#define MIME_DELIM_LINES_MAX(parts) ((uint64_t)(parts) * 8u + 1024u)
+
+/* Charsets tried, in order, for 8-bit text that declares none (raw header
+ * bytes, parameters, text bodies without charset=).  UTF-8 first since it
+ * validates strictly; GB18030 is a superset of GB2312 and GBK and rejects
+ * most Latin-1 text; ISO-8859-1 accepts any byte and ends the list. */
+static const char *mime_fallback_charsets[] = { "UTF-8", "GB18030", "ISO-8859-1", NULL };
+
+struct mime_ctx {
+    const struct mt_limits *lim;
+    mt_anomaly_cb cb;
+    void *ud;
+    GArray *parts; /* struct mt_mime_part */
+    unsigned reported; /* bit per once-per-message anomaly */
+    char detail[MT_CAP_ANOMALY_DETAIL];
+};
+
+static void mime_anomaly(struct mime_ctx *c, enum mt_anomaly a, const char *detail)
+{
+    if (c->cb)
+        c->cb(c->ud, a, detail);
+}
+
+/* Anomalies about the message as a whole are raised once per message. */
+static void mime_anomaly_once(struct mime_ctx *c, enum mt_anomaly a, const char *detail)
+{
+    unsigned bit;
+
+    switch (a) {
+    case MT_AN_MIME_DEPTH: bit = 1u; break;
+    case MT_AN_MIME_PARTS: bit = 2u; break;
+    case MT_AN_HEADER_TOO_LARGE: bit = 4u; break;
+    default: bit = 0u; break;
+    }
+    if (bit && (c->reported & bit))
+        return;
+    c->reported |= bit;
+    mime_anomaly(c, a, detail);
+}
+
+static void mime_parser_warning(gint64 offset, GMimeParserWarning code, const gchar *item,
+                                gpointer user_data)
+{
+    struct mime_ctx *c = user_data;
+
+    (void)item;
+    if (code == GMIME_CRIT_NESTING_OVERFLOW) {
+        g_snprintf(c->detail, sizeof c->detail,
+                   "GMime stopped nesting at byte %" G_GINT64_FORMAT, offset);
+        mime_anomaly_once(c, MT_AN_MIME_DEPTH, c->detail);
+    }
+}
+
+/* 1 for the bytes a base64 body may hold: the alphabet and padding of
+ * RFC 2045 6.8 and the white space of line folding. */
+static uint8_t mime_b64_ok[256];
+
+static void mime_b64_table_init(void)
+{
+    const char *ok = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \t\r\n";
+
+    for (; *ok; ok++)
+        mime_b64_ok[(guchar)*ok] = 1;
+}
+
+static gpointer mime_init_once(gpointer arg)
+{
+    (void)arg;
+    g_mime_init();
+    mime_b64_table_init();
+    return NULL;
+}
+
+void mt_mime_global_init(void)
+{
+    static GOnce once = G_ONCE_INIT;
+
+    g_once(&once, mime_init_once, NULL);
+}
+
+/* Valid UTF-8 copy of s, at most cap bytes, cut at a character boundary. */
+static char *mime_utf8_dup(const char *s, gssize n, size_t cap)
+{
+    char *v, *end;
+    size_t len;
+
+    if (!s)
+        return NULL;
+    v = g_utf8_make_valid(s, n);
+    len = strlen(v);
+    if (len > cap) {
+        end = g_utf8_find_prev_char(v, v + cap + 1);
+        *(end ? end : v) = '\0';
+    }
+    return v;
+}
+
+static char *mime_lower_dup(const char *s)
+{
+    char *v;
+
+    if (!s)
+        return NULL;
+    v = g_strstrip(g_ascii_strdown(s, -1));
+    if (!*v) {
+        g_free(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* Length of the header block: up to the first empty line (RFC 5322 2.1),
+ * or all of the input if there is none. */
+static size_t mime_header_len(const uint8_t *data, size_t len)
+{
+    const uint8_t *p = data, *end = data + len, *nl;
+
+    for (;;) {
+        if (end - p >= 1 && p[0] == '\n')
+            return (size_t)(p - data);
+        if (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
+            return (size_t)(p - data);
+        nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            return len;
+        p = nl + 1;
+    }
+}
+
+/* Where to cut the input so that GMime sees at most MIME_DELIM_LINES_MAX
+ * lines starting with "--" (see the comment at the top). */
+static size_t mime_bomb_cut(const uint8_t *data, size_t len, uint32_t parts_max)
+{
+    const uint64_t max = MIME_DELIM_LINES_MAX(parts_max);
+    const uint8_t *p = data, *end = data + len, *nl;
+    uint64_t n = 0;
+
+    if (len >= 2 && data[0] == '-' && data[1] == '-')
+        n++;
+    while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        p = nl + 1;
+        if (end - p >= 2 && p[0] == '-' && p[1] == '-' && ++n > max)
+            return (size_t)(p - data);
+    }
+    return len;
+}
+
+static char *mime_decoded_header(GMimeMessage *msg, const char *name, size_t cap)
+{
+    return mime_utf8_dup(g_mime_object_get_header(GMIME_OBJECT(msg), name), -1, cap);
+}
+
+/* An address list as display text, decoded (not re-encoded); the header's
+ * decoded text when GMime could not parse any address out of it. */
+static char *mime_address_header(GMimeMessage *msg, GMimeAddressType type, const char *name,
+                                 size_t cap)
+{
+    InternetAddressList *list = g_mime_message_get_addresses(msg, type);
+    char *s, *v;
+
+    if (list && internet_address_list_length(list) > 0) {
+        s = internet_address_list_to_string(list, NULL, FALSE);
+        v = mime_utf8_dup(s, -1, cap);
+        g_free(s);
+        return v;
+    }
+    return mime_decoded_header(msg, name, cap);
+}
+
+static void mime_headers(GMimeMessage *msg, const struct mt_limits *lim,
+                         struct mt_mime_headers *h)
+{
+    size_t cap = lim->header_max;
+
+    h->from = mime_address_header(msg, GMIME_ADDRESS_TYPE_FROM, "From", cap);
+    h->to = mime_address_header(msg, GMIME_ADDRESS_TYPE_TO, "To", cap);
+    h->cc = mime_address_header(msg, GMIME_ADDRESS_TYPE_CC, "Cc", cap);
+    h->subject = mime_utf8_dup(g_mime_message_get_subject(msg), -1, cap);
+    h->date = mime_decoded_header(msg, "Date", cap);
+    h->message_id = mime_decoded_header(msg, "Message-ID", cap);
+}
+
+/* Raw size of a part's own header fields. */
+static size_t mime_object_header_bytes(GMimeObject *obj)
+{
+    GMimeHeaderList *hl = g_mime_object_get_header_list(obj);
+    int i, n = hl ? g_mime_header_list_get_count(hl) : 0;
+    size_t total = 0;
+
+    for (i = 0; i < n; i++) {
+        GMimeHeader *hd = g_mime_header_list_get_header_at(hl, i);
+        const char *name = g_mime_header_get_name(hd);
+        const char *raw = g_mime_header_get_raw_value(hd);
+
+        total += (name ? strlen(name) : 0) + (raw ? strlen(raw) : 0) + 2;
+    }
+    return total;
+}
+
+static gboolean mime_b64_junk_in(const guchar *p, size_t n)
+{
+    unsigned ok = 1;
+
+    for (size_t i = 0; i < n; i++)
+        ok &= mime_b64_ok[p[i]];
+    return !ok;
+}
+
+/* True if the still-encoded content holds a character that is neither in
+ * the base64 alphabet nor padding nor white space.  The content is
+ * normally a substream of the message's memory stream: read in place. */
+static gboolean mime_b64_has_junk(GMimeStream *raw)
+{
+    guchar buf[4096];
+    gssize n;
+
+    if (!raw)
+        return FALSE;
+    if (GMIME_IS_STREAM_MEM(raw)) {
+        GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(raw));
+        gint64 start = raw->bound_start, end = raw->bound_end;
+
+        if (!ba)
+            return FALSE;
+        if (end < 0 || end > (gint64)ba->len)
+            end = ba->len;
+        if (start < 0 || start > end)
+            start = end;
+        return mime_b64_junk_in(ba->data + start, (size_t)(end - start));
+    }
+    if (g_mime_stream_reset(raw) < 0)
+        return FALSE;
+    while ((n = g_mime_stream_read(raw, (char *)buf, sizeof buf)) > 0)
+        if (mime_b64_junk_in(buf, (size_t)n))
+            return TRUE;
+    return FALSE;
+}
+
+/* Writes through GMime into a byte array we keep (no copy at the end). */
+static uint8_t *mime_stream_take(GMimeStream *mem, GByteArray *ba, size_t *len)
+{
+    uint8_t *p;
+
+    g_object_unref(mem);
+    *len = ba->len;
+    p = g_byte_array_free(ba, *len == 0);
+    return *len ? p : NULL;
+}
+
+static void mime_leaf_data(struct mime_ctx *c, GMimePart *part, struct mt_mime_part *p)
+{
+    GMimeDataWrapper *w = g_mime_part_get_content(part);
+    GMimeStream *raw, *mem;
+    GByteArray *ba;
+    gint64 rawlen;
+    guint hint;
+
+    if (!w)
+        return;
+    raw = g_mime_data_wrapper_get_stream(w);
+    if (g_mime_data_wrapper_get_encoding(w) == GMIME_CONTENT_ENCODING_BASE64 &&
+        mime_b64_has_junk(raw)) {
+        g_snprintf(c->detail, sizeof c->detail, "part %s", p->path);
+        mime_anomaly(c, MT_AN_MIME_BAD_BASE64, c->detail);
+    }
+    rawlen = raw ? g_mime_stream_length(raw) : 0;
+    hint = rawlen > 0 && rawlen < UINT32_MAX ? (guint)rawlen : 0;
+    ba = g_byte_array_sized_new(hint);
+    mem = g_mime_stream_mem_new_with_byte_array(ba);
+    g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+    g_mime_data_wrapper_write_to_stream(w, mem);
+    p->data = mime_stream_take(mem, ba, &p->data_len);
+    p->size = p->data_len;
+    mt_sha256_hex(p->data ? p->data : (const uint8_t *)"", p->data_len, p->sha256);
+}
+
+/* Converts with GMime's lenient charset filter (skips invalid input). */
+static char *mime_convert_filter(const uint8_t *data, size_t len, const char *charset)
+{
+    GMimeFilter *f = g_mime_filter_charset_new(charset, "UTF-8");
+    GMimeStream *mem, *fs;
+    GByteArray *ba;
+    char *out;
+
+    if (!f)
+        return NULL;
+    ba = g_byte_array_sized_new((guint)len + 16u);
+    mem = g_mime_stream_mem_new_with_byte_array(ba);
+    g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+    fs = g_mime_stream_filter_new(mem);
+    g_mime_stream_filter_add(GMIME_STREAM_FILTER(fs), f);
+    g_object_unref(f);
+    g_mime_stream_write(fs, (const char *)data, len);
+    g_mime_stream_flush(fs);
+    g_object_unref(fs);
+    g_object_unref(mem);
+    g_byte_array_append(ba, (const guint8 *)"", 1);
+    out = (char *)g_byte_array_free(ba, FALSE);
+    return out;
+}
+
+/* A text/... body to UTF-8: from the declared charset, else the first of the
+ * fallback charsets that converts cleanly.  Capped at MIME_TEXT_MAX. */
+static char *mime_text_utf8(const uint8_t *data, size_t len, const char *charset)
+{
+    const gchar *cs = charset ? g_mime_charset_canon_name(charset) : NULL;
+    char *conv = NULL, *v;
+
+    if (len > MIME_TEXT_MAX)
+        len = MIME_TEXT_MAX;
+    if (!data)
+        return g_strdup("");
+    if (cs && g_ascii_strcasecmp(cs, "utf-8") != 0 && g_ascii_strcasecmp(cs, "us-ascii") != 0)
+        conv = mime_convert_filter(data, len, cs);
+    if (!conv && !g_utf8_validate((const char *)data, (gssize)len, NULL)) {
+        for (size_t i = 1; !conv && mime_fallback_charsets[i]; i++)
+            conv = g_convert((const char *)data, (gssize)len, "UTF-8", mime_fallback_charsets[i],
+                             NULL, NULL, NULL);
+    }
+    v = mime_utf8_dup(conv ? conv : (const char *)data, conv ? -1 : (gssize)len, MIME_TEXT_MAX);
+    g_free(conv);
+    return v;
+}
+
+static void mime_boundaryless(struct mime_ctx *c, GMimeMultipart *mp, struct mt_mime_part *p)
+{
+    const char *pro = g_mime_multipart_get_prologue(mp);
+
+    g_snprintf(c->detail, sizeof c->detail, "part %s", p->path);
+    mime_anomaly(c, MT_AN_MIME_NO_BOUNDARY, c->detail);
+    if (pro && *pro) {
+        p->data_len = strlen(pro);
+        p->data = g_memdup2(pro, p->data_len);
+        p->size = p->data_len;
+        mt_sha256_hex(p->data, p->data_len, p->sha256);
+    }
+}
+
+/* Fills one node; returns how many children it has to walk. */
+static int mime_node(struct mime_ctx *c, GMimeObject *obj, char *path, unsigned depth,
+                     struct mt_mime_part *p)
+{
+    GMimeContentType *ct = g_mime_object_get_content_type(obj);
+    const char *cte, *fn;
+    int nchild = 0;
+
+    memset(p, 0, sizeof *p);
+    p->path = path;
+    p->depth = depth;
+    if (ct) {
+        char *mt = g_mime_content_type_get_mime_type(ct);
+        p->content_type = mime_lower_dup(mt);
+        g_free(mt);
+    }
+    p->charset = mime_lower_dup(g_mime_object_get_content_type_parameter(obj, "charset"));
+    cte = g_mime_object_get_header(obj, "Content-Transfer-Encoding");
+    p->encoding = mime_lower_dup(cte);
+    if (!p->encoding)
+        p->encoding = g_strdup("7bit");
+    p->disposition = mime_lower_dup(g_mime_object_get_disposition(obj));
+    if (GMIME_IS_PART(obj))
+        fn = g_mime_part_get_filename(GMIME_PART(obj));
+    else if (!(fn = g_mime_object_get_content_disposition_parameter(obj, "filename")))
+        fn = g_mime_object_get_content_type_parameter(obj, "name");
+    p->filename = mime_utf8_dup(fn, -1, SIZE_MAX);
+
+    if (mime_object_header_bytes(obj) > c->lim->header_max) {
+        g_snprintf(c->detail, sizeof c->detail, "part %s", p->path);
+        mime_anomaly_once(c, MT_AN_HEADER_TOO_LARGE, c->detail);
+    }
+
+    if (GMIME_IS_MULTIPART(obj)) {
+        GMimeMultipart *mp = GMIME_MULTIPART(obj);
+        const char *b = g_mime_object_get_content_type_parameter(obj, "boundary");
+
+        p->is_multipart = true;
+        nchild = g_mime_multipart_get_count(mp);
+        /* No boundary, an empty one, or one that never occurs (RFC 2046
+         * 5.1.1 requires at least one body part): GMime then put the
+         * whole body into the prologue. */
+        if (!b || !*b || nchild == 0)
+            mime_boundaryless(c, mp, p);
+    } else if (GMIME_IS_MESSAGE_PART(obj)) {
+        GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+
+        nchild = m && g_mime_message_get_mime_part(m) ? 1 : 0;
+    } else if (GMIME_IS_PART(obj)) {
+        mime_leaf_data(c, GMIME_PART(obj), p);
+        if (p->content_type && g_str_has_prefix(p->content_type, "text/"))
+            p->text_utf8 = mime_text_utf8(p->data, p->data_len, p->charset);
+    }
+    return nchild;
+}
+
+static GMimeObject *mime_child(GMimeObject *obj, int i)
+{
+    if (GMIME_IS_MULTIPART(obj))
+        return g_mime_multipart_get_part(GMIME_MULTIPART(obj), i);
+    return g_mime_message_get_mime_part(g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj)));
+}
+
+struct mime_frame {
+    GMimeObject *obj;
+    const char *path; /* owned by the node in ctx->parts */
+    unsigned depth;
+    int next, count;
+};
+
+/* Adds obj as a node; pushes it on the walk stack if it has children we
+ * may visit.  Returns false once the part cap is reached. */
+static bool mime_visit(struct mime_ctx *c, GArray *stack, GMimeObject *obj, char *path,
+                       unsigned depth)
+{
+    struct mt_mime_part part;
+    struct mime_frame fr;
+    int nchild;
+
+    if (c->parts->len >= c->lim->mime_parts_max) {
+        g_snprintf(c->detail, sizeof c->detail, "more than %u parts, first dropped: %s",
+                   c->lim->mime_parts_max, path);
+        mime_anomaly_once(c, MT_AN_MIME_PARTS, c->detail);
+        g_free(path);
+        return false;
+    }
+    nchild = mime_node(c, obj, path, depth, &part);
+    g_array_append_val(c->parts, part);
+    if (nchild <= 0)
+        return true;
+    if (depth >= c->lim->mime_depth_max) {
+        g_snprintf(c->detail, sizeof c->detail, "deeper than %u below part %s",
+                   c->lim->mime_depth_max, path);
+        mime_anomaly_once(c, MT_AN_MIME_DEPTH, c->detail);
+        return true;
+    }
+    fr = (struct mime_frame){ obj, path, depth, 0, nchild };
+    g_array_append_val(stack, fr);
+    return true;
+}
+
+/* Pre-order walk with an explicit stack (no recursion on input depth). */
+static void mime_walk(struct mime_ctx *c, GMimeObject *root)
+{
+    GArray *stack = g_array_new(FALSE, FALSE, sizeof(struct mime_frame));
+    bool more = mime_visit(c, stack, root, g_strdup("1"), 0);
+
+    while (more && stack->len > 0) {
+        struct mime_frame *top = &g_array_index(stack, struct mime_frame, stack->len - 1);
+        GMimeObject *child;
+        char *path;
+        unsigned depth;
+
+        if (top->next >= top->count) {
+            g_array_set_size(stack, stack->len - 1);
+            continue;
+        }
+        child = mime_child(top->obj, top->next++);
+        if (!child)
+            continue;
+        path = g_strdup_printf("%s.%d", top->path, top->next);
+        depth = top->depth + 1;
+        more = mime_visit(c, stack, child, path, depth); /* may move top */
+    }
+    g_array_free(stack, TRUE);
+}
+
+void mt_mime_parse(const uint8_t *data, size_t len, const struct mt_limits *lim,
+                   struct mt_mime_result *out, mt_anomaly_cb cb, void *ud)
+{
+    struct mime_ctx c = { .lim = lim, .cb = cb, .ud = ud };
+    GMimeParserOptions *opts;
+    GMimeParser *parser;
+    GMimeStream *stream;
+    GMimeMessage *msg;
+    GByteArray *ba;
+    size_t hlen, feed;
+
+    memset(out, 0, sizeof *out);
+    if (!data || len == 0)
+        return;
+    mt_mime_global_init();
+
+    hlen = mime_header_len(data, len);
+    if (hlen > lim->header_max) {
+        g_snprintf(c.detail, sizeof c.detail, "message header block of %zu bytes", hlen);
+        mime_anomaly_once(&c, MT_AN_HEADER_TOO_LARGE, c.detail);
+    }
+    feed = mime_bomb_cut(data, len, lim->mime_parts_max);
+    if (feed < len) {
+        g_snprintf(c.detail, sizeof c.detail,
+                   "more than %" G_GUINT64_FORMAT " boundary lines, input cut at byte %zu",
+                   MIME_DELIM_LINES_MAX(lim->mime_parts_max), feed);
+        mime_anomaly_once(&c, MT_AN_MIME_PARTS, c.detail);
+    }
+    if (feed > UINT32_MAX) /* GByteArray lengths are guint */
+        feed = UINT32_MAX;
+
+    opts = g_mime_parser_options_new();
+    g_mime_parser_options_set_fallback_charsets(opts, mime_fallback_charsets);
+    g_mime_parser_options_set_rfc2047_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
+    g_mime_parser_options_set_parameter_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
+    g_mime_parser_options_set_address_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
+    g_mime_parser_options_set_warning_callback(opts, mime_parser_warning, &c);
+
+    /* GMime reads the caller's bytes in place: the array borrows data
+     * (stolen back below, never freed or written by GMime since the
+     * stream does not own it and the parser only reads), and with a
+     * seekable stream the parts' contents are substreams of it. */
+    ba = g_byte_array_new_take((guint8 *)(uintptr_t)data, feed);
+    stream = g_mime_stream_mem_new_with_byte_array(ba);
+    g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
+    parser = g_mime_parser_new_with_stream(stream);
+    g_mime_parser_set_persist_stream(parser, TRUE);
+    msg = g_mime_parser_construct_message(parser, opts);
+    g_object_unref(parser);
+
+    c.parts = g_array_new(FALSE, FALSE, sizeof(struct mt_mime_part));
+    if (msg) {
+        mime_headers(msg, lim, &out->headers);
+        if (g_mime_message_get_mime_part(msg))
+            mime_walk(&c, g_mime_message_get_mime_part(msg));
+        g_object_unref(msg);
+    }
+    out->nparts = c.parts->len;
+    out->parts = (struct mt_mime_part *)g_array_free(c.parts, out->nparts == 0);
+    if (out->nparts == 0)
+        out->parts = NULL;
+
+    g_object_unref(stream);
+    g_byte_array_steal(ba, NULL);
+    g_byte_array_unref(ba);
+    g_mime_parser_options_free(opts);
+}
+
+void mt_mime_part_clear(struct mt_mime_part *p)
+{
+    g_free(p->path);
+    g_free(p->content_type);
+    g_free(p->charset);
+    g_free(p->encoding);
+    g_free(p->filename);
+    g_free(p->disposition);
+    g_free(p->data);
+    g_free(p->text_utf8);
+    g_free(p->file);
+    memset(p, 0, sizeof *p);
+}
+
+void mt_mime_headers_clear(struct mt_mime_headers *h)
+{
+    g_free(h->from);
+    g_free(h->to);
+    g_free(h->cc);
+    g_free(h->subject);
+    g_free(h->date);
+    g_free(h->message_id);
+    memset(h, 0, sizeof *h);
+}
+
+void mt_mime_result_clear(struct mt_mime_result *r)
+{
+    for (size_t i = 0; i < r->nparts; i++)
+        mt_mime_part_clear(&r->parts[i]);
+    g_free(r->parts);
+    mt_mime_headers_clear(&r->headers);
+    memset(r, 0, sizeof *r);
+}

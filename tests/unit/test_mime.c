@@ -1,0 +1,679 @@
+/* Unit tests for dissect/mime.c: header decoding in the charsets mail
+ * really uses, RFC 2231 file names, the MIME tree and its paths, decoded
+ * bodies and their hashes, and the caps (depth, parts, header size) with
+ * generated bombs.  Fixtures are text files in data/mime/. */
+#include <pthread.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "mime.h"
+
+struct seen {
+    unsigned n[MT_AN__COUNT];
+    char last[MT_AN__COUNT][MT_CAP_ANOMALY_DETAIL]; /* detail of the last one */
+};
+
+static void on_anomaly(void *ud, enum mt_anomaly a, const char *detail)
+{
+    struct seen *s = ud;
+
+    g_assert_cmpint(a, <, MT_AN__COUNT);
+    s->n[a]++;
+    g_strlcpy(s->last[a], detail ? detail : "", sizeof s->last[a]);
+    if (g_test_verbose())
+        g_test_message("anomaly %d: %s", (int)a, detail ? detail : "(none)");
+}
+
+static struct mt_limits default_limits(void)
+{
+    struct mt_limits l;
+
+    memset(&l, 0, sizeof l);
+    l.line_max = MT_DEF_LINE_MAX;
+    l.reply_lines_max = MT_DEF_REPLY_LINES_MAX;
+    l.pending_max = MT_DEF_PENDING_MAX;
+    l.literal_max = MT_DEF_LITERAL_MAX;
+    l.message_max = MT_DEF_MESSAGE_MAX;
+    l.mime_depth_max = MT_DEF_MIME_DEPTH_MAX;
+    l.mime_parts_max = MT_DEF_MIME_PARTS_MAX;
+    l.header_max = MT_DEF_HEADER_MAX;
+    l.ooo_max = MT_DEF_OOO_MAX;
+    l.flows_max = MT_DEF_FLOWS_MAX;
+    l.idle_timeout = MT_DEF_IDLE_TIMEOUT;
+    l.rcpt_max = MT_DEF_RCPT_MAX;
+    l.imap_nest_max = MT_DEF_IMAP_NEST_MAX;
+    l.auth_steps_max = MT_DEF_AUTH_STEPS_MAX;
+    l.unacked_max = MT_DEF_UNACKED_MAX;
+    l.ipfrag_max = MT_DEF_IPFRAG_MAX;
+    return l;
+}
+
+static gchar *load(const char *name, gsize *len)
+{
+    gchar *path = g_test_build_filename(G_TEST_DIST, "data", "mime", name, NULL);
+    gchar *data = NULL;
+    GError *err = NULL;
+
+    g_file_get_contents(path, &data, len, &err);
+    g_assert_no_error(err);
+    g_free(path);
+    return data;
+}
+
+/* The same bytes with every LF turned into CRLF, as sent on the wire. */
+static gchar *to_crlf(const gchar *s, gsize len, gsize *out_len)
+{
+    GString *g = g_string_sized_new(len + len / 16);
+
+    for (gsize i = 0; i < len; i++) {
+        if (s[i] == '\n')
+            g_string_append_c(g, '\r');
+        g_string_append_c(g, s[i]);
+    }
+    *out_len = g->len;
+    return g_string_free(g, FALSE);
+}
+
+static void parse_with(const void *data, gsize len, const struct mt_limits *lim,
+                       struct mt_mime_result *r, struct seen *s)
+{
+    memset(s, 0, sizeof *s);
+    mt_mime_parse(data, len, lim, r, on_anomaly, s);
+}
+
+static void parse_file(const char *name, gboolean crlf, struct mt_mime_result *r, struct seen *s)
+{
+    struct mt_limits lim = default_limits();
+    gsize len, clen;
+    gchar *data = load(name, &len);
+
+    if (crlf) {
+        gchar *c = to_crlf(data, len, &clen);
+        g_free(data);
+        data = c;
+        len = clen;
+    }
+    parse_with(data, len, &lim, r, s);
+    g_free(data);
+}
+
+static unsigned total_anomalies(const struct seen *s)
+{
+    unsigned t = 0;
+
+    for (int i = 0; i < MT_AN__COUNT; i++)
+        t += s->n[i];
+    return t;
+}
+
+/* Text without the line end GMime may leave before a boundary. */
+static gchar *chomp_dup(const char *s)
+{
+    gchar *v = g_strdup(s);
+    gsize n = strlen(v);
+
+    while (n > 0 && (v[n - 1] == '\n' || v[n - 1] == '\r'))
+        v[--n] = '\0';
+    return v;
+}
+
+static void assert_text(const char *got, const char *want)
+{
+    gchar *g = chomp_dup(got);
+
+    g_assert_cmpstr(g, ==, want);
+    g_free(g);
+}
+
+/* ---- headers ---------------------------------------------------------- */
+
+struct header_case {
+    const char *file;
+    const char *subject;
+    const char *from;
+};
+
+static const struct header_case header_cases[] = {
+    { "subject-gbk.eml", "中文邮件测试", "张三 <zhang@example.cn>" },
+    { "subject-gb2312.eml", "简体中文主题", "张三 <zhang@example.cn>" },
+    /* U+20000 exists only in GB18030 (four-byte sequence), not in GBK */
+    { "subject-gb18030.eml", "汉字\xf0\xa0\x80\x80扩展", "张三 <zhang@example.cn>" },
+    { "subject-big5.eml", "繁體中文測試", "陳大文 <chan@example.tw>" },
+    { "subject-latin1-qp.eml", "Café crème brûlée", "José Müller <jose@example.es>" },
+    { "subject-utf8.eml", "Grüße 👋 привет", "Zoë <zoe@example.org>" },
+};
+
+static void test_headers_charsets(void)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(header_cases); i++) {
+        const struct header_case *hc = &header_cases[i];
+        struct mt_mime_result r;
+        struct seen s;
+        gchar *mid;
+
+        g_test_message("%s", hc->file);
+        parse_file(hc->file, i % 2 == 1, &r, &s);
+        g_assert_cmpstr(r.headers.subject, ==, hc->subject);
+        g_assert_cmpstr(r.headers.from, ==, hc->from);
+        g_assert_cmpstr(r.headers.to, ==, "Li Si <lisi@example.cn>, wang@example.cn");
+        g_assert_cmpstr(r.headers.cc, ==, "赵六 <zhao@example.cn>");
+        g_assert_cmpstr(r.headers.date, ==, "Tue, 05 Mar 2024 10:00:00 +0800");
+        mid = g_strdup_printf("<%s@example.cn>", hc->file);
+        g_assert_cmpstr(r.headers.message_id, ==, mid);
+        g_free(mid);
+        g_assert_cmpuint(r.nparts, ==, 1);
+        g_assert_cmpstr(r.parts[0].content_type, ==, "text/plain");
+        assert_text(r.parts[0].text_utf8, "Body.");
+        g_assert_cmpuint(total_anomalies(&s), ==, 0);
+        mt_mime_result_clear(&r);
+    }
+}
+
+struct raw_case {
+    const char *subject_bytes; /* undeclared 8-bit header value */
+    const char *want;
+};
+
+static const struct raw_case raw_cases[] = {
+    /* UTF-8 as sent by SMTPUTF8 clients */
+    { "Gr\xc3\xbc\xc3\x9f" "e aus K\xc3\xb6ln", "Grüße aus Köln" },
+    /* GBK bytes of 中文邮件 with no charset anywhere: GB18030 fallback */
+    { "\xd6\xd0\xce\xc4\xd3\xca\xbc\xfe", "中文邮件" },
+    /* Latin-1: neither UTF-8 nor GB18030 ("\xe9 " is no GB18030 pair) */
+    { "caf\xe9 au lait", "café au lait" },
+};
+
+static void test_headers_raw_8bit(void)
+{
+    struct mt_limits lim = default_limits();
+
+    for (gsize i = 0; i < G_N_ELEMENTS(raw_cases); i++) {
+        gchar *msg = g_strdup_printf("From: a@example.org\nSubject: %s\n\nbody\n",
+                                     raw_cases[i].subject_bytes);
+        struct mt_mime_result r;
+        struct seen s;
+
+        parse_with(msg, strlen(msg), &lim, &r, &s);
+        g_assert_cmpstr(r.headers.subject, ==, raw_cases[i].want);
+        g_assert_cmpstr(r.headers.from, ==, "a@example.org");
+        g_assert_null(r.headers.to);
+        g_assert_null(r.headers.cc);
+        mt_mime_result_clear(&r);
+        g_free(msg);
+    }
+}
+
+/* ---- parts ------------------------------------------------------------- */
+
+static void test_rfc2231_filenames(void)
+{
+    static const struct {
+        const char *filename;
+        const char *data;
+    } want[] = {
+        { NULL, NULL },                     /* 1: multipart/mixed */
+        { NULL, "Four attachments follow." }, /* 1.1 */
+        /* charset and language: filename*=iso-8859-1'fr'... */
+        { "café crème.txt", "one" },
+        /* *0* / *1* encoded continuations and a plain *2* one */
+        { "年度报告-final.pdf", "two" },
+        /* plain continuations in Content-Type name */
+        { "a very long name that was split in two.doc", "three" },
+        /* RFC 2047 inside a quoted filename: not standard, but common */
+        { "中文.txt", "four" },
+    };
+    struct mt_mime_result r;
+    struct seen s;
+
+    parse_file("rfc2231.eml", FALSE, &r, &s);
+    g_assert_cmpuint(r.nparts, ==, G_N_ELEMENTS(want));
+    for (gsize i = 0; i < r.nparts; i++) {
+        g_assert_cmpstr(r.parts[i].filename, ==, want[i].filename);
+        if (want[i].data && i > 1) {
+            g_assert_cmpmem(r.parts[i].data, r.parts[i].data_len, want[i].data,
+                            strlen(want[i].data));
+        }
+    }
+    assert_text(r.parts[1].text_utf8, want[1].data);
+    g_assert_cmpstr(r.parts[2].disposition, ==, "attachment");
+    g_assert_null(r.parts[4].disposition);
+    g_assert_cmpuint(total_anomalies(&s), ==, 0);
+    mt_mime_result_clear(&r);
+}
+
+/* The attachment in nested.eml, decoded by Python's base64 module and
+ * hashed by sha256sum. */
+#define NESTED_ATTACHMENT_SHA256 "d6bce300b78fa0abdc35293f5bdee362de62346c2f4421e142acd4bedd879cf3"
+
+static void check_nested(gboolean crlf)
+{
+    static const struct {
+        const char *path;
+        unsigned depth;
+        const char *type;
+        bool multipart;
+    } tree[] = {
+        { "1", 0, "multipart/mixed", true },
+        { "1.1", 1, "multipart/alternative", true },
+        { "1.1.1", 2, "text/plain", false },
+        { "1.1.2", 2, "text/html", false },
+        { "1.2", 1, "application/octet-stream", false },
+    };
+    /* Big5, which the GB18030 fallback would misread: the declared charset counts */
+    static const char big5_html[] = "<p>\xa7\x41\xa6\x6e\xa1\x41\xa5\x40\xac\xc9</p>\n";
+    struct mt_mime_result r;
+    struct seen s;
+    struct mt_mime_part *p;
+
+    parse_file("nested.eml", crlf, &r, &s);
+    g_assert_cmpuint(total_anomalies(&s), ==, 0);
+    g_assert_cmpstr(r.headers.subject, ==, "nested multipart");
+    g_assert_cmpuint(r.nparts, ==, G_N_ELEMENTS(tree));
+    for (gsize i = 0; i < r.nparts; i++) {
+        p = &r.parts[i];
+        g_assert_cmpstr(p->path, ==, tree[i].path);
+        g_assert_cmpuint(p->depth, ==, tree[i].depth);
+        g_assert_cmpstr(p->content_type, ==, tree[i].type);
+        g_assert_true(p->is_multipart == tree[i].multipart);
+        if (tree[i].multipart) {
+            g_assert_null(p->data);
+            g_assert_cmpuint(p->size, ==, 0);
+            g_assert_cmpstr(p->sha256, ==, "");
+            g_assert_null(p->text_utf8);
+        } else {
+            g_assert_cmpuint(strlen(p->sha256), ==, 64);
+        }
+    }
+
+    p = &r.parts[2]; /* quoted-printable UTF-8 with a soft line break */
+    g_assert_cmpstr(p->charset, ==, "utf-8");
+    g_assert_cmpstr(p->encoding, ==, "quoted-printable");
+    assert_text(p->text_utf8, "Grüße aus Köln, this line is long enough that it is wrapped "
+                              "by a soft line break.");
+
+    p = &r.parts[3]; /* base64 Big5 HTML: bytes kept, text converted */
+    g_assert_cmpstr(p->charset, ==, "big5");
+    g_assert_cmpstr(p->encoding, ==, "base64");
+    g_assert_cmpmem(p->data, p->data_len, big5_html, sizeof big5_html - 1);
+    g_assert_cmpstr(p->text_utf8, ==, "<p>你好，世界</p>\n");
+
+    p = &r.parts[4]; /* binary attachment */
+    g_assert_cmpstr(p->encoding, ==, "base64");
+    g_assert_cmpstr(p->filename, ==, "data.bin");
+    g_assert_cmpstr(p->disposition, ==, "attachment");
+    g_assert_cmpuint(p->size, ==, 3000);
+    g_assert_cmpuint(p->data_len, ==, 3000);
+    g_assert_cmpuint(p->data[0], ==, 0x00);
+    g_assert_cmpuint(p->data[1], ==, 37);
+    g_assert_cmpstr(p->sha256, ==, NESTED_ATTACHMENT_SHA256);
+    g_assert_null(p->text_utf8);
+    mt_mime_result_clear(&r);
+}
+
+static void test_nested_lf(void) { check_nested(FALSE); }
+static void test_nested_crlf(void) { check_nested(TRUE); }
+
+static void test_message_rfc822(void)
+{
+    static const struct {
+        const char *path;
+        unsigned depth;
+        const char *type;
+        const char *text;
+    } tree[] = {
+        { "1", 0, "multipart/mixed", NULL },
+        { "1.1", 1, "text/plain", "See the message below." },
+        { "1.2", 1, "message/rfc822", NULL },
+        { "1.2.1", 2, "multipart/alternative", NULL },
+        { "1.2.1.1", 3, "text/plain", "Original plain text." },
+        { "1.2.1.2", 3, "text/html", "<p>Original HTML.</p>" },
+        { "1.3", 1, "text/plain", "After the forwarded message." },
+    };
+    struct mt_mime_result r;
+    struct seen s;
+
+    parse_file("rfc822.eml", FALSE, &r, &s);
+    g_assert_cmpstr(r.headers.subject, ==, "Fwd: the original"); /* outer, not inner */
+    g_assert_cmpuint(r.nparts, ==, G_N_ELEMENTS(tree));
+    for (gsize i = 0; i < r.nparts; i++) {
+        g_assert_cmpstr(r.parts[i].path, ==, tree[i].path);
+        g_assert_cmpuint(r.parts[i].depth, ==, tree[i].depth);
+        g_assert_cmpstr(r.parts[i].content_type, ==, tree[i].type);
+        if (tree[i].text)
+            assert_text(r.parts[i].text_utf8, tree[i].text);
+        else
+            g_assert_null(r.parts[i].data);
+    }
+    g_assert_cmpstr(r.parts[2].disposition, ==, "inline");
+    g_assert_false(r.parts[2].is_multipart);
+    g_assert_cmpstr(r.parts[6].filename, ==, "after.txt");
+    g_assert_cmpuint(total_anomalies(&s), ==, 0);
+    mt_mime_result_clear(&r);
+}
+
+static void test_quoted_printable(void)
+{
+    static const char latin1[] = "Caf\xe9 cr\xe8me, soft break, equals = sign.";
+    struct mt_mime_result r;
+    struct seen s;
+
+    parse_file("quoted-printable.eml", FALSE, &r, &s);
+    g_assert_cmpuint(r.nparts, ==, 1);
+    g_assert_cmpstr(r.parts[0].encoding, ==, "quoted-printable");
+    g_assert_cmpstr(r.parts[0].charset, ==, "iso-8859-1");
+    g_assert_cmpuint(r.parts[0].data_len, >=, sizeof latin1 - 1);
+    g_assert_cmpmem(r.parts[0].data, sizeof latin1 - 1, latin1, sizeof latin1 - 1);
+    assert_text(r.parts[0].text_utf8, "Café crème, soft break, equals = sign.");
+    g_assert_cmpuint(total_anomalies(&s), ==, 0);
+    mt_mime_result_clear(&r);
+}
+
+static void test_no_boundary(void)
+{
+    struct mt_mime_result r;
+    struct seen s;
+
+    parse_file("no-boundary.eml", FALSE, &r, &s);
+    g_assert_cmpuint(s.n[MT_AN_MIME_NO_BOUNDARY], ==, 1);
+    g_assert_cmpuint(total_anomalies(&s), ==, 1);
+    g_assert_cmpuint(r.nparts, ==, 1);
+    g_assert_cmpstr(r.parts[0].content_type, ==, "multipart/mixed");
+    g_assert_true(r.parts[0].is_multipart);
+    /* the body is kept, as GMime gives it, rather than lost */
+    g_assert_nonnull(r.parts[0].data);
+    g_assert_nonnull(g_strstr_len((const char *)r.parts[0].data, (gssize)r.parts[0].data_len,
+                                  "Text that a reader still wants to see."));
+    g_assert_cmpuint(r.parts[0].size, ==, r.parts[0].data_len);
+    g_assert_cmpuint(strlen(r.parts[0].sha256), ==, 64);
+    mt_mime_result_clear(&r);
+}
+
+static void test_bad_base64(void)
+{
+    struct mt_mime_result r;
+    struct seen s;
+
+    parse_file("bad-base64.eml", TRUE, &r, &s);
+    g_assert_cmpuint(r.nparts, ==, 3);
+    /* the good body (folded, white space, lone '=') raises nothing */
+    g_assert_cmpmem(r.parts[1].data, r.parts[1].data_len, "Good body follows.", 18);
+    /* the bad one is reported once and decoded as well as it can be */
+    g_assert_cmpuint(s.n[MT_AN_MIME_BAD_BASE64], ==, 1);
+    g_assert_cmpuint(total_anomalies(&s), ==, 1);
+    g_assert_cmpmem(r.parts[2].data, r.parts[2].data_len, "Bad body", 8);
+    mt_mime_result_clear(&r);
+}
+
+static void test_headers_only(void)
+{
+    struct mt_mime_result r;
+    struct seen s;
+
+    parse_file("headers-only.eml", FALSE, &r, &s);
+    g_assert_cmpstr(r.headers.from, ==, "only@example.org");
+    g_assert_cmpstr(r.headers.subject, ==, "headers only, no body");
+    g_assert_cmpstr(r.headers.message_id, ==, "<only@example.org>");
+    g_assert_null(r.headers.date);
+    g_assert_cmpuint(r.nparts, ==, 1);
+    g_assert_cmpstr(r.parts[0].content_type, ==, "text/plain");
+    g_assert_cmpstr(r.parts[0].encoding, ==, "7bit");
+    g_assert_cmpuint(r.parts[0].size, ==, 0);
+    g_assert_null(r.parts[0].data);
+    /* SHA-256 of nothing */
+    g_assert_cmpstr(r.parts[0].sha256, ==,
+                    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    g_assert_cmpstr(r.parts[0].text_utf8, ==, "");
+    g_assert_cmpuint(total_anomalies(&s), ==, 0);
+    mt_mime_result_clear(&r);
+}
+
+static void test_empty(void)
+{
+    struct mt_limits lim = default_limits();
+    struct mt_mime_result r;
+    struct seen s;
+
+    memset(&r, 0xa5, sizeof r); /* must be filled even when there is nothing */
+    parse_with("", 0, &lim, &r, &s);
+    g_assert_cmpuint(r.nparts, ==, 0);
+    g_assert_null(r.parts);
+    g_assert_null(r.headers.from);
+    g_assert_null(r.headers.subject);
+    g_assert_cmpuint(total_anomalies(&s), ==, 0);
+    mt_mime_result_clear(&r);
+    mt_mime_result_clear(&r); /* clearing twice is harmless */
+}
+
+/* ---- caps -------------------------------------------------------------- */
+
+static void test_cap_depth(void)
+{
+    struct mt_limits lim = default_limits();
+    struct mt_mime_result r;
+    struct seen s;
+    gsize len;
+    gchar *data = load("nested.eml", &len);
+
+    lim.mime_depth_max = 1; /* keeps 1, 1.1 and 1.2 but not 1.1.x */
+    parse_with(data, len, &lim, &r, &s);
+    g_assert_cmpuint(s.n[MT_AN_MIME_DEPTH], ==, 1);
+    g_assert_cmpuint(r.nparts, ==, 3);
+    g_assert_cmpstr(r.parts[1].path, ==, "1.1");
+    g_assert_cmpstr(r.parts[2].path, ==, "1.2");
+    g_assert_cmpstr(r.parts[2].sha256, ==, NESTED_ATTACHMENT_SHA256);
+    mt_mime_result_clear(&r);
+    g_free(data);
+}
+
+static void test_cap_parts(void)
+{
+    struct mt_limits lim = default_limits();
+    struct mt_mime_result r;
+    struct seen s;
+    gsize len;
+    gchar *data = load("nested.eml", &len);
+
+    lim.mime_parts_max = 3; /* 1, 1.1, 1.1.1 */
+    parse_with(data, len, &lim, &r, &s);
+    g_assert_cmpuint(s.n[MT_AN_MIME_PARTS], ==, 1);
+    g_assert_cmpuint(r.nparts, ==, 3);
+    g_assert_cmpstr(r.parts[2].path, ==, "1.1.1");
+    mt_mime_result_clear(&r);
+    g_free(data);
+}
+
+static void test_cap_header(void)
+{
+    struct mt_limits lim = default_limits();
+    struct mt_mime_result r;
+    struct seen s;
+    gsize len;
+    gchar *data = load("nested.eml", &len);
+    GString *g;
+
+    /* a body larger than the cap is not a header block larger than it */
+    lim.header_max = 1024;
+    g_assert_cmpuint(len, >, 2 * lim.header_max);
+    parse_with(data, len, &lim, &r, &s);
+    g_assert_cmpuint(total_anomalies(&s), ==, 0);
+    mt_mime_result_clear(&r);
+    g_free(data);
+
+    /* 100 three-byte characters against a cap of 64 bytes */
+    g = g_string_new("Subject: ");
+    for (int i = 0; i < 100; i++)
+        g_string_append(g, "中");
+    g_string_append(g, "\n\nbody\n");
+    lim.header_max = 64;
+    parse_with(g->str, g->len, &lim, &r, &s);
+    g_assert_cmpuint(s.n[MT_AN_HEADER_TOO_LARGE], ==, 1);
+    g_assert_cmpuint(total_anomalies(&s), ==, 1);
+    /* decoded header values are cut to the cap, on a character boundary */
+    g_assert_cmpuint(strlen(r.headers.subject), ==, 63);
+    g_assert_true(g_utf8_validate(r.headers.subject, -1, NULL));
+    g_assert_cmpuint(r.nparts, ==, 1);
+    assert_text(r.parts[0].text_utf8, "body");
+    mt_mime_result_clear(&r);
+    g_string_free(g, TRUE);
+
+    /* a large header inside a part counts as well */
+    lim.header_max = 4096;
+    g = g_string_new("Subject: s\nContent-Type: multipart/mixed; boundary=b\n\n--b\nX-Filler: ");
+    for (int i = 0; i < 500; i++)
+        g_string_append(g, "0123456789");
+    g_string_append(g, "\n\nbody\n--b--\n");
+    parse_with(g->str, g->len, &lim, &r, &s);
+    g_assert_cmpuint(s.n[MT_AN_HEADER_TOO_LARGE], ==, 1);
+    g_assert_cmpuint(total_anomalies(&s), ==, 1);
+    g_assert_cmpuint(r.nparts, ==, 2);
+    mt_mime_result_clear(&r);
+    g_string_free(g, TRUE);
+}
+
+/* ---- bombs ------------------------------------------------------------- */
+
+#define BOMB_DEPTH 10000
+#define BOMB_PARTS 100000
+
+static GString *depth_bomb_multipart(unsigned n)
+{
+    GString *g = g_string_new("Subject: depth bomb\n");
+
+    for (unsigned i = 0; i < n; i++)
+        g_string_append_printf(g, "Content-Type: multipart/mixed; boundary=\"b%u\"\n\n--b%u\n", i,
+                               i);
+    g_string_append(g, "Content-Type: text/plain\n\ndeep\n");
+    for (unsigned i = n; i-- > 0;)
+        g_string_append_printf(g, "--b%u--\n", i);
+    return g;
+}
+
+static GString *depth_bomb_rfc822(unsigned n)
+{
+    GString *g = g_string_new("Subject: depth bomb\n");
+
+    for (unsigned i = 0; i < n; i++)
+        g_string_append(g, "Content-Type: message/rfc822\n\nSubject: inner\n");
+    g_string_append(g, "Content-Type: text/plain\n\ndeep\n");
+    return g;
+}
+
+struct bomb_job {
+    GString *msg;
+    struct mt_limits lim;
+    struct mt_mime_result r;
+    struct seen s;
+};
+
+static void *bomb_thread(void *arg)
+{
+    struct bomb_job *j = arg;
+
+    parse_with(j->msg->str, j->msg->len, &j->lim, &j->r, &j->s);
+    return NULL;
+}
+
+/* Parses in a thread with a small stack (1 MiB, an eighth of the usual
+ * main-thread stack): a parser that recursed once per level of the input
+ * would overflow it and crash the test. */
+static void parse_small_stack(struct bomb_job *j)
+{
+    pthread_attr_t attr;
+    pthread_t th;
+
+    g_assert_cmpint(pthread_attr_init(&attr), ==, 0);
+    g_assert_cmpint(pthread_attr_setstacksize(&attr, 1024 * 1024), ==, 0);
+    g_assert_cmpint(pthread_create(&th, &attr, bomb_thread, j), ==, 0);
+    g_assert_cmpint(pthread_join(th, NULL), ==, 0);
+    pthread_attr_destroy(&attr);
+}
+
+static void check_depth_bomb(GString *msg, uint32_t parts_max)
+{
+    struct bomb_job j = { .msg = msg, .lim = default_limits() };
+
+    j.lim.mime_parts_max = parts_max;
+    parse_small_stack(&j);
+    g_assert_cmpuint(j.s.n[MT_AN_MIME_DEPTH], ==, 1);
+    /* kept: depths 0..mime_depth_max, one node each */
+    g_assert_cmpuint(j.r.nparts, ==, MT_DEF_MIME_DEPTH_MAX + 1);
+    for (size_t i = 0; i < j.r.nparts; i++)
+        g_assert_cmpuint(j.r.parts[i].depth, ==, i);
+    g_assert_cmpstr(j.r.headers.subject, ==, "depth bomb");
+    mt_mime_result_clear(&j.r);
+}
+
+static void test_bomb_depth_multipart(void)
+{
+    GString *msg = depth_bomb_multipart(BOMB_DEPTH);
+
+    /* default caps: cut before GMime by the boundary-line count */
+    check_depth_bomb(msg, MT_DEF_MIME_PARTS_MAX);
+    /* all of it handed to GMime, which stops at its own nesting limit */
+    check_depth_bomb(msg, BOMB_PARTS * 10);
+    g_string_free(msg, TRUE);
+}
+
+static void test_bomb_depth_rfc822(void)
+{
+    /* no boundary lines at all: only GMime's nesting limit protects it */
+    GString *msg = depth_bomb_rfc822(BOMB_DEPTH);
+
+    check_depth_bomb(msg, MT_DEF_MIME_PARTS_MAX);
+    g_string_free(msg, TRUE);
+}
+
+static void test_bomb_parts(void)
+{
+    GString *g = g_string_new("Subject: parts bomb\nContent-Type: multipart/mixed; boundary=b\n\n");
+    struct bomb_job j = { .lim = default_limits() };
+    gint64 t0;
+
+    for (unsigned i = 0; i < BOMB_PARTS; i++)
+        g_string_append(g, "--b\n\nx\n");
+    g_string_append(g, "--b--\n");
+    j.msg = g;
+    t0 = g_get_monotonic_time();
+    parse_small_stack(&j);
+    g_test_message("100,000-part message parsed in %.3f s",
+                   (double)(g_get_monotonic_time() - t0) / 1e6);
+    g_assert_cmpuint(j.s.n[MT_AN_MIME_PARTS], ==, 1);
+    g_assert_cmpuint(total_anomalies(&j.s), ==, 1);
+    /* GMime was not handed the 100,000 parts (hundreds of bytes of
+     * objects each) but the input up to the boundary-line cap */
+    g_assert_nonnull(strstr(j.s.last[MT_AN_MIME_PARTS], "input cut at byte"));
+    g_assert_cmpuint(j.r.nparts, ==, MT_DEF_MIME_PARTS_MAX);
+    g_assert_cmpstr(j.r.parts[0].path, ==, "1");
+    g_assert_cmpstr(j.r.parts[1].path, ==, "1.1");
+    g_assert_cmpstr(j.r.parts[j.r.nparts - 1].path, ==, "1.999");
+    g_assert_cmpmem(j.r.parts[1].data, j.r.parts[1].data_len, "x", 1);
+    mt_mime_result_clear(&j.r);
+    g_string_free(g, TRUE);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    mt_mime_global_init();
+    mt_mime_global_init(); /* idempotent */
+
+    g_test_add_func("/mime/headers/charsets", test_headers_charsets);
+    g_test_add_func("/mime/headers/raw-8bit", test_headers_raw_8bit);
+    g_test_add_func("/mime/headers/only", test_headers_only);
+    g_test_add_func("/mime/parts/rfc2231-filenames", test_rfc2231_filenames);
+    g_test_add_func("/mime/parts/nested-lf", test_nested_lf);
+    g_test_add_func("/mime/parts/nested-crlf", test_nested_crlf);
+    g_test_add_func("/mime/parts/message-rfc822", test_message_rfc822);
+    g_test_add_func("/mime/parts/quoted-printable", test_quoted_printable);
+    g_test_add_func("/mime/broken/no-boundary", test_no_boundary);
+    g_test_add_func("/mime/broken/bad-base64", test_bad_base64);
+    g_test_add_func("/mime/broken/empty", test_empty);
+    g_test_add_func("/mime/caps/depth", test_cap_depth);
+    g_test_add_func("/mime/caps/parts", test_cap_parts);
+    g_test_add_func("/mime/caps/header", test_cap_header);
+    g_test_add_func("/mime/bombs/depth-multipart", test_bomb_depth_multipart);
+    g_test_add_func("/mime/bombs/depth-rfc822", test_bomb_depth_rfc822);
+    g_test_add_func("/mime/bombs/parts", test_bomb_parts);
+    return g_test_run();
+}

@@ -2,8 +2,8 @@
  * The table in docs/caps.md mirrors this file; each cap names the anomaly
  * raised when it is hit.  Caps that a user may change are fields of
  * struct mt_limits (set from the command line), the rest are constants. */
-#ifndef MT_LIMITS_H
-#define MT_LIMITS_H
+#ifndef MT_CAPS_H
+#define MT_CAPS_H
 
 #include <stddef.h>
 #include <stdint.h>

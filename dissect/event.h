@@ -53,6 +53,8 @@ struct mt_session_info {
     uint64_t gap_bytes;
     struct mt_gap gaps[MT_GAPS_KEPT];
     uint32_t anomalies[MT_AN__COUNT];
+    char *client_name;         /* SMTP HELO/EHLO argument, or NULL */
+    char **capabilities;       /* EHLO / CAPA / CAPABILITY list (NULL-terminated), or NULL */
 };
 
 enum mt_auth_result { MT_AUTH_UNKNOWN = 0, MT_AUTH_SUCCESS, MT_AUTH_FAILURE };
@@ -89,7 +91,7 @@ struct mt_mime_part {
     char sha256[65];           /* of the decoded bytes, "" for containers */
     uint8_t *data;             /* decoded bytes (leaves only) for extraction */
     size_t data_len;
-    char *text_utf8;           /* text/* leaves converted to UTF-8, capped */
+    char *text_utf8;           /* leaves of type text/..., converted to UTF-8, capped */
     char *file;                /* set by the extractor */
 };
 
@@ -155,6 +157,7 @@ struct mt_event {
             struct mt_bytes line;  /* the whole line without CRLF */
             const char *note;      /* decoded AUTH value or other annotation, or NULL */
             bool auth_data;        /* a SASL continuation line from the client */
+            bool secret;           /* arg holds a password or token (masked by --redact) */
         } cmd;
         struct {
             struct mt_bytes tag;   /* IMAP tag, "*" or "+"; empty elsewhere */

@@ -65,3 +65,26 @@ void mt_framer_reset(struct mt_framer *f);
 static inline size_t mt_framer_pending(const struct mt_framer *f) { return f->len; }
 
 #endif
+
+#ifndef MT_LINES_DEFINED
+#define MT_LINES_DEFINED
+#include "event.h"
+/* A multi-line reply being collected: copies of the lines, capped in
+ * count (the caller raises reply_too_long when mt_lines_add says no). */
+struct mt_lines {
+    uint8_t *buf;
+    size_t len, cap;
+    struct mt_bytes *v;  /* pointers fixed up by mt_lines_view */
+    size_t *off;
+    size_t n, vcap;
+    uint32_t max;
+    uint64_t dropped;    /* lines past the cap */
+};
+void mt_lines_init(struct mt_lines *l, uint32_t max);
+void mt_lines_free(struct mt_lines *l);
+void mt_lines_clear(struct mt_lines *l);
+/* false when the count cap is reached (the line is dropped). */
+bool mt_lines_add(struct mt_lines *l, const uint8_t *p, size_t n);
+/* The lines as mt_bytes, valid until the next add or clear. */
+const struct mt_bytes *mt_lines_view(struct mt_lines *l);
+#endif

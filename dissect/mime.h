@@ -7,7 +7,7 @@
 
 #include "anomaly.h"
 #include "event.h"
-#include "limits.h"
+#include "caps.h"
 
 struct mt_mime_result {
     struct mt_mime_headers headers;

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "event.h"
-#include "limits.h"
+#include "caps.h"
 #include "message.h"
 
 struct mt_sess;
@@ -59,6 +59,11 @@ void mt_sess_anomaly_cb(void *ud, enum mt_anomaly a, const char *detail);
 /* STARTTLS/STLS accepted: emits MT_EV_TLS; the rest of both directions is
  * counted but no longer handed to the dissector. */
 void mt_sess_start_tls(struct mt_sess *s);
+
+/* Session attributes shown in the session record (copied). */
+void mt_sess_set_client_name(struct mt_sess *s, const uint8_t *p, size_t n);
+/* Takes ownership of caps (a NULL-terminated g_strv). */
+void mt_sess_set_capabilities(struct mt_sess *s, char **caps);
 
 /* Emits a credential event (the dissector keeps ownership of c). */
 void mt_sess_credential(struct mt_sess *s, const struct mt_credential *c);

@@ -1,0 +1,73 @@
+/* Collecting one message's bytes; see message.h. */
+#include "message.h"
+
+#include <string.h>
+
+#include <glib.h>
+
+void mt_msgbuf_init(struct mt_msgbuf *m, uint64_t max)
+{
+    memset(m, 0, sizeof(*m));
+    m->max = max;
+}
+
+void mt_msgbuf_free(struct mt_msgbuf *m)
+{
+    g_free(m->data);
+    m->data = NULL;
+    m->len = m->cap = 0;
+    m->active = false;
+}
+
+void mt_msgbuf_begin(struct mt_msgbuf *m)
+{
+    m->len = 0;
+    m->total = 0;
+    m->truncated = false;
+    m->gap = false;
+    m->midline = false;
+    m->active = true;
+    mt_sha256_init(&m->sha);
+}
+
+void mt_msgbuf_append(struct mt_msgbuf *m, const uint8_t *p, size_t n)
+{
+    if (n == 0)
+        return;
+    m->total += n;
+    mt_sha256_update(&m->sha, p, n);
+    size_t keep = n;
+    if ((uint64_t)m->len >= m->max) {
+        m->truncated = true;
+        return;
+    }
+    if ((uint64_t)keep > m->max - m->len) {
+        keep = (size_t)(m->max - m->len);
+        m->truncated = true;
+    }
+    if (keep > m->cap - m->len) {
+        size_t cap = m->cap ? m->cap : 4096;
+        while (cap - m->len < keep)
+            cap *= 2;
+        m->data = g_realloc(m->data, cap);
+        m->cap = cap;
+    }
+    memcpy(m->data + m->len, p, keep);
+    m->len += keep;
+}
+
+bool mt_msgbuf_dotline(struct mt_msgbuf *m, const uint8_t *line, size_t n,
+                       const uint8_t *eol, size_t eol_len, bool partial)
+{
+    bool at_start = !m->midline;
+    m->midline = partial;
+    if (at_start && !partial && n == 1 && line[0] == '.')
+        return true;
+    if (at_start && n > 0 && line[0] == '.') {
+        line++;
+        n--;
+    }
+    mt_msgbuf_append(m, line, n);
+    mt_msgbuf_append(m, eol, eol_len);
+    return false;
+}

@@ -1,0 +1,528 @@
+/* Sessions: protocol detection by content, role repair for captures that
+ * missed the handshake, and the reporting functions dissectors use. */
+#include "session_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "mime.h"
+
+struct mt_chunk {
+    enum mt_dir dir;
+    bool gap;
+    uint64_t gap_len;
+    uint64_t pkt;
+    int64_t ts;
+    size_t n;
+    uint8_t data[];
+};
+
+/* TEMPORARY until pop3.c and imap.c land. */
+extern const struct mt_dissector mt_pop3_dissector __attribute__((weak));
+extern const struct mt_dissector mt_imap_dissector __attribute__((weak));
+
+/* Dissectors by protocol. */
+static const struct mt_dissector *dissector_for(enum mt_proto p)
+{
+    switch (p) {
+    case MT_PROTO_SMTP:
+        return &mt_smtp_dissector;
+    case MT_PROTO_POP3:
+        return &mt_pop3_dissector ? &mt_pop3_dissector : NULL;
+    case MT_PROTO_IMAP:
+        return &mt_imap_dissector ? &mt_imap_dissector : NULL;
+    default:
+        return NULL;
+    }
+}
+
+const struct mt_limits *mt_sess_limits(const struct mt_sess *s) { return &s->eng->lim; }
+const struct mt_session_info *mt_sess_info(const struct mt_sess *s) { return &s->info; }
+uint64_t mt_sess_pkt(const struct mt_sess *s) { return s->cur_pkt; }
+int64_t mt_sess_ts(const struct mt_sess *s) { return s->cur_ts; }
+
+static void set_current(struct mt_sess *s, enum mt_dir dir, const struct mt_packet *pk)
+{
+    s->cur_dir = dir;
+    if (pk) {
+        s->cur_pkt = pk->num;
+        s->cur_ts = pk->ts_us;
+    } else {
+        s->cur_ts = s->flow ? s->flow->last_us : s->cur_ts;
+    }
+    if (s->cur_ts > s->info.end_us)
+        s->info.end_us = s->cur_ts;
+}
+
+void mt_sess_emit(struct mt_sess *s, struct mt_event *ev)
+{
+    ev->sess = &s->info;
+    ev->proto = s->info.proto;
+    ev->ts_us = s->cur_ts;
+    ev->pkt = s->cur_pkt;
+    s->eng->sink(s->eng->sink_ud, ev);
+}
+
+static void emit_start(struct mt_sess *s)
+{
+    if (s->started)
+        return;
+    s->started = true;
+    struct mt_event ev = { .type = MT_EV_SESSION_START };
+    int64_t ts = s->cur_ts;
+    uint64_t pkt = s->cur_pkt;
+    s->cur_ts = s->info.start_us;
+    mt_sess_emit(s, &ev);
+    s->cur_ts = ts;
+    s->cur_pkt = pkt;
+}
+
+static void anomaly_record(struct mt_sess *s, enum mt_dir dir, enum mt_anomaly a,
+                           const char *detail)
+{
+    s->info.anomalies[a]++;
+    uint64_t bit = (uint64_t)1 << a;
+    if (s->anomaly_sent[dir] & bit)
+        return;
+    s->anomaly_sent[dir] |= bit;
+    emit_start(s);
+    struct mt_event ev = { .type = MT_EV_ANOMALY };
+    ev.u.anomaly.kind = a;
+    ev.u.anomaly.dir = dir;
+    ev.u.anomaly.detail = detail;
+    mt_sess_emit(s, &ev);
+}
+
+void mt_sess_anomaly(struct mt_sess *s, enum mt_dir dir, enum mt_anomaly a, const char *fmt, ...)
+{
+    char buf[MT_CAP_ANOMALY_DETAIL];
+    buf[0] = 0;
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+    }
+    anomaly_record(s, dir, a, fmt ? buf : NULL);
+}
+
+void mt_sess_anomaly_cb(void *ud, enum mt_anomaly a, const char *detail)
+{
+    struct mt_sess *s = ud;
+    anomaly_record(s, s->cur_dir, a, detail);
+}
+
+void mt_sess_reasm_anomaly(struct mt_sess *s, enum mt_dir dir, enum mt_anomaly a,
+                           const char *detail, const struct mt_packet *pk)
+{
+    set_current(s, dir, pk);
+    anomaly_record(s, dir, a, detail);
+}
+
+void mt_sess_start_tls(struct mt_sess *s)
+{
+    s->info.starttls = true;
+    s->phase = MT_PHASE_PASSIVE;
+    struct mt_event ev = { .type = MT_EV_TLS };
+    mt_sess_emit(s, &ev);
+}
+
+void mt_sess_set_client_name(struct mt_sess *s, const uint8_t *p, size_t n)
+{
+    g_free(s->info.client_name);
+    s->info.client_name = g_strndup((const char *)p, MIN(n, 255));
+}
+
+void mt_sess_set_capabilities(struct mt_sess *s, char **caps)
+{
+    g_strfreev(s->info.capabilities);
+    s->info.capabilities = caps;
+}
+
+void mt_sess_credential(struct mt_sess *s, const struct mt_credential *c)
+{
+    struct mt_event ev = { .type = MT_EV_CREDENTIAL };
+    ev.u.cred = c;
+    mt_sess_emit(s, &ev);
+}
+
+void mt_sess_message(struct mt_sess *s, struct mt_msgbuf *mb, struct mt_message *meta)
+{
+    struct mt_mime_result mr;
+    memset(&mr, 0, sizeof(mr));
+    mt_mime_parse(mb->data, mb->len, &s->eng->lim, &mr, mt_sess_anomaly_cb, s);
+    meta->raw = mb->data;
+    meta->raw_len = mb->len;
+    meta->size = mb->total;
+    mt_sha256_final_hex(&mb->sha, meta->sha256);
+    meta->truncated = mb->truncated;
+    if (mb->truncated)
+        mt_sess_anomaly(s, s->cur_dir, MT_AN_MESSAGE_TRUNCATED,
+                        "message of %llu bytes, %llu kept", (unsigned long long)mb->total,
+                        (unsigned long long)mb->len);
+    if (mb->gap)
+        meta->complete = false;
+    meta->headers = mr.headers;
+    meta->parts = mr.parts;
+    meta->nparts = mr.nparts;
+    struct mt_event ev = { .type = MT_EV_MESSAGE };
+    ev.u.msg = meta;
+    mt_sess_emit(s, &ev);
+    g_free(meta->file);
+    meta->file = NULL;
+    mt_mime_result_clear(&mr);
+    meta->parts = NULL;
+    meta->nparts = 0;
+    memset(&meta->headers, 0, sizeof(meta->headers));
+    mb->len = 0;
+    mb->active = false;
+    /* a large buffer is given back rather than kept for the session's life */
+    if (mb->cap > 1024 * 1024) {
+        g_free(mb->data);
+        mb->data = NULL;
+        mb->cap = 0;
+    }
+}
+
+/* ---- detection ---- */
+
+struct mt_sess *mt_sess_new(struct mt_engine *e, struct mt_flow *f, const struct mt_packet *pk)
+{
+    struct mt_sess *s = g_new0(struct mt_sess, 1);
+    s->eng = e;
+    s->flow = f;
+    s->info.id = f->id;
+    s->info.client = f->ep[MT_C2S];
+    s->info.server = f->ep[MT_S2C];
+    s->info.start_us = s->info.end_us = pk->ts_us;
+    s->cur_pkt = pk->num;
+    s->cur_ts = pk->ts_us;
+    s->chunks = g_ptr_array_new_with_free_func(g_free);
+    return s;
+}
+
+/* Copies up to cap bytes of direction dir's buffered data into buf. */
+static size_t gather(const struct mt_sess *s, enum mt_dir dir, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (guint i = 0; i < s->chunks->len && n < cap; i++) {
+        const struct mt_chunk *c = g_ptr_array_index(s->chunks, i);
+        if (c->dir != dir)
+            continue;
+        if (c->gap)
+            break;
+        size_t k = MIN(c->n, cap - n);
+        memcpy(buf + n, c->data, k);
+        n += k;
+    }
+    return n;
+}
+
+static bool has_prefix_ci(const char *p, size_t n, const char *pre)
+{
+    size_t k = strlen(pre);
+    return n >= k && g_ascii_strncasecmp(p, pre, k) == 0;
+}
+
+/* Verb of a line, upper-cased into out. */
+static void first_word(const char *p, size_t n, char *out, size_t cap)
+{
+    size_t i = 0;
+    while (i < n && i + 1 < cap && p[i] != ' ' && p[i] != '\r' && p[i] != '\n') {
+        out[i] = g_ascii_toupper(p[i]);
+        i++;
+    }
+    out[i] = 0;
+}
+
+static bool in_list(const char *w, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(w, *list) == 0)
+            return true;
+    return false;
+}
+
+static const char *const smtp_only[] = { "EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA",
+                                         "BDAT", "STARTTLS", "VRFY", "EXPN", NULL };
+static const char *const pop3_only[] = { "USER", "PASS", "APOP", "CAPA", "STAT", "LIST",
+                                         "RETR", "DELE", "UIDL", "TOP", "STLS", NULL };
+static const char *const imap_cmds[] = {
+    "LOGIN", "CAPABILITY", "AUTHENTICATE", "SELECT", "EXAMINE", "FETCH", "UID", "LOGOUT",
+    "NOOP", "STARTTLS", "ID", "LIST", "LSUB", "STATUS", "APPEND", "IDLE", "NAMESPACE",
+    "ENABLE", "SEARCH", "COMPRESS", "STORE", "COPY", "MOVE", "EXPUNGE", "CLOSE", "CREATE",
+    "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE", "CHECK", "GETQUOTAROOT", "UNSELECT", NULL
+};
+
+/* What a client's line says about the protocol. */
+static enum mt_proto client_line_proto(const char *p, size_t n)
+{
+    char w[16];
+    first_word(p, n, w, sizeof(w));
+    if (in_list(w, smtp_only))
+        return MT_PROTO_SMTP;
+    if (in_list(w, pop3_only))
+        return MT_PROTO_POP3;
+    /* IMAP: tag SP command */
+    const char *sp = memchr(p, ' ', n);
+    if (sp && sp > p && sp[-1] != '*' && sp[-1] != '+') {
+        size_t rest = n - (size_t)(sp + 1 - p);
+        first_word(sp + 1, rest, w, sizeof(w));
+        if (in_list(w, imap_cmds))
+            return MT_PROTO_IMAP;
+    }
+    return MT_PROTO_UNKNOWN;
+}
+
+static bool is_smtp_banner(const char *p, size_t n)
+{
+    return n >= 4 && !memcmp(p, "220", 3) && (p[3] == ' ' || p[3] == '-' || p[3] == '\r');
+}
+
+static enum mt_proto server_line_proto(const char *p, size_t n)
+{
+    if (has_prefix_ci(p, n, "+OK"))
+        return MT_PROTO_POP3;
+    if (has_prefix_ci(p, n, "* OK") || has_prefix_ci(p, n, "* PREAUTH") ||
+        has_prefix_ci(p, n, "* BYE"))
+        return MT_PROTO_IMAP;
+    if (is_smtp_banner(p, n))
+        return MT_PROTO_SMTP;
+    return MT_PROTO_UNKNOWN;
+}
+
+static bool looks_tls(const char *p, size_t n)
+{
+    return n >= 3 && (uint8_t)p[0] == 0x16 && p[1] == 0x03 && (uint8_t)p[2] <= 0x04;
+}
+
+enum { UNDECIDED = -1 };
+
+/* Decides the protocol from what is buffered; *swap: roles are reversed.
+ * final: no more bytes will come. */
+static int detect(struct mt_sess *s, bool final, bool *swap)
+{
+    char cbuf[512], sbuf[512];
+    size_t cn = gather(s, MT_C2S, cbuf, sizeof(cbuf));
+    size_t sn = gather(s, MT_S2C, sbuf, sizeof(sbuf));
+    const char *clf = memchr(cbuf, '\n', cn), *slf = memchr(sbuf, '\n', sn);
+    size_t cl = clf ? (size_t)(clf - cbuf) : cn, sl = slf ? (size_t)(slf - sbuf) : sn;
+    bool cline = clf != NULL || (final && cn > 0), sline = slf != NULL || (final && sn > 0);
+    *swap = false;
+
+    uint16_t sport = s->info.server.port;
+    if (sport == 465 || sport == 993 || sport == 995)
+        return MT_PROTO_TLS;
+    if (looks_tls(cbuf, cn) || looks_tls(sbuf, sn))
+        return MT_PROTO_TLS;
+
+    if (!s->info.handshake) {
+        /* roles from content: a greeting or reply from the "client", a
+         * command from the "server" */
+        bool c_greets = cline && server_line_proto(cbuf, cl) != MT_PROTO_UNKNOWN;
+        bool s_greets = sline && server_line_proto(sbuf, sl) != MT_PROTO_UNKNOWN;
+        bool s_commands = sline && client_line_proto(sbuf, sl) != MT_PROTO_UNKNOWN;
+        bool c_commands = cline && client_line_proto(cbuf, cl) != MT_PROTO_UNKNOWN;
+        if ((c_greets && !s_greets) || (s_commands && !c_commands)) {
+            *swap = true;
+            char tmp[512];
+            memcpy(tmp, cbuf, cn);
+            memcpy(cbuf, sbuf, sn);
+            memcpy(sbuf, tmp, cn);
+            size_t t = cn;
+            cn = sn;
+            sn = t;
+            t = cl;
+            cl = sl;
+            sl = t;
+            bool b = cline;
+            cline = sline;
+            sline = b;
+        }
+    }
+
+    enum mt_proto sp = sline ? server_line_proto(sbuf, sl) : MT_PROTO_UNKNOWN;
+    enum mt_proto cp = cline ? client_line_proto(cbuf, cl) : MT_PROTO_UNKNOWN;
+    if (sp == MT_PROTO_POP3 || sp == MT_PROTO_IMAP)
+        return sp;
+    if (sp == MT_PROTO_SMTP) {
+        /* FTP greets with 220 too: wait for the client's first command */
+        if (cp == MT_PROTO_SMTP)
+            return MT_PROTO_SMTP;
+        if (cline) {
+            char w[16];
+            first_word(cbuf, cl, w, sizeof(w));
+            if (!strcmp(w, "AUTH") || !strcmp(w, "QUIT") || !strcmp(w, "NOOP") ||
+                !strcmp(w, "RSET"))
+                return MT_PROTO_SMTP;
+            return MT_PROTO_UNKNOWN;
+        }
+        return final ? MT_PROTO_SMTP : UNDECIDED;
+    }
+    if (cp != MT_PROTO_UNKNOWN)
+        return cp;
+    /* mid-stream: SMTP replies from the server */
+    if (sline && sl >= 4 && g_ascii_isdigit(sbuf[0]) && g_ascii_isdigit(sbuf[1]) &&
+        g_ascii_isdigit(sbuf[2]) && (sbuf[3] == ' ' || sbuf[3] == '-') && !cline && final)
+        return MT_PROTO_SMTP;
+    if (final || (cline && sline) || cn >= MT_CAP_DETECT_BYTES || sn >= MT_CAP_DETECT_BYTES)
+        return MT_PROTO_UNKNOWN;
+    return UNDECIDED;
+}
+
+static void feed(struct mt_sess *s, enum mt_dir dir, const uint8_t *p, size_t n)
+{
+    if (s->phase == MT_PHASE_DISSECT && s->d->data)
+        s->d->data(s->dst, s, dir, p, n);
+}
+
+/* Protocol chosen: report the session and replay what was buffered. */
+static void decided(struct mt_sess *s, enum mt_proto proto, bool swap)
+{
+    if (swap && s->eng->reasm) {
+        mt_reasm_swap(s->eng->reasm, s->flow);
+        struct mt_endpoint e = s->info.client;
+        s->info.client = s->info.server;
+        s->info.server = e;
+        uint64_t b = s->info.bytes[0];
+        s->info.bytes[0] = s->info.bytes[1];
+        s->info.bytes[1] = b;
+        for (guint i = 0; i < s->chunks->len; i++) {
+            struct mt_chunk *c = g_ptr_array_index(s->chunks, i);
+            c->dir = c->dir == MT_C2S ? MT_S2C : MT_C2S;
+        }
+        for (guint i = 0; i < s->info.ngaps && i < MT_GAPS_KEPT; i++)
+            s->info.gaps[i].dir = s->info.gaps[i].dir == MT_C2S ? MT_S2C : MT_C2S;
+    }
+    s->info.proto = proto;
+    s->d = dissector_for(proto);
+    s->phase = s->d ? MT_PHASE_DISSECT : MT_PHASE_PASSIVE;
+    if (s->d)
+        s->dst = s->d->create(s);
+    emit_start(s);
+    GPtrArray *chunks = s->chunks;
+    s->chunks = NULL;
+    for (guint i = 0; i < chunks->len; i++) {
+        struct mt_chunk *c = g_ptr_array_index(chunks, i);
+        s->cur_pkt = c->pkt;
+        s->cur_ts = c->ts;
+        s->cur_dir = c->dir;
+        if (s->phase != MT_PHASE_DISSECT)
+            break;
+        if (c->gap)
+            s->d->gap(s->dst, s, c->dir, c->gap_len);
+        else
+            feed(s, c->dir, c->data, c->n);
+    }
+    g_ptr_array_free(chunks, TRUE);
+}
+
+static void buffer_chunk(struct mt_sess *s, enum mt_dir dir, const uint8_t *p, size_t n,
+                         bool gap, uint64_t gap_len)
+{
+    size_t room = MT_CAP_DETECT_BYTES + 512 - s->chunk_bytes[dir];
+    size_t k = MIN(n, room);
+    struct mt_chunk *c = g_malloc(sizeof(*c) + k);
+    c->dir = dir;
+    c->gap = gap;
+    c->gap_len = gap_len;
+    c->pkt = s->cur_pkt;
+    c->ts = s->cur_ts;
+    c->n = k;
+    if (k)
+        memcpy(c->data, p, k);
+    s->chunk_bytes[dir] += k;
+    g_ptr_array_add(s->chunks, c);
+    if (k < n) { /* more than the detection cap: decide now with what we have */
+        bool swap;
+        int pr = detect(s, true, &swap);
+        decided(s, pr == UNDECIDED ? MT_PROTO_UNKNOWN : (enum mt_proto)pr, swap);
+        feed(s, s->cur_dir, p + k, n - k);
+    }
+}
+
+static void try_detect(struct mt_sess *s, bool final)
+{
+    bool swap;
+    int pr = detect(s, final, &swap);
+    if (pr != UNDECIDED)
+        decided(s, (enum mt_proto)pr, swap);
+}
+
+void mt_sess_data(struct mt_sess *s, enum mt_dir dir, const uint8_t *p, size_t n,
+                  const struct mt_packet *pk)
+{
+    set_current(s, dir, pk);
+    s->info.bytes[dir] += n;
+    s->info.handshake = s->flow->handshake;
+    if (s->eng->stream_fn)
+        s->eng->stream_fn(s->eng->stream_ud, &s->info, dir, p, n);
+    switch (s->phase) {
+    case MT_PHASE_DETECT:
+        buffer_chunk(s, dir, p, n, false, 0);
+        if (s->phase == MT_PHASE_DETECT)
+            try_detect(s, false);
+        break;
+    case MT_PHASE_DISSECT:
+        feed(s, dir, p, n);
+        break;
+    case MT_PHASE_PASSIVE:
+        break;
+    }
+}
+
+void mt_sess_gap(struct mt_sess *s, enum mt_dir dir, uint64_t off, uint64_t len,
+                 const struct mt_packet *pk)
+{
+    set_current(s, dir, pk);
+    if (s->info.ngaps < MT_GAPS_KEPT) {
+        struct mt_gap *g = &s->info.gaps[s->info.ngaps];
+        g->dir = dir;
+        g->offset = off;
+        g->len = len;
+    }
+    s->info.ngaps++;
+    s->info.gap_bytes += len;
+    mt_sess_anomaly(s, dir, MT_AN_GAP, "%llu bytes missing at offset %llu",
+                    (unsigned long long)len, (unsigned long long)off);
+    switch (s->phase) {
+    case MT_PHASE_DETECT:
+        buffer_chunk(s, dir, NULL, 0, true, len);
+        break;
+    case MT_PHASE_DISSECT:
+        s->d->gap(s->dst, s, dir, len);
+        break;
+    case MT_PHASE_PASSIVE:
+        break;
+    }
+}
+
+void mt_sess_close(struct mt_sess *s, enum mt_close_reason why, const struct mt_packet *pk)
+{
+    set_current(s, s->cur_dir, pk);
+    if (s->phase == MT_PHASE_DETECT)
+        try_detect(s, true);
+    if (s->phase == MT_PHASE_DETECT) /* nothing at all was said */
+        decided(s, MT_PROTO_UNKNOWN, false);
+    s->info.handshake = s->flow->handshake;
+    s->info.packets = s->flow->packets;
+    s->info.closed = why == MT_CLOSE_FIN || why == MT_CLOSE_RST;
+    s->info.complete = s->info.handshake && s->info.closed && s->info.ngaps == 0;
+    if (s->info.end_us < s->flow->last_us)
+        s->info.end_us = s->flow->last_us;
+    s->cur_ts = s->info.end_us;
+    if (s->d && s->dst) {
+        if (s->phase == MT_PHASE_DISSECT)
+            s->d->end(s->dst, s);
+        s->d->destroy(s->dst);
+        s->dst = NULL;
+    }
+    emit_start(s);
+    struct mt_event ev = { .type = MT_EV_SESSION_END };
+    mt_sess_emit(s, &ev);
+    if (s->chunks)
+        g_ptr_array_free(s->chunks, TRUE);
+    g_free(s->info.client_name);
+    g_strfreev(s->info.capabilities);
+    g_free(s);
+}

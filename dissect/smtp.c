@@ -1,0 +1,675 @@
+/* SMTP (RFC 5321) with PIPELINING (RFC 2920), CHUNKING/BDAT (RFC 3030),
+ * STARTTLS (RFC 3207) and AUTH (RFC 4954).
+ *
+ * The client's and the server's byte streams are framed into lines
+ * separately.  Commands wait in a queue for their replies (pipelining);
+ * the envelope is applied when a command is seen and undone when its reply
+ * rejects it, so that a one-sided capture still yields an envelope and a
+ * rejected command never leaks into the next transaction. */
+#include <stdio.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "framer.h"
+#include "sasl.h"
+#include "session.h"
+
+/* Commands, as data (tcpdump's struct tok, Zeek's SMTP_cmd.def). */
+enum smtp_cmd {
+    C_OTHER = 0, C_HELO, C_EHLO, C_MAIL, C_RCPT, C_DATA, C_BDAT, C_RSET, C_AUTH,
+    C_STARTTLS, C_QUIT, C_NOOP, C_VRFY, C_EXPN, C_HELP,
+    C_DATA_END, /* pseudo-command: the end of a DATA body, answered by the server */
+};
+
+static const struct {
+    const char *name;
+    enum smtp_cmd cmd;
+} smtp_cmds[] = {
+    { "HELO", C_HELO }, { "EHLO", C_EHLO }, { "LHLO", C_EHLO }, { "MAIL", C_MAIL },
+    { "RCPT", C_RCPT }, { "DATA", C_DATA }, { "BDAT", C_BDAT }, { "RSET", C_RSET },
+    { "AUTH", C_AUTH }, { "STARTTLS", C_STARTTLS }, { "QUIT", C_QUIT }, { "NOOP", C_NOOP },
+    { "VRFY", C_VRFY }, { "EXPN", C_EXPN }, { "HELP", C_HELP }, { NULL, C_OTHER },
+};
+
+/* Client-side states; smtp_cstate() is the only place they change. */
+enum smtp_cstate {
+    CS_COMMAND = 0, /* reading command lines */
+    CS_DATA_WAIT,   /* DATA sent, its reply not seen: client bytes are held */
+    CS_DATA,        /* 354 seen: reading the message up to CRLF.CRLF */
+    CS_BDAT,        /* reading a BDAT chunk's counted bytes */
+    CS_AUTH,        /* AUTH in progress: client lines are SASL responses */
+    CS_TLS,         /* STARTTLS accepted: nothing more is parsed */
+};
+
+struct pend {
+    enum smtp_cmd cmd;
+    char verb[16];
+    uint64_t pkt;
+    uint64_t gen;    /* MAIL/RCPT: which envelope entry it set */
+    bool last;       /* BDAT ... LAST */
+};
+
+struct rcpt {
+    char *addr;
+    uint64_t gen;
+};
+
+struct smtp {
+    struct mt_sess *s;
+    struct mt_framer fr[2];
+    enum smtp_cstate cstate;
+    GQueue pending;       /* struct pend* */
+    struct mt_lines reply;
+    bool reply_open;      /* a multi-line reply is being collected */
+    char reply_code[4];
+    bool greeted;
+    bool server_resync;   /* after a server-side gap */
+    /* DATA held while its reply is awaited */
+    GByteArray *held;
+    /* the transaction */
+    char *mail_from;
+    uint64_t mail_gen;
+    GPtrArray *rcpts;     /* struct rcpt* */
+    uint64_t gen;
+    struct mt_msgbuf msg;
+    uint64_t nmsg;
+    bool bdat_last;
+    /* AUTH */
+    struct mt_sasl *sasl;
+    char *sasl_mech;
+};
+
+static void smtp_cstate(struct smtp *sm, enum smtp_cstate st)
+{
+    sm->cstate = st;
+    mt_framer_chunked(&sm->fr[MT_C2S], st == CS_DATA);
+}
+
+static void rcpt_free(gpointer p)
+{
+    struct rcpt *r = p;
+    g_free(r->addr);
+    g_free(r);
+}
+
+static void *smtp_create(struct mt_sess *s)
+{
+    struct smtp *sm = g_new0(struct smtp, 1);
+    const struct mt_limits *lim = mt_sess_limits(s);
+    sm->s = s;
+    mt_framer_init(&sm->fr[0], lim->line_max);
+    mt_framer_init(&sm->fr[1], lim->line_max);
+    g_queue_init(&sm->pending);
+    mt_lines_init(&sm->reply, lim->reply_lines_max);
+    sm->rcpts = g_ptr_array_new_with_free_func(rcpt_free);
+    mt_msgbuf_init(&sm->msg, lim->message_max);
+    return sm;
+}
+
+static void tx_clear(struct smtp *sm)
+{
+    g_free(sm->mail_from);
+    sm->mail_from = NULL;
+    g_ptr_array_set_size(sm->rcpts, 0);
+}
+
+/* ---- small helpers ---- */
+
+static enum smtp_cmd lookup_cmd(const uint8_t *p, size_t n)
+{
+    for (int i = 0; smtp_cmds[i].name; i++) {
+        size_t k = strlen(smtp_cmds[i].name);
+        if (n == k && g_ascii_strncasecmp((const char *)p, smtp_cmds[i].name, k) == 0)
+            return smtp_cmds[i].cmd;
+    }
+    return C_OTHER;
+}
+
+/* The address inside MAIL FROM:<a> / RCPT TO:<a>, without parameters. */
+static char *path_arg(const uint8_t *p, size_t n)
+{
+    const uint8_t *colon = memchr(p, ':', n);
+    if (!colon)
+        return NULL;
+    size_t i = (size_t)(colon - p) + 1;
+    while (i < n && p[i] == ' ')
+        i++;
+    size_t start = i;
+    if (i < n && p[i] == '<') {
+        const uint8_t *gt = memchr(p + i, '>', n - i);
+        size_t end = gt ? (size_t)(gt - p) + 1 : n;
+        return g_strndup((const char *)p + start, end - start);
+    }
+    while (i < n && p[i] != ' ')
+        i++;
+    return g_strndup((const char *)p + start, i - start);
+}
+
+static void line_anomalies(struct smtp *sm, enum mt_dir dir, const struct mt_item *it)
+{
+    if (it->flags & MT_LINE_TRUNCATED)
+        mt_sess_anomaly(sm->s, dir, MT_AN_LINE_TOO_LONG, "line longer than %u bytes",
+                        mt_sess_limits(sm->s)->line_max);
+    if (it->flags & MT_LINE_NUL)
+        mt_sess_anomaly(sm->s, dir, MT_AN_NUL_BYTE, NULL);
+    if (it->flags & MT_LINE_BARE_CR)
+        mt_sess_anomaly(sm->s, dir, MT_AN_BARE_CR, NULL);
+    if (it->flags & MT_LINE_BARE_LF)
+        mt_sess_anomaly(sm->s, dir, MT_AN_BARE_LF, NULL);
+}
+
+static void push_pending(struct smtp *sm, enum smtp_cmd cmd, const uint8_t *verb, size_t vn,
+                         uint64_t gen, bool last)
+{
+    if (g_queue_get_length(&sm->pending) >= mt_sess_limits(sm->s)->pending_max) {
+        mt_sess_anomaly(sm->s, MT_C2S, MT_AN_PENDING_OVERFLOW, "more than %u commands pending",
+                        mt_sess_limits(sm->s)->pending_max);
+        g_free(g_queue_pop_head(&sm->pending));
+    }
+    struct pend *pd = g_new0(struct pend, 1);
+    pd->cmd = cmd;
+    g_strlcpy(pd->verb, (const char *)verb, MIN(vn + 1, sizeof(pd->verb)));
+    pd->pkt = mt_sess_pkt(sm->s);
+    pd->gen = gen;
+    pd->last = last;
+    g_queue_push_tail(&sm->pending, pd);
+}
+
+static void emit_command(struct smtp *sm, const uint8_t *p, size_t n, const char *note,
+                         bool auth_data, bool secret)
+{
+    struct mt_event ev = { .type = MT_EV_COMMAND };
+    const uint8_t *sp = memchr(p, ' ', n);
+    ev.u.cmd.line = (struct mt_bytes){ p, n };
+    if (auth_data) {
+        ev.u.cmd.arg = (struct mt_bytes){ p, n };
+    } else {
+        size_t vn = sp ? (size_t)(sp - p) : n;
+        ev.u.cmd.verb = (struct mt_bytes){ p, vn };
+        if (sp)
+            ev.u.cmd.arg = (struct mt_bytes){ sp + 1, n - vn - 1 };
+    }
+    ev.u.cmd.note = note;
+    ev.u.cmd.auth_data = auth_data;
+    ev.u.cmd.secret = secret;
+    mt_sess_emit(sm->s, &ev);
+}
+
+/* ---- messages ---- */
+
+static void emit_message(struct smtp *sm, enum mt_msg_source src, bool complete)
+{
+    struct mt_message meta;
+    memset(&meta, 0, sizeof(meta));
+    meta.index = ++sm->nmsg;
+    meta.source = src;
+    meta.mail_from = sm->mail_from;
+    const char **rc = g_new0(const char *, sm->rcpts->len + 1);
+    for (guint i = 0; i < sm->rcpts->len; i++)
+        rc[i] = ((struct rcpt *)g_ptr_array_index(sm->rcpts, i))->addr;
+    meta.rcpt_to = rc;
+    meta.nrcpt = sm->rcpts->len;
+    meta.complete = complete && !sm->msg.gap;
+    if (!meta.complete)
+        mt_sess_anomaly(sm->s, MT_C2S, MT_AN_MESSAGE_INCOMPLETE, NULL);
+    mt_sess_message(sm->s, &sm->msg, &meta);
+    g_free(rc);
+}
+
+/* ---- AUTH ---- */
+
+static void auth_finish(struct smtp *sm, enum mt_auth_result res)
+{
+    if (!sm->sasl)
+        return;
+    struct mt_credential c;
+    memset(&c, 0, sizeof(c));
+    mt_sasl_finish(sm->sasl, &c);
+    c.result = res;
+    mt_sess_credential(sm->s, &c);
+    mt_credential_clear(&c);
+    mt_sasl_free(sm->sasl);
+    sm->sasl = NULL;
+}
+
+/* ---- client side ---- */
+
+static void client_command(struct smtp *sm, const struct mt_item *it)
+{
+    const uint8_t *p = it->p;
+    size_t n = it->n;
+    const uint8_t *sp = memchr(p, ' ', n);
+    size_t vn = sp ? (size_t)(sp - p) : n;
+    const uint8_t *arg = sp ? sp + 1 : p + n;
+    size_t an = sp ? n - vn - 1 : 0;
+    enum smtp_cmd cmd = lookup_cmd(p, vn);
+    char *note = NULL;
+    bool secret = false;
+    uint64_t gen = 0;
+    bool last = false;
+
+    line_anomalies(sm, MT_C2S, it);
+    switch (cmd) {
+    case C_HELO:
+    case C_EHLO:
+        tx_clear(sm);
+        mt_sess_set_client_name(sm->s, arg, an);
+        break;
+    case C_RSET:
+        tx_clear(sm);
+        break;
+    case C_MAIL:
+        tx_clear(sm);
+        sm->mail_from = path_arg(arg, an);
+        gen = sm->mail_gen = ++sm->gen;
+        break;
+    case C_RCPT: {
+        char *a = path_arg(arg, an);
+        if (!a)
+            break;
+        if (sm->rcpts->len >= mt_sess_limits(sm->s)->rcpt_max) {
+            mt_sess_anomaly(sm->s, MT_C2S, MT_AN_RCPT_OVERFLOW, "more than %u recipients",
+                            mt_sess_limits(sm->s)->rcpt_max);
+            g_free(a);
+            break;
+        }
+        struct rcpt *r = g_new0(struct rcpt, 1);
+        r->addr = a;
+        r->gen = gen = ++sm->gen;
+        g_ptr_array_add(sm->rcpts, r);
+        break;
+    }
+    case C_AUTH: {
+        const uint8_t *msp = memchr(arg, ' ', an);
+        size_t mn = msp ? (size_t)(msp - arg) : an;
+        if (sm->sasl)
+            auth_finish(sm, MT_AUTH_UNKNOWN);
+        sm->sasl = mt_sasl_new((const char *)arg, mn);
+        if (msp) {
+            note = mt_sasl_step(sm->sasl, MT_C2S, (const char *)msp + 1, an - mn - 1,
+                                mt_sess_anomaly_cb, sm->s);
+            secret = true;
+        }
+        break;
+    }
+    case C_BDAT: {
+        /* BDAT chunk-size [LAST] (RFC 3030 2) */
+        size_t i = 0;
+        uint64_t size = 0;
+        bool ok = an > 0 && g_ascii_isdigit(arg[0]);
+        while (i < an && g_ascii_isdigit(arg[i])) {
+            if (size > (UINT64_MAX - 9) / 10)
+                ok = false;
+            size = size * 10 + (uint64_t)(arg[i] - '0');
+            i++;
+        }
+        if (i < an && arg[i] != ' ')
+            ok = false;
+        while (i < an && arg[i] == ' ')
+            i++;
+        if (i < an) {
+            if (an - i == 4 && g_ascii_strncasecmp((const char *)arg + i, "LAST", 4) == 0)
+                last = true;
+            else
+                ok = false;
+        }
+        emit_command(sm, p, n, NULL, false, false);
+        push_pending(sm, cmd, p, vn, 0, last);
+        if (!ok) {
+            mt_sess_anomaly(sm->s, MT_C2S, MT_AN_BDAT_INVALID, "BDAT %.*s", (int)MIN(an, 40),
+                            (const char *)arg);
+            return;
+        }
+        if (!sm->msg.active)
+            mt_msgbuf_begin(&sm->msg);
+        sm->bdat_last = last;
+        if (size == 0) {
+            if (last) {
+                emit_message(sm, MT_SRC_BDAT, true);
+                tx_clear(sm);
+            }
+            return;
+        }
+        mt_framer_raw(&sm->fr[MT_C2S], size);
+        smtp_cstate(sm, CS_BDAT);
+        return;
+    }
+    default:
+        break;
+    }
+    emit_command(sm, p, n, note, false, secret);
+    g_free(note);
+    push_pending(sm, cmd, p, vn, gen, last);
+    if (cmd == C_DATA) {
+        smtp_cstate(sm, CS_DATA_WAIT);
+    } else if (cmd == C_AUTH) {
+        smtp_cstate(sm, CS_AUTH);
+    }
+}
+
+static void client_auth_line(struct smtp *sm, const struct mt_item *it)
+{
+    line_anomalies(sm, MT_C2S, it);
+    if (it->n == 1 && it->p[0] == '*') {
+        if (sm->sasl)
+            mt_sasl_cancel(sm->sasl);
+        emit_command(sm, it->p, it->n, "cancelled", true, false);
+        return;
+    }
+    char *note = NULL;
+    if (sm->sasl)
+        note = mt_sasl_step(sm->sasl, MT_C2S, (const char *)it->p, it->n, mt_sess_anomaly_cb,
+                            sm->s);
+    emit_command(sm, it->p, it->n, note, true, true);
+    g_free(note);
+}
+
+static void client_bytes(struct smtp *sm, const uint8_t *p, size_t n);
+
+static void client_item(struct smtp *sm, const struct mt_item *it)
+{
+    switch (sm->cstate) {
+    case CS_COMMAND:
+        if (it->kind == MT_ITEM_LINE)
+            client_command(sm, it);
+        break;
+    case CS_AUTH:
+        if (it->kind == MT_ITEM_LINE)
+            client_auth_line(sm, it);
+        break;
+    case CS_DATA:
+        if (it->kind != MT_ITEM_LINE)
+            break;
+        if (mt_msgbuf_dotline(&sm->msg, it->p, it->n, it->eol, it->eol_len,
+                              (it->flags & MT_LINE_PARTIAL) != 0)) {
+            /* CRLF.CRLF: the message is complete; its reply follows */
+            push_pending(sm, C_DATA_END, (const uint8_t *)".", 1, 0, false);
+            smtp_cstate(sm, CS_COMMAND);
+            emit_message(sm, MT_SRC_DATA, true);
+            tx_clear(sm);
+        }
+        break;
+    case CS_BDAT:
+        if (it->kind == MT_ITEM_RAW)
+            mt_msgbuf_append(&sm->msg, it->p, it->n);
+        if (sm->fr[MT_C2S].raw_left == 0) {
+            smtp_cstate(sm, CS_COMMAND);
+            if (sm->bdat_last) {
+                emit_message(sm, MT_SRC_BDAT, true);
+                tx_clear(sm);
+            }
+        }
+        break;
+    case CS_DATA_WAIT: /* handled in client_bytes */
+    case CS_TLS:
+        break;
+    }
+}
+
+static void client_bytes(struct smtp *sm, const uint8_t *p, size_t n)
+{
+    struct mt_framer *f = &sm->fr[MT_C2S];
+    if (sm->cstate == CS_DATA_WAIT) {
+        /* the client sends the body only after 354; hold what comes early */
+        if (!sm->held)
+            sm->held = g_byte_array_new();
+        if (sm->held->len < MT_CAP_DETECT_BYTES * 64)
+            g_byte_array_append(sm->held, p, (guint)n);
+        return;
+    }
+    struct mt_item it;
+    mt_framer_input(f, p, n);
+    while (sm->cstate != CS_TLS && mt_framer_next(f, &it)) {
+        client_item(sm, &it);
+        if (sm->cstate == CS_DATA_WAIT) {
+            /* hold the rest of this input */
+            size_t rest = f->in_len - f->in_off;
+            const uint8_t *rp = f->in + f->in_off;
+            f->in_off = f->in_len;
+            if (rest)
+                client_bytes(sm, rp, rest);
+            return;
+        }
+    }
+}
+
+/* ---- server side ---- */
+
+static bool is_code(const uint8_t *p, size_t n)
+{
+    return n >= 3 && g_ascii_isdigit(p[0]) && g_ascii_isdigit(p[1]) && g_ascii_isdigit(p[2]) &&
+           (n == 3 || p[3] == ' ' || p[3] == '-');
+}
+
+static char **ehlo_capabilities(struct mt_lines *l)
+{
+    const struct mt_bytes *v = mt_lines_view(l);
+    GPtrArray *caps = g_ptr_array_new();
+    for (size_t i = 1; i < l->n; i++)
+        if (v[i].n > 4)
+            g_ptr_array_add(caps, g_strndup((const char *)v[i].p + 4, v[i].n - 4));
+    g_ptr_array_add(caps, NULL);
+    return (char **)g_ptr_array_free(caps, FALSE);
+}
+
+/* A complete reply: match it to its command and act on it. */
+static void server_reply(struct smtp *sm)
+{
+    const char *code = sm->reply_code;
+    bool positive = code[0] == '2' || code[0] == '3';
+    struct pend *pd = NULL;
+    char *note = NULL;
+    bool intermediate = false;
+
+    if (sm->cstate == CS_AUTH && code[0] == '3' && code[1] == '3' && code[2] == '4') {
+        /* 334: a SASL challenge, the AUTH command is still pending */
+        intermediate = true;
+        pd = g_queue_peek_head(&sm->pending);
+        const struct mt_bytes *v = mt_lines_view(&sm->reply);
+        if (sm->sasl && sm->reply.n > 0) {
+            size_t tn = v[0].n > 4 ? v[0].n - 4 : 0;
+            note = mt_sasl_step(sm->sasl, MT_S2C, (const char *)v[0].p + 4, tn,
+                                mt_sess_anomaly_cb, sm->s);
+        }
+    } else if (!sm->greeted && g_queue_is_empty(&sm->pending)) {
+        sm->greeted = true; /* the banner */
+    } else {
+        pd = g_queue_pop_head(&sm->pending);
+        if (!pd && strcmp(code, "421") != 0)
+            mt_sess_anomaly(sm->s, MT_S2C, MT_AN_UNMATCHED_REPLY, "reply %s", code);
+        sm->greeted = true;
+    }
+
+    struct mt_event ev = { .type = MT_EV_REPLY };
+    ev.u.reply.code = code;
+    ev.u.reply.lines = mt_lines_view(&sm->reply);
+    ev.u.reply.nlines = sm->reply.n;
+    ev.u.reply.note = note;
+    if (pd) {
+        ev.u.reply.cmd_pkt = pd->pkt;
+        ev.u.reply.cmd_verb = (struct mt_bytes){ (const uint8_t *)pd->verb, strlen(pd->verb) };
+    }
+    if (sm->reply.dropped)
+        mt_sess_anomaly(sm->s, MT_S2C, MT_AN_REPLY_TOO_LONG, "%llu lines dropped",
+                        (unsigned long long)sm->reply.dropped);
+    mt_sess_emit(sm->s, &ev);
+    g_free(note);
+    if (intermediate || !pd)
+        return;
+
+    switch (pd->cmd) {
+    case C_EHLO:
+        if (positive)
+            mt_sess_set_capabilities(sm->s, ehlo_capabilities(&sm->reply));
+        break;
+    case C_MAIL:
+        if (!positive && sm->mail_gen == pd->gen) {
+            g_free(sm->mail_from);
+            sm->mail_from = NULL;
+        }
+        break;
+    case C_RCPT:
+        if (!positive)
+            for (guint i = 0; i < sm->rcpts->len; i++)
+                if (((struct rcpt *)g_ptr_array_index(sm->rcpts, i))->gen == pd->gen) {
+                    g_ptr_array_remove_index(sm->rcpts, i);
+                    break;
+                }
+        break;
+    case C_DATA:
+        if (sm->cstate == CS_DATA_WAIT) {
+            GByteArray *held = sm->held;
+            sm->held = NULL;
+            if (strcmp(code, "354") == 0) {
+                mt_msgbuf_begin(&sm->msg);
+                smtp_cstate(sm, CS_DATA);
+            } else {
+                smtp_cstate(sm, CS_COMMAND); /* rejected DATA: no message follows */
+            }
+            if (held) {
+                client_bytes(sm, held->data, held->len);
+                g_byte_array_free(held, TRUE);
+            }
+        }
+        break;
+    case C_AUTH:
+        if (sm->cstate == CS_AUTH)
+            smtp_cstate(sm, CS_COMMAND);
+        auth_finish(sm, code[0] == '2' ? MT_AUTH_SUCCESS : MT_AUTH_FAILURE);
+        break;
+    case C_STARTTLS:
+        if (code[0] == '2') {
+            smtp_cstate(sm, CS_TLS);
+            mt_sess_start_tls(sm->s);
+        }
+        break;
+    default:
+        break;
+    }
+    g_free(pd);
+}
+
+static void server_bytes(struct smtp *sm, const uint8_t *p, size_t n)
+{
+    struct mt_framer *f = &sm->fr[MT_S2C];
+    struct mt_item it;
+    mt_framer_input(f, p, n);
+    while (sm->cstate != CS_TLS && mt_framer_next(f, &it)) {
+        line_anomalies(sm, MT_S2C, &it);
+        if (!is_code(it.p, it.n)) {
+            mt_sess_anomaly(sm->s, MT_S2C, MT_AN_PROTOCOL_VIOLATION, "reply without a code");
+            if (!sm->reply_open)
+                continue;
+        } else if (!sm->reply_open) {
+            memcpy(sm->reply_code, it.p, 3);
+            sm->reply_code[3] = 0;
+        }
+        sm->server_resync = false;
+        mt_lines_add(&sm->reply, it.p, it.n);
+        sm->reply_open = true;
+        if (is_code(it.p, it.n) && (it.n == 3 || it.p[3] == ' ')) {
+            server_reply(sm);
+            mt_lines_clear(&sm->reply);
+            sm->reply_open = false;
+        }
+    }
+}
+
+/* ---- dissector entry points ---- */
+
+static void smtp_data(void *st, struct mt_sess *s, enum mt_dir dir, const uint8_t *p, size_t n)
+{
+    struct smtp *sm = st;
+    if (sm->cstate == CS_TLS)
+        return;
+    if (dir == MT_C2S)
+        client_bytes(sm, p, n);
+    else
+        server_bytes(sm, p, n);
+}
+
+static void smtp_gap(void *st, struct mt_sess *s, enum mt_dir dir, uint64_t len)
+{
+    struct smtp *sm = st;
+    struct mt_framer *f = &sm->fr[dir];
+    if (dir == MT_S2C) {
+        mt_framer_reset(f);
+        f->skipping = true;
+        mt_lines_clear(&sm->reply);
+        sm->reply_open = false;
+        sm->server_resync = true;
+        return;
+    }
+    switch (sm->cstate) {
+    case CS_BDAT:
+        sm->msg.gap = true;
+        if (len < f->raw_left) {
+            f->raw_left -= len;
+            return;
+        }
+        f->raw_left = 0;
+        smtp_cstate(sm, CS_COMMAND);
+        if (sm->bdat_last)
+            emit_message(sm, MT_SRC_BDAT, false);
+        mt_framer_reset(f);
+        f->skipping = true;
+        return;
+    case CS_DATA:
+        sm->msg.gap = true; /* keep looking for the end of the body */
+        mt_framer_reset(f);
+        sm->msg.midline = true;
+        return;
+    default:
+        mt_framer_reset(f);
+        f->skipping = true;
+        return;
+    }
+}
+
+static void smtp_end(void *st, struct mt_sess *s)
+{
+    struct smtp *sm = st;
+    if (sm->cstate == CS_DATA_WAIT && sm->held) {
+        /* the reply to DATA never came: assume it was accepted */
+        GByteArray *held = sm->held;
+        sm->held = NULL;
+        mt_msgbuf_begin(&sm->msg);
+        smtp_cstate(sm, CS_DATA);
+        client_bytes(sm, held->data, held->len);
+        g_byte_array_free(held, TRUE);
+    }
+    if (sm->cstate == CS_DATA || (sm->cstate == CS_BDAT && sm->msg.active) ||
+        (sm->cstate == CS_COMMAND && sm->msg.active && sm->msg.total > 0))
+        emit_message(sm, sm->cstate == CS_DATA ? MT_SRC_DATA : MT_SRC_BDAT, false);
+    if (sm->sasl)
+        auth_finish(sm, MT_AUTH_UNKNOWN);
+}
+
+static void smtp_destroy(void *st)
+{
+    struct smtp *sm = st;
+    mt_framer_free(&sm->fr[0]);
+    mt_framer_free(&sm->fr[1]);
+    g_queue_clear_full(&sm->pending, g_free);
+    mt_lines_free(&sm->reply);
+    if (sm->held)
+        g_byte_array_free(sm->held, TRUE);
+    tx_clear(sm);
+    g_ptr_array_free(sm->rcpts, TRUE);
+    mt_msgbuf_free(&sm->msg);
+    if (sm->sasl)
+        mt_sasl_free(sm->sasl);
+    g_free(sm->sasl_mech);
+    g_free(sm);
+}
+
+const struct mt_dissector mt_smtp_dissector = {
+    .name = "smtp",
+    .proto = MT_PROTO_SMTP,
+    .create = smtp_create,
+    .data = smtp_data,
+    .gap = smtp_gap,
+    .end = smtp_end,
+    .destroy = smtp_destroy,
+};

@@ -1,0 +1,143 @@
+/* Escaping of network bytes for terminals and for JSON. */
+#include <glib.h>
+#include <string.h>
+
+#include "output.h"
+
+void mt_esc_text(GString *out, const void *vp, size_t n)
+{
+    const uint8_t *p = vp;
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = p[i];
+        if (c >= 0x20 && c < 0x7f) {
+            if (c == '\\')
+                g_string_append(out, "\\\\");
+            else
+                g_string_append_c(out, (char)c);
+            i++;
+            continue;
+        }
+        if (c >= 0x80) {
+            const gchar *end;
+            size_t rest = n - i;
+            size_t k = rest < 4 ? rest : 4;
+            /* one valid, printable UTF-8 character? */
+            if (!g_utf8_validate((const gchar *)p + i, (gssize)MIN(k, (size_t)g_utf8_skip[c]),
+                                 &end) ||
+                (size_t)(end - (const gchar *)(p + i)) != (size_t)g_utf8_skip[c]) {
+                g_string_append_printf(out, "\\x%02x", c);
+                i++;
+                continue;
+            }
+            gunichar u = g_utf8_get_char((const gchar *)p + i);
+            size_t len = (size_t)g_utf8_skip[c];
+            if (!g_unichar_isprint(u) || (u >= 0x80 && u < 0xa0) || u == 0x2028 ||
+                u == 0x2029 || (u >= 0x202a && u <= 0x202e) || (u >= 0x2066 && u <= 0x2069))
+                g_string_append_printf(out, "\\u{%04x}", u);
+            else
+                g_string_append_len(out, (const gchar *)p + i, (gssize)len);
+            i += len;
+            continue;
+        }
+        switch (c) {
+        case '\t': g_string_append(out, "\\t"); break;
+        case '\r': g_string_append(out, "\\r"); break;
+        case '\n': g_string_append(out, "\\n"); break;
+        default: g_string_append_printf(out, "\\x%02x", c); break;
+        }
+        i++;
+    }
+}
+
+bool mt_esc_json(GString *out, const void *vp, size_t n)
+{
+    const uint8_t *p = vp;
+    bool clean = true;
+    g_string_append_c(out, '"');
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = p[i];
+        if (c < 0x80) {
+            switch (c) {
+            case '"': g_string_append(out, "\\\""); break;
+            case '\\': g_string_append(out, "\\\\"); break;
+            case '\n': g_string_append(out, "\\n"); break;
+            case '\r': g_string_append(out, "\\r"); break;
+            case '\t': g_string_append(out, "\\t"); break;
+            default:
+                if (c < 0x20 || c == 0x7f)
+                    g_string_append_printf(out, "\\u%04x", c);
+                else
+                    g_string_append_c(out, (char)c);
+            }
+            i++;
+            continue;
+        }
+        size_t len = (size_t)g_utf8_skip[c];
+        const gchar *end;
+        if (len <= n - i && g_utf8_validate((const gchar *)p + i, (gssize)len, &end) &&
+            (size_t)(end - (const gchar *)(p + i)) == len) {
+            gunichar u = g_utf8_get_char((const gchar *)p + i);
+            if (u == 0x2028 || u == 0x2029)
+                g_string_append_printf(out, "\\u%04x", u);
+            else
+                g_string_append_len(out, (const gchar *)p + i, (gssize)len);
+            i += len;
+        } else {
+            g_string_append(out, "\xef\xbf\xbd"); /* U+FFFD */
+            clean = false;
+            i++;
+        }
+    }
+    g_string_append_c(out, '"');
+    return clean;
+}
+
+void mt_fmt_time(GString *out, int64_t us)
+{
+    int64_t sec = us / 1000000;
+    int64_t frac = us % 1000000;
+    if (frac < 0) {
+        frac += 1000000;
+        sec--;
+    }
+    GDateTime *dt = g_date_time_new_from_unix_utc(sec);
+    if (!dt) {
+        g_string_append(out, "1970-01-01T00:00:00.000000Z");
+        return;
+    }
+    gchar *s = g_date_time_format(dt, "%Y-%m-%dT%H:%M:%S");
+    g_string_append_printf(out, "%s.%06dZ", s, (int)frac);
+    g_free(s);
+    g_date_time_unref(dt);
+}
+
+char *mt_redact_note(const char *note)
+{
+    static const char *const keys[] = { "password=\"", "token=\"", "hash=\"", "response=\"",
+                                        NULL };
+    GString *o = g_string_new(NULL);
+    const char *p = note;
+    while (*p) {
+        bool hit = false;
+        for (int k = 0; keys[k]; k++) {
+            size_t kl = strlen(keys[k]);
+            if (strncmp(p, keys[k], kl) == 0 && (p == note || p[-1] == ' ')) {
+                g_string_append_len(o, p, (gssize)kl);
+                p += kl;
+                while (*p && *p != '"') {
+                    if (*p == '\\' && p[1])
+                        p++;
+                    p++;
+                }
+                g_string_append(o, "****");
+                hit = true;
+                break;
+            }
+        }
+        if (!hit)
+            g_string_append_c(o, *p++);
+    }
+    return g_string_free(o, FALSE);
+}

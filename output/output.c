@@ -1,0 +1,138 @@
+/* The sink: extraction first (it sets the file fields), then a printer. */
+#include "output_int.h"
+
+#include <string.h>
+
+static void cred_row_free(gpointer p)
+{
+    g_strfreev(p);
+}
+
+struct mt_output *mt_output_new(const struct mt_output_opts *opts, char *err, size_t errlen)
+{
+    struct mt_output *o = g_new0(struct mt_output, 1);
+    o->o = *opts;
+    if (!o->o.out)
+        o->o.out = stdout;
+    if (opts->extract_dir) {
+        o->x = mt_extractor_new(opts->extract_dir, err, errlen);
+        if (!o->x) {
+            g_free(o);
+            return NULL;
+        }
+    }
+    o->buf = g_string_sized_new(4096);
+    o->creds = g_ptr_array_new_with_free_func(cred_row_free);
+    return o;
+}
+
+void mt_output_free(struct mt_output *o)
+{
+    if (!o)
+        return;
+    mt_extractor_free(o->x);
+    g_string_free(o->buf, TRUE);
+    g_ptr_array_free(o->creds, TRUE);
+    g_free(o);
+}
+
+const struct mt_output_counts *mt_output_counts(const struct mt_output *o)
+{
+    return &o->counts;
+}
+
+static char *esc_cell(const char *s)
+{
+    GString *g = g_string_new(NULL);
+    if (s)
+        mt_esc_text(g, s, strlen(s));
+    else
+        g_string_append(g, "-");
+    return g_string_free(g, FALSE);
+}
+
+static void remember_credential(struct mt_output *o, const struct mt_event *ev)
+{
+    const struct mt_credential *c = ev->u.cred;
+    char ip[64];
+    char **row = g_new0(char *, 8);
+    row[0] = g_strdup_printf("%llu", (unsigned long long)ev->sess->id);
+    row[1] = g_strdup(mt_proto_name(ev->proto));
+    row[2] = g_strdup_printf("%s:%u", mt_endpoint_ip(&ev->sess->server, ip, sizeof(ip)),
+                             ev->sess->server.port);
+    row[3] = esc_cell(c->mechanism);
+    row[4] = esc_cell(c->username);
+    const char *secret = c->password ? c->password : c->token ? c->token : c->hash;
+    row[5] = o->o.redact && secret ? g_strdup("****") : esc_cell(secret);
+    row[6] = g_strdup(mt_auth_result_name(c->result));
+    g_ptr_array_add(o->creds, row);
+}
+
+void mt_output_event(void *output, struct mt_event *ev)
+{
+    struct mt_output *o = output;
+    switch (ev->type) {
+    case MT_EV_SESSION_END:
+        o->counts.sessions++;
+        break;
+    case MT_EV_MESSAGE:
+        o->counts.messages++;
+        if (o->x) {
+            mt_extract_message(o->x, ev->sess, ev->u.msg);
+            if (ev->u.msg->file)
+                o->counts.files++;
+            for (size_t i = 0; i < ev->u.msg->nparts; i++)
+                if (ev->u.msg->parts[i].file)
+                    o->counts.files++;
+        }
+        break;
+    case MT_EV_CREDENTIAL:
+        o->counts.credentials++;
+        break;
+    case MT_EV_ANOMALY:
+        o->counts.anomalies++;
+        break;
+    default:
+        break;
+    }
+    switch (o->o.format) {
+    case MT_FMT_JSON:
+        mt_json_event(o, ev);
+        break;
+    case MT_FMT_TEXT:
+        mt_text_event(o, ev);
+        break;
+    case MT_FMT_CREDENTIALS:
+        if (ev->type == MT_EV_CREDENTIAL)
+            remember_credential(o, ev);
+        break;
+    }
+    if (o->o.flush_each)
+        fflush(o->o.out);
+}
+
+void mt_output_finish(struct mt_output *o)
+{
+    if (o->o.format != MT_FMT_CREDENTIALS)
+        return;
+    static const char *const head[] = { "SESSION", "PROTO",    "SERVER", "MECHANISM",
+                                        "USERNAME", "PASSWORD/TOKEN/HASH", "RESULT" };
+    size_t w[7];
+    for (int i = 0; i < 7; i++)
+        w[i] = strlen(head[i]);
+    for (guint r = 0; r < o->creds->len; r++) {
+        char **row = g_ptr_array_index(o->creds, r);
+        for (int i = 0; i < 7; i++)
+            w[i] = MAX(w[i], (size_t)g_utf8_strlen(row[i], -1));
+    }
+    for (int i = 0; i < 7; i++)
+        fprintf(o->o.out, "%-*s%s", (int)w[i], head[i], i < 6 ? "  " : "\n");
+    for (guint r = 0; r < o->creds->len; r++) {
+        char **row = g_ptr_array_index(o->creds, r);
+        for (int i = 0; i < 7; i++) {
+            size_t pad = w[i] - (size_t)g_utf8_strlen(row[i], -1);
+            fprintf(o->o.out, "%s%*s%s", row[i], (int)pad, "", i < 6 ? "  " : "\n");
+        }
+    }
+    fflush(o->o.out);
+}

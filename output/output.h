@@ -1,0 +1,64 @@
+/* mailtap's outputs: the text transcript, JSON Lines and file extraction.
+ * mt_output_event is an mt_sink_fn. */
+#ifndef MT_OUTPUT_H
+#define MT_OUTPUT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <glib.h>
+
+#include "event.h"
+
+enum mt_format { MT_FMT_TEXT = 0, MT_FMT_JSON, MT_FMT_CREDENTIALS };
+
+struct mt_output_opts {
+    enum mt_format format;
+    bool redact;             /* mask passwords, tokens and hashes */
+    bool flush_each;         /* flush after every event (live capture) */
+    const char *extract_dir; /* NULL: no extraction */
+    FILE *out;
+};
+
+struct mt_output;
+
+/* NULL with a message in err when the extraction directory is unusable. */
+struct mt_output *mt_output_new(const struct mt_output_opts *o, char *err, size_t errlen);
+void mt_output_event(void *output, struct mt_event *ev);
+/* End of run: the credentials table (--credentials). */
+void mt_output_finish(struct mt_output *o);
+void mt_output_free(struct mt_output *o);
+
+/* Counters for the closing summary. */
+struct mt_output_counts {
+    uint64_t sessions, messages, credentials, anomalies, files;
+};
+const struct mt_output_counts *mt_output_counts(const struct mt_output *o);
+
+/* ---- helpers shared by the printers (escape.c) ---- */
+
+/* Appends p[0..n) for a terminal: printable UTF-8 as is, everything else
+ * (control characters, escape sequences, invalid UTF-8) as \xNN, \t, \r. */
+void mt_esc_text(GString *out, const void *p, size_t n);
+/* Appends a JSON string literal (with quotes).  Invalid UTF-8 bytes become
+ * U+FFFD; returns false if any did (the caller may add the raw bytes). */
+bool mt_esc_json(GString *out, const void *p, size_t n);
+/* RFC 3339 UTC with microseconds. */
+void mt_fmt_time(GString *out, int64_t us);
+/* Masks the values of password="...", token="..." and hash="..." in a note. */
+char *mt_redact_note(const char *note);
+
+/* ---- extraction (extract.c) ---- */
+struct mt_extractor;
+struct mt_extractor *mt_extractor_new(const char *dir, char *err, size_t errlen);
+void mt_extractor_free(struct mt_extractor *x);
+/* Writes the message (.eml) and its leaf parts with a file name or a
+ * non-text type; sets msg->file and parts[i].file (paths under dir). */
+void mt_extract_message(struct mt_extractor *x, const struct mt_session_info *s,
+                        struct mt_message *msg);
+/* A name safe to create in one directory: no separators, no control
+ * characters, no leading dot, not a reserved device name, at most
+ * MT_CAP_FILENAME bytes, valid UTF-8.  g_free the result. */
+char *mt_safe_filename(const char *name);
+
+#endif

@@ -1,0 +1,17 @@
+#ifndef MT_OUTPUT_INT_H
+#define MT_OUTPUT_INT_H
+
+#include "output.h"
+
+struct mt_output {
+    struct mt_output_opts o;
+    struct mt_extractor *x;
+    struct mt_output_counts counts;
+    GString *buf;
+    GPtrArray *creds; /* rows for --credentials: char*[7] */
+};
+
+void mt_json_event(struct mt_output *o, const struct mt_event *ev);
+void mt_text_event(struct mt_output *o, const struct mt_event *ev);
+
+#endif

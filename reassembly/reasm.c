@@ -1,0 +1,626 @@
+/* TCP flow table and stream reassembly; see reasm.h.
+ *
+ * Each direction keeps the next sequence number it expects, a sorted list
+ * of out-of-order segments (first copy wins, capped), and the bytes it
+ * delivered that the peer has not acknowledged yet, so that a
+ * retransmission carrying different bytes is caught (overlap_conflict).
+ * Sequence numbers are compared modulo 2^32 (RFC 9293 3.4). */
+#include "reasm.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <glib.h>
+
+#define SEQ_DIFF(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)))
+/* An acknowledgement further ahead than this is not believed. */
+#define ACK_SANITY (1u << 30)
+
+struct seg {
+    struct seg *next;
+    uint32_t seq;
+    uint32_t len;
+    bool hole;        /* bytes cut by the snap length: known missing */
+    uint8_t data[];
+};
+
+struct stream {
+    bool init;        /* next is known */
+    bool fin;         /* FIN seen at fin_seq */
+    bool done;        /* everything up to the FIN delivered */
+    bool ack_valid;   /* peer_ack holds the peer's highest acknowledgement */
+    bool overflowed;  /* ooo_overflow raised */
+    uint32_t next;
+    uint32_t fin_seq;
+    uint32_t peer_ack;
+    uint64_t off;     /* stream offset of next */
+    struct seg *ooo;
+    uint64_t ooo_bytes;
+    uint8_t *hist;    /* delivered, not yet acknowledged: [hist_seq, next) */
+    uint32_t hist_len, hist_cap;
+    uint32_t hist_seq;
+};
+
+struct flowkey {
+    uint8_t family;
+    uint8_t a[16], b[16];
+    uint16_t pa, pb;
+};
+
+struct flow {
+    struct mt_flow pub;
+    struct flowkey key;
+    struct stream st[2]; /* data sent by the client, by the server */
+    struct flow *prev, *next; /* LRU: head is the least recently seen */
+};
+
+struct mt_reasm {
+    struct mt_limits lim;
+    struct mt_reasm_ops ops;
+    void *ud;
+    GHashTable *flows;
+    struct flow *lru_head, *lru_tail;
+    uint64_t next_id;
+    struct mt_reasm_stats st;
+};
+
+static guint key_hash(gconstpointer k)
+{
+    const struct flowkey *fk = k;
+    /* FNV-1a over the fields that matter */
+    uint32_t h = 2166136261u;
+    const uint8_t *p = (const uint8_t *)fk;
+    for (size_t i = 0; i < sizeof(*fk); i++) {
+        h ^= p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static gboolean key_equal(gconstpointer a, gconstpointer b)
+{
+    return memcmp(a, b, sizeof(struct flowkey)) == 0;
+}
+
+static void make_key(struct flowkey *k, const struct mt_packet *pk)
+{
+    memset(k, 0, sizeof(*k));
+    k->family = pk->src.family;
+    int c = memcmp(pk->src.addr, pk->dst.addr, 16);
+    if (c < 0 || (c == 0 && pk->src.port <= pk->dst.port)) {
+        memcpy(k->a, pk->src.addr, 16);
+        memcpy(k->b, pk->dst.addr, 16);
+        k->pa = pk->src.port;
+        k->pb = pk->dst.port;
+    } else {
+        memcpy(k->a, pk->dst.addr, 16);
+        memcpy(k->b, pk->src.addr, 16);
+        k->pa = pk->dst.port;
+        k->pb = pk->src.port;
+    }
+}
+
+struct mt_reasm *mt_reasm_new(const struct mt_limits *lim, const struct mt_reasm_ops *ops,
+                              void *ud)
+{
+    struct mt_reasm *r = g_new0(struct mt_reasm, 1);
+    r->lim = *lim;
+    r->ops = *ops;
+    r->ud = ud;
+    r->flows = g_hash_table_new(key_hash, key_equal);
+    return r;
+}
+
+const struct mt_reasm_stats *mt_reasm_stats(const struct mt_reasm *r)
+{
+    return &r->st;
+}
+
+/* Mail servers listen on these; the other end is the client. */
+static bool port_is_server(uint16_t p)
+{
+    switch (p) {
+    case 25: case 110: case 143: case 465: case 587: case 993: case 995: case 2525:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Without a handshake: is the packet's source the client? */
+static bool src_is_client(const struct mt_packet *pk)
+{
+    bool ss = port_is_server(pk->src.port), ds = port_is_server(pk->dst.port);
+    if (ss != ds)
+        return ds;
+    if ((pk->src.port < 1024) != (pk->dst.port < 1024))
+        return pk->dst.port < 1024;
+    return pk->src.port >= pk->dst.port; /* ephemeral ports are the high ones */
+}
+
+/* ---- LRU ---- */
+
+static void lru_unlink(struct mt_reasm *r, struct flow *f)
+{
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        r->lru_head = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    else
+        r->lru_tail = f->prev;
+    f->prev = f->next = NULL;
+}
+
+static void lru_append(struct mt_reasm *r, struct flow *f)
+{
+    f->prev = r->lru_tail;
+    f->next = NULL;
+    if (r->lru_tail)
+        r->lru_tail->next = f;
+    else
+        r->lru_head = f;
+    r->lru_tail = f;
+}
+
+/* ---- history of unacknowledged bytes ---- */
+
+static void hist_append(struct mt_reasm *r, struct stream *s, const uint8_t *p, uint32_t n)
+{
+    uint32_t cap = (uint32_t)MIN(r->lim.unacked_max, (uint64_t)UINT32_MAX / 2);
+    if (cap == 0)
+        return;
+    if (n >= cap) {
+        p += n - cap;
+        n = cap;
+        s->hist_len = 0;
+    } else if (n > cap - s->hist_len) {
+        uint32_t drop = n - (cap - s->hist_len);
+        memmove(s->hist, s->hist + drop, s->hist_len - drop);
+        s->hist_len -= drop;
+    }
+    if (n > s->hist_cap - s->hist_len) {
+        uint32_t nc = s->hist_cap ? s->hist_cap : 2048;
+        while (nc - s->hist_len < n)
+            nc *= 2;
+        if (nc > cap)
+            nc = cap;
+        s->hist = g_realloc(s->hist, nc);
+        s->hist_cap = nc;
+    }
+    memcpy(s->hist + s->hist_len, p, n);
+    s->hist_len += n;
+    s->hist_seq = s->next + n - s->hist_len; /* called before next advances */
+}
+
+static void hist_ack(struct stream *s, uint32_t ack)
+{
+    int32_t k = SEQ_DIFF(ack, s->hist_seq);
+    if (k <= 0 || s->hist_len == 0)
+        return;
+    if ((uint32_t)k >= s->hist_len) {
+        s->hist_len = 0;
+        if (s->hist_cap > 65536) { /* give back a large window once drained */
+            g_free(s->hist);
+            s->hist = NULL;
+            s->hist_cap = 0;
+        }
+        return;
+    }
+    memmove(s->hist, s->hist + k, s->hist_len - (uint32_t)k);
+    s->hist_len -= (uint32_t)k;
+    s->hist_seq = ack;
+}
+
+/* ---- delivery ---- */
+
+static void deliver(struct mt_reasm *r, struct flow *f, int side, const uint8_t *p, uint32_t n,
+                    const struct mt_packet *pk)
+{
+    struct stream *s = &f->st[side];
+    if (n == 0)
+        return;
+    hist_append(r, s, p, n);
+    s->next += n;
+    s->off += n;
+    r->ops.data(r->ud, &f->pub, (enum mt_dir)side, p, n, pk);
+}
+
+static void deliver_gap(struct mt_reasm *r, struct flow *f, int side, uint32_t n,
+                        const struct mt_packet *pk)
+{
+    struct stream *s = &f->st[side];
+    if (n == 0)
+        return;
+    r->st.gaps++;
+    r->st.gap_bytes += n;
+    r->ops.gap(r->ud, &f->pub, (enum mt_dir)side, s->off, n, pk);
+    s->next += n;
+    s->off += n;
+    s->hist_len = 0;
+}
+
+static void anomaly(struct mt_reasm *r, struct flow *f, int side, enum mt_anomaly a,
+                    const struct mt_packet *pk, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static void anomaly(struct mt_reasm *r, struct flow *f, int side, enum mt_anomaly a,
+                    const struct mt_packet *pk, const char *fmt, ...)
+{
+    char buf[MT_CAP_ANOMALY_DETAIL];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    r->ops.anomaly(r->ud, &f->pub, (enum mt_dir)side, a, buf, pk);
+}
+
+/* Hands out the out-of-order segments that now continue the stream. */
+static void drain(struct mt_reasm *r, struct flow *f, int side, const struct mt_packet *pk)
+{
+    struct stream *s = &f->st[side];
+    while (s->ooo && SEQ_DIFF(s->ooo->seq, s->next) <= 0) {
+        struct seg *g = s->ooo;
+        s->ooo = g->next;
+        s->ooo_bytes -= g->len;
+        uint32_t skip = (uint32_t)-SEQ_DIFF(g->seq, s->next);
+        if (skip < g->len) {
+            if (g->hole)
+                deliver_gap(r, f, side, g->len - skip, pk);
+            else
+                deliver(r, f, side, g->data + skip, g->len - skip, pk);
+        }
+        g_free(g);
+    }
+    if (s->fin && !s->done && SEQ_DIFF(s->next, s->fin_seq) >= 0)
+        s->done = true;
+}
+
+/* Declares the bytes up to the first buffered segment lost, and drains. */
+static void skip_to_first(struct mt_reasm *r, struct flow *f, int side,
+                          const struct mt_packet *pk)
+{
+    struct stream *s = &f->st[side];
+    int32_t d = SEQ_DIFF(s->ooo->seq, s->next);
+    if (d > 0)
+        deliver_gap(r, f, side, (uint32_t)d, pk);
+    drain(r, f, side, pk);
+}
+
+static struct seg *seg_new(uint32_t seq, const uint8_t *p, uint32_t n, bool hole)
+{
+    struct seg *g = g_malloc(sizeof(*g) + (hole ? 0 : n));
+    g->next = NULL;
+    g->seq = seq;
+    g->len = n;
+    g->hole = hole;
+    if (!hole)
+        memcpy(g->data, p, n);
+    return g;
+}
+
+/* Inserts [seq, seq+n) into the sorted out-of-order list, keeping bytes
+ * already buffered (first copy wins) and comparing the overlap. */
+static void ooo_insert(struct mt_reasm *r, struct flow *f, int side, uint32_t seq,
+                       const uint8_t *p, uint32_t n, bool hole, const struct mt_packet *pk)
+{
+    struct stream *s = &f->st[side];
+    struct seg **pp = &s->ooo;
+    uint32_t cur = seq, end = seq + n;
+    bool conflict = false;
+    while (*pp && SEQ_DIFF(cur, end) < 0) {
+        struct seg *g = *pp;
+        uint32_t gend = g->seq + g->len;
+        if (SEQ_DIFF(gend, cur) <= 0) { /* entirely before */
+            pp = &g->next;
+            continue;
+        }
+        if (SEQ_DIFF(g->seq, cur) > 0) { /* a piece before g */
+            uint32_t pend = SEQ_DIFF(g->seq, end) < 0 ? g->seq : end;
+            struct seg *ng = seg_new(cur, hole ? NULL : p + (cur - seq), pend - cur, hole);
+            ng->next = g;
+            *pp = ng;
+            s->ooo_bytes += ng->len;
+            pp = &ng->next;
+            cur = pend;
+            continue;
+        }
+        /* overlap of g with [cur, min(gend, end)) */
+        uint32_t oend = SEQ_DIFF(gend, end) < 0 ? gend : end;
+        if (!hole && !g->hole &&
+            memcmp(g->data + (cur - g->seq), p + (cur - seq), oend - cur) != 0)
+            conflict = true;
+        cur = oend;
+        pp = &g->next;
+    }
+    if (SEQ_DIFF(cur, end) < 0) {
+        struct seg *ng = seg_new(cur, hole ? NULL : p + (cur - seq), end - cur, hole);
+        ng->next = *pp;
+        *pp = ng;
+        s->ooo_bytes += ng->len;
+    }
+    if (conflict) {
+        r->st.conflicts++;
+        anomaly(r, f, side, MT_AN_OVERLAP_CONFLICT, pk,
+                "retransmission at stream offset %llu differs; first copy kept",
+                (unsigned long long)(s->off + (uint32_t)SEQ_DIFF(seq, s->next)));
+    }
+}
+
+/* A segment's payload (captured bytes p[0..len), then missing bytes). */
+static void stream_data(struct mt_reasm *r, struct flow *f, int side, uint32_t seq,
+                        const uint8_t *p, uint32_t len, uint32_t missing,
+                        const struct mt_packet *pk)
+{
+    struct stream *s = &f->st[side];
+    if (!s->init) { /* picked up mid-stream */
+        s->init = true;
+        s->next = seq;
+        s->hist_seq = seq;
+    }
+    uint32_t total = len + missing;
+    int32_t d = SEQ_DIFF(seq, s->next);
+    if (d < 0) {
+        uint32_t old = (uint32_t)-d;
+        /* a keep-alive: one byte (or none) just before next */
+        if (old == 1 && total <= 1)
+            return;
+        /* compare what was delivered and is still remembered */
+        int32_t hd = SEQ_DIFF(seq, s->hist_seq);
+        uint32_t hoff = hd > 0 ? (uint32_t)hd : 0;
+        uint32_t poff = hd < 0 ? (uint32_t)-hd : 0;
+        uint32_t m = MIN(old, len);
+        if (poff < m && hoff < s->hist_len) {
+            uint32_t cmp = MIN(m - poff, s->hist_len - hoff);
+            if (memcmp(s->hist + hoff, p + poff, cmp) != 0) {
+                r->st.conflicts++;
+                anomaly(r, f, side, MT_AN_OVERLAP_CONFLICT, pk,
+                        "retransmission at stream offset %llu differs; first copy kept",
+                        (unsigned long long)(s->off - old + poff));
+            }
+        }
+        if (old >= total)
+            return;
+        seq += old;
+        if (old >= len) {
+            missing -= old - len;
+            p += len;
+            len = 0;
+        } else {
+            p += old;
+            len -= old;
+        }
+    }
+    if (s->done)
+        return; /* data past the FIN */
+    if (!s->ooo && seq == s->next) { /* the common case: no copy */
+        deliver(r, f, side, p, len, pk);
+        deliver_gap(r, f, side, missing, pk);
+        if (s->fin && SEQ_DIFF(s->next, s->fin_seq) >= 0)
+            s->done = true;
+        return;
+    }
+    if (len)
+        ooo_insert(r, f, side, seq, p, len, false, pk);
+    if (missing)
+        ooo_insert(r, f, side, seq + len, NULL, missing, true, pk);
+    drain(r, f, side, pk);
+    if (s->ooo_bytes > r->lim.ooo_max) {
+        if (!s->overflowed) {
+            s->overflowed = true;
+            r->st.ooo_overflows++;
+            anomaly(r, f, side, MT_AN_OOO_OVERFLOW, pk,
+                    "more than %llu out-of-order bytes buffered",
+                    (unsigned long long)r->lim.ooo_max);
+        }
+        while (s->ooo && s->ooo_bytes > r->lim.ooo_max / 2)
+            skip_to_first(r, f, side, pk);
+    }
+}
+
+/* The peer acknowledged up to ack: forget remembered bytes, and if it
+ * acknowledged bytes we never saw while later ones wait, they are lost. */
+static void stream_acked(struct mt_reasm *r, struct flow *f, int side, uint32_t ack,
+                         const struct mt_packet *pk)
+{
+    struct stream *s = &f->st[side];
+    if (!s->init)
+        return;
+    if (!s->ack_valid || SEQ_DIFF(ack, s->peer_ack) > 0) {
+        if (SEQ_DIFF(ack, s->next) > (int32_t)ACK_SANITY)
+            return;
+        s->peer_ack = ack;
+        s->ack_valid = true;
+    }
+    hist_ack(s, ack);
+    while (s->ooo && SEQ_DIFF(ack, s->next) > 0) {
+        int32_t first = SEQ_DIFF(s->ooo->seq, s->next);
+        int32_t upto = SEQ_DIFF(ack, s->next);
+        deliver_gap(r, f, side, (uint32_t)MIN(first, upto), pk);
+        drain(r, f, side, pk);
+    }
+}
+
+/* Delivers everything a direction holds, gaps included. */
+static void stream_flush(struct mt_reasm *r, struct flow *f, int side, const struct mt_packet *pk)
+{
+    struct stream *s = &f->st[side];
+    while (s->ooo)
+        skip_to_first(r, f, side, pk);
+    /* bytes the peer acknowledged but we never saw, at the end */
+    if (s->init && s->ack_valid) {
+        int32_t d = SEQ_DIFF(s->peer_ack, s->next);
+        if (s->fin && SEQ_DIFF(s->peer_ack, s->fin_seq) > 0)
+            d--; /* the FIN takes one sequence number */
+        if (d > 0 && (uint32_t)d < ACK_SANITY)
+            deliver_gap(r, f, side, (uint32_t)d, pk);
+    }
+}
+
+static void stream_free(struct stream *s)
+{
+    while (s->ooo) {
+        struct seg *g = s->ooo;
+        s->ooo = g->next;
+        g_free(g);
+    }
+    g_free(s->hist);
+}
+
+static void flow_close(struct mt_reasm *r, struct flow *f, enum mt_close_reason why,
+                       const struct mt_packet *pk)
+{
+    stream_flush(r, f, 0, pk);
+    stream_flush(r, f, 1, pk);
+    f->pub.closed = why == MT_CLOSE_FIN || why == MT_CLOSE_RST;
+    r->ops.close(r->ud, &f->pub, why, pk);
+    g_hash_table_remove(r->flows, &f->key);
+    lru_unlink(r, f);
+    r->st.live--;
+    stream_free(&f->st[0]);
+    stream_free(&f->st[1]);
+    g_free(f);
+}
+
+void mt_reasm_swap(struct mt_reasm *r, struct mt_flow *pub)
+{
+    struct flow *f = (struct flow *)pub;
+    struct mt_endpoint e = f->pub.ep[0];
+    f->pub.ep[0] = f->pub.ep[1];
+    f->pub.ep[1] = e;
+    struct stream s = f->st[0];
+    f->st[0] = f->st[1];
+    f->st[1] = s;
+}
+
+void mt_reasm_expire(struct mt_reasm *r, int64_t now_us)
+{
+    int64_t limit = (int64_t)r->lim.idle_timeout * G_USEC_PER_SEC;
+    while (r->lru_head && now_us - r->lru_head->pub.last_us > limit) {
+        struct flow *f = r->lru_head;
+        r->st.idled++;
+        anomaly(r, f, 0, MT_AN_FLOW_IDLE, NULL, "idle for more than %u s", r->lim.idle_timeout);
+        flow_close(r, f, MT_CLOSE_IDLE, NULL);
+    }
+}
+
+static struct flow *flow_new(struct mt_reasm *r, const struct flowkey *k,
+                             const struct mt_packet *pk)
+{
+    if (r->st.live >= r->lim.flows_max && r->lru_head) {
+        struct flow *old = r->lru_head;
+        r->st.evicted++;
+        anomaly(r, old, 0, MT_AN_FLOW_EVICTED, pk, "flow table full (%u flows)",
+                r->lim.flows_max);
+        flow_close(r, old, MT_CLOSE_EVICT, NULL);
+    }
+    struct flow *f = g_new0(struct flow, 1);
+    f->key = *k;
+    f->pub.id = ++r->next_id;
+    bool client;
+    if ((pk->flags & (MT_TH_SYN | MT_TH_ACK)) == MT_TH_SYN)
+        client = true;
+    else if ((pk->flags & (MT_TH_SYN | MT_TH_ACK)) == (MT_TH_SYN | MT_TH_ACK))
+        client = false;
+    else
+        client = src_is_client(pk);
+    f->pub.ep[client ? 0 : 1] = pk->src;
+    f->pub.ep[client ? 1 : 0] = pk->dst;
+    f->pub.first_us = f->pub.last_us = pk->ts_us;
+    g_hash_table_insert(r->flows, &f->key, f);
+    lru_append(r, f);
+    r->st.flows++;
+    r->st.live++;
+    if (r->st.live > r->st.live_max)
+        r->st.live_max = r->st.live;
+    r->ops.open(r->ud, &f->pub, pk);
+    return f;
+}
+
+static bool ep_equal(const struct mt_endpoint *a, const struct mt_endpoint *b)
+{
+    return a->port == b->port && a->family == b->family && !memcmp(a->addr, b->addr, 16);
+}
+
+void mt_reasm_packet(struct mt_reasm *r, const struct mt_packet *pk)
+{
+    struct flowkey k;
+    make_key(&k, pk);
+    mt_reasm_expire(r, pk->ts_us);
+    struct flow *f = g_hash_table_lookup(r->flows, &k);
+    bool syn_only = (pk->flags & (MT_TH_SYN | MT_TH_ACK)) == MT_TH_SYN;
+
+    if (f && syn_only) {
+        /* a new connection on the same ports, or a retransmitted SYN */
+        struct stream *cs = ep_equal(&pk->src, &f->pub.ep[0]) ? &f->st[0] : &f->st[1];
+        if (!cs->init || cs->next != pk->seq + 1 || cs->off > 0 || f->pub.closed) {
+            flow_close(r, f, MT_CLOSE_REUSE, NULL);
+            f = NULL;
+        }
+    }
+    if (!f) {
+        if (!(pk->flags & MT_TH_SYN) && pk->len == 0 && pk->missing == 0) {
+            r->st.ignored++;
+            return;
+        }
+        f = flow_new(r, &k, pk);
+    }
+    lru_unlink(r, f);
+    lru_append(r, f);
+    f->pub.last_us = pk->ts_us;
+    f->pub.packets++;
+
+    int side = ep_equal(&pk->src, &f->pub.ep[0]) ? 0 : 1;
+    struct stream *s = &f->st[side];
+
+    if (pk->flags & MT_TH_SYN) {
+        f->pub.handshake = true;
+        if (!s->init) {
+            s->init = true;
+            s->next = pk->seq + 1;
+            s->hist_seq = s->next;
+        }
+    }
+    if (pk->flags & MT_TH_ACK)
+        stream_acked(r, f, !side, pk->ack, pk);
+    uint32_t dseq = pk->seq + ((pk->flags & MT_TH_SYN) ? 1 : 0);
+    if (pk->len || pk->missing)
+        stream_data(r, f, side, dseq, pk->payload, pk->len, pk->missing, pk);
+    if ((pk->flags & MT_TH_FIN) && !s->fin) {
+        if (!s->init) {
+            s->init = true;
+            s->next = dseq + pk->len + pk->missing;
+        }
+        s->fin = true;
+        s->fin_seq = dseq + pk->len + pk->missing;
+        if (!s->ooo && SEQ_DIFF(s->next, s->fin_seq) >= 0)
+            s->done = true;
+    }
+    if (pk->flags & MT_TH_RST) {
+        flow_close(r, f, MT_CLOSE_RST, pk);
+        return;
+    }
+    if (f->st[0].done && f->st[1].done)
+        flow_close(r, f, MT_CLOSE_FIN, pk);
+}
+
+void mt_reasm_flush(struct mt_reasm *r)
+{
+    while (r->lru_head)
+        flow_close(r, r->lru_head, MT_CLOSE_END, NULL);
+}
+
+void mt_reasm_free(struct mt_reasm *r)
+{
+    if (!r)
+        return;
+    while (r->lru_head) {
+        struct flow *f = r->lru_head;
+        lru_unlink(r, f);
+        stream_free(&f->st[0]);
+        stream_free(&f->st[1]);
+        g_free(f);
+    }
+    g_hash_table_destroy(r->flows);
+    g_free(r);
+}

@@ -39,14 +39,14 @@
 #include "hash.h"
 
 /* Bytes of a text/... body converted to UTF-8 (text_utf8), before and after
- * conversion.  TODO(limits.h): move to MT_CAP_MIME_TEXT. */
+ * conversion.  TODO(caps.h): move to MT_CAP_MIME_TEXT. */
 #define MIME_TEXT_MAX (1024u * 1024u)
 
 /* Boundary-like lines ("--" at the start of a line) GMime may see: eight
  * per allowed part leaves room for closing delimiters and "-- "
  * signatures, and a fixed allowance for bodies that happen to hold such
  * lines.  Past this the rest of the input cannot add parts we would keep
- * anyway.  TODO(limits.h): document next to mime_parts_max. */
+ * anyway.  TODO(caps.h): document next to mime_parts_max. */
 #define MIME_DELIM_LINES_MAX(parts) ((uint64_t)(parts) * 8u + 1024u)
 
 /* Charsets tried, in order, for 8-bit text that declares none (raw header

@@ -767,6 +767,27 @@ def _flow_dirs(frames):
             yield fl, d, idx
 
 
+def _overlapping(frames, fl, d, idx):
+    """Indices in idx whose bytes overlap another data segment of the direction.
+
+    Such segments (retransmissions, crafted overlaps) are left in place by the
+    perturbations: moving them could change which copy of a byte comes first."""
+    base = _dir_base(frames, fl, d)
+    if base is None:
+        return set()
+    rng = sorted(((frames[i].seg.seq - base) % SEQ_MOD, len(frames[i].seg.payload), i)
+                 for i in idx)
+    out = set()
+    end, owner = -1, None
+    for o, n, i in rng:
+        if o < end:
+            out.add(i)
+            out.add(owner)
+        if o + n > end:
+            end, owner = o + n, i
+    return out
+
+
 def _flow_json(fl):
     return {"client": {"ip": fl.client[0], "port": fl.client[1]},
             "server": {"ip": fl.server[0], "port": fl.server[1]}}
@@ -809,7 +830,9 @@ def perturb(frames, mode, seed=1, window=4, prob=1.0, skip=3, max_bytes=None,
         moved = 0
         new = list(frames)
         for fl, d, idx in _flow_dirs(frames):
-            movable = [i for i in idx if not frames[i].seg.flags & (TH_SYN | TH_FIN | TH_RST)]
+            ovl = _overlapping(frames, fl, d, idx)
+            movable = [i for i in idx if not frames[i].seg.flags & (TH_SYN | TH_FIN | TH_RST)
+                       and i not in ovl]
             deadline = {}
             if mode == "reorder":
                 for i in movable:
@@ -855,6 +878,10 @@ def perturb(frames, mode, seed=1, window=4, prob=1.0, skip=3, max_bytes=None,
         inserts = {}
         n = 0
         for fl, d, idx in _flow_dirs(frames):
+            ovl = _overlapping(frames, fl, d, idx)
+            idx = [i for i in idx if i not in ovl]
+            if not idx:
+                continue
             byseq = sorted(idx, key=lambda i: (frames[i].seg.seq - frames[idx[0]].seg.seq)
                            % SEQ_MOD)
             for a, b in zip(byseq, byseq[1:]):
@@ -876,7 +903,8 @@ def perturb(frames, mode, seed=1, window=4, prob=1.0, skip=3, max_bytes=None,
         inserts = {}
         conflicts = []
         for fl, d, idx in _flow_dirs(frames):
-            cand = [i for i in idx if len(frames[i].seg.payload) >= 2
+            ovl = _overlapping(frames, fl, d, idx)
+            cand = [i for i in idx if len(frames[i].seg.payload) >= 2 and i not in ovl
                     and not frames[i].seg.flags & (TH_SYN | TH_FIN | TH_RST)]
             if not cand:
                 continue
@@ -924,7 +952,7 @@ def perturb(frames, mode, seed=1, window=4, prob=1.0, skip=3, max_bytes=None,
         cands = []
         for fl, d, idx in _flow_dirs(frames):
             base = _dir_base(frames, fl, d)
-            if base is None:
+            if base is None or not idx:
                 continue
             ranges = [((frames[i].seg.seq - base) % SEQ_MOD, len(frames[i].seg.payload), i)
                       for i in idx]
@@ -949,15 +977,22 @@ def perturb(frames, mode, seed=1, window=4, prob=1.0, skip=3, max_bytes=None,
             hs = [i for i in fl.frames if frames[i].seg.flags & TH_SYN]
             rest = [i for i in fl.frames if i not in hs]
             gone = set(hs) | set(rest[:skip])
-            drop |= gone
-            left = [i for i in fl.frames if i not in gone]
             entry = dict(_flow_json(fl))
             for d in ("c2s", "s2c"):
                 base = _dir_base(frames, fl, d)
-                first = next((frames[i].seg for i in left if _is_data(frames[i])
-                              and fl.direction(frames[i].seg) == d), None)
-                entry[d + "_from"] = None if first is None or base is None \
-                    else (first.seq - base) % SEQ_MOD
+                data = [i for i in fl.frames if _is_data(frames[i])
+                        and fl.direction(frames[i].seg) == d]
+                offs = {i: (frames[i].seg.seq - base) % SEQ_MOD for i in data} \
+                    if base is not None else {}
+                left = [offs[i] for i in data if i not in gone]
+                entry[d + "_from"] = min(left) if left else None
+                # A dropped segment that lies beyond the pick-up point (the
+                # original was captured out of order) is kept: the cut must
+                # not leave a hole.
+                if left:
+                    gone -= {i for i in data if i in gone and i not in hs
+                             and offs[i] >= min(left)}
+            drop |= gone
             picked.append(entry)
         report["skipped"] = skip
         report["flows"] = picked
@@ -1187,6 +1222,146 @@ def synth_frames(ipv6=False, sessions=1, seed=7, mss=536):
 
 def synth_capture(ipv6=False, sessions=1, seed=7):
     return encode_frames(synth_frames(ipv6, sessions, seed), LT_ETHERNET)
+
+
+# ----------------------------------------------------------------------------
+# Running mailtap and comparing its output (shared by the test scripts)
+
+@dataclass
+class MailtapRun:
+    rc: int
+    sessions: list            # "session" objects in output order
+    events: list              # every JSON object
+    streams: dict             # session id -> {"c2s": bytes, "s2c": bytes}
+    stderr: str
+    bad_lines: list           # stdout lines that are not JSON objects
+    cmd: list
+
+
+def run_mailtap(mailtap, pcaps, outdir, timeout=300, extra=()):
+    import subprocess
+    os.makedirs(outdir, exist_ok=True)
+    cmd = [mailtap]
+    for pth in ([pcaps] if isinstance(pcaps, str) else pcaps):
+        cmd += ["-r", pth]
+    cmd += ["--json", "--write-streams", outdir] + list(extra)
+    try:
+        pr = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            timeout=timeout)
+        rc, out, err = pr.returncode, pr.stdout, pr.stderr.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired as e:
+        rc, out, err = -999, e.stdout or b"", f"timeout after {timeout}s"
+    events, bad = [], []
+    for line in out.decode("utf-8", "replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            bad.append(line[:200])
+            continue
+        if isinstance(obj, dict):
+            events.append(obj)
+        else:
+            bad.append(line[:200])
+    sessions = [e for e in events if e.get("type") == "session"]
+    streams = {}
+    for sess in sessions:
+        sid = sess.get("session")
+        st = {}
+        for d in ("c2s", "s2c"):
+            fp = os.path.join(outdir, f"{sid}-{d}.bin")
+            st[d] = open(fp, "rb").read() if os.path.exists(fp) else None
+        streams[sid] = st
+    return MailtapRun(rc, sessions, events, streams, err, bad, cmd)
+
+
+def norm_ip(s):
+    try:
+        return str(ipaddress.ip_address(s))
+    except ValueError:
+        return str(s)
+
+
+def session_key(sess):
+    """((client ip, port), (server ip, port)) of a mailtap session object."""
+    try:
+        c, s = sess["client"], sess["server"]
+        return (norm_ip(c["ip"]), int(c["port"])), (norm_ip(s["ip"]), int(s["port"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def match_sessions(flow_keys, sessions, map6=False):
+    """Pair each expected (client, server) key with a mailtap session.
+
+    Returns [(key, session or None, swapped)] in the order of flow_keys; a
+    key that occurs twice is paired with sessions in start order."""
+    pool = {}
+    for sess in sessions:
+        k = session_key(sess)
+        if k is not None:
+            pool.setdefault(k, []).append(sess)
+    out = []
+    for key in flow_keys:
+        c, s = key
+        if map6:
+            c, s = (map_ip_str(c[0]), c[1]), (map_ip_str(s[0]), s[1])
+        c, s = (norm_ip(c[0]), c[1]), (norm_ip(s[0]), s[1])
+        if pool.get((c, s)):
+            out.append((key, pool[(c, s)].pop(0), False))
+        elif pool.get((s, c)):
+            out.append((key, pool[(s, c)].pop(0), True))
+        else:
+            out.append((key, None, False))
+    return out
+
+
+def session_gaps(sess):
+    out = []
+    for g in sess.get("gaps") or []:
+        try:
+            out.append((g["dir"], int(g["offset"]), int(g["len"])))
+        except (KeyError, TypeError, ValueError):
+            out.append(("?", -1, -1))
+    return sorted(out)
+
+
+def describe_diff(want, got):
+    """One line saying where two byte strings first differ."""
+    if got is None:
+        return f"stream file missing (want {len(want)} bytes)"
+    n = min(len(want), len(got))
+    k = next((i for i in range(n) if want[i] != got[i]), n)
+    return (f"want {len(want)} bytes, got {len(got)}; first difference at {k}: "
+            f"want {want[k:k + 24]!r} got {got[k:k + 24]!r}")
+
+
+def check_session(sess, streams, want_c2s, want_s2c, want_gaps, label=""):
+    """Compare one mailtap session with expected data and gaps; return errors."""
+    errs = []
+    sid = sess.get("session")
+    for d, want in (("c2s", want_c2s), ("s2c", want_s2c)):
+        got = (streams.get(sid) or {}).get(d)
+        if got is None and want == b"":
+            got = b""
+        if got != want:
+            errs.append(f"{label}session {sid} {d}: {describe_diff(want, got)}")
+        nbytes = sess.get(f"{d}_bytes")
+        dgap = sum(g[2] for g in want_gaps if g[0] == d)
+        if nbytes not in (len(want), len(want) + dgap):
+            errs.append(f"{label}session {sid} {d}_bytes={nbytes}, want {len(want)}")
+    gaps = session_gaps(sess)
+    if gaps != sorted(want_gaps):
+        errs.append(f"{label}session {sid} gaps {gaps}, want {sorted(want_gaps)}")
+    gb = sess.get("gap_bytes")
+    if gb != sum(g[2] for g in want_gaps):
+        errs.append(f"{label}session {sid} gap_bytes={gb}, want {sum(g[2] for g in want_gaps)}")
+    return errs
+
+
+def flow_gaps(fs):
+    return [("c2s", o, n) for o, n in fs.c2s.gaps] + [("s2c", o, n) for o, n in fs.s2c.gaps]
 
 
 # ----------------------------------------------------------------------------

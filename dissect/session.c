@@ -365,8 +365,20 @@ static int detect(struct mt_sess *s, bool final, bool *swap)
     if (sline && sl >= 4 && g_ascii_isdigit(sbuf[0]) && g_ascii_isdigit(sbuf[1]) &&
         g_ascii_isdigit(sbuf[2]) && (sbuf[3] == ' ' || sbuf[3] == '-') && !cline && final)
         return MT_PROTO_SMTP;
-    if (final || (cline && sline) || cn >= MT_CAP_DETECT_BYTES || sn >= MT_CAP_DETECT_BYTES)
+    if (final || (cline && sline) || cn >= MT_CAP_DETECT_BYTES || sn >= MT_CAP_DETECT_BYTES) {
+        /* nothing in the content decides: a command both protocols share
+         * (QUIT, NOOP, RSET, AUTH) on a standard port */
+        char w[16];
+        first_word(cbuf, cl, w, sizeof(w));
+        if (cline && !sline && (!strcmp(w, "QUIT") || !strcmp(w, "NOOP") ||
+                                !strcmp(w, "RSET") || !strcmp(w, "AUTH"))) {
+            if (sport == 25 || sport == 587 || sport == 2525)
+                return MT_PROTO_SMTP;
+            if (sport == 110)
+                return MT_PROTO_POP3;
+        }
         return MT_PROTO_UNKNOWN;
+    }
     return UNDECIDED;
 }
 

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Set up a Debian 12 machine for mailtap, build it, and either run it on a
+# bundled sample (demo) or run the whole test suite (test).
+#   scripts/bootstrap.sh demo   install what is missing, build, analyze samples/smtp-auth-plain.pcap
+#   scripts/bootstrap.sh test   install what is missing, build (warnings as errors), run ctest,
+#                               then build and run the suite again under ASan+UBSan
+# Run as root (or with sudo) so missing Debian packages can be installed.
+set -euo pipefail
+
+mode=${1:-demo}
+top=$(cd "$(dirname "$0")/.." && pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+build_pkgs=(build-essential cmake pkg-config libpcap-dev libglib2.0-dev libgmime-3.0-dev
+            nettle-dev zlib1g-dev)
+test_pkgs=(python3 tcpdump tcpflow)
+
+install_missing() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "bootstrap: installing ${missing[*]}" >&2
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "bootstrap: need root to install packages (run with sudo)" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+configure_build() { # dir, extra cmake args...
+    local dir=$1
+    shift
+    cmake -S "$top" -B "$dir" "$@" >/dev/null
+    cmake --build "$dir" -j "$jobs"
+}
+
+case "$mode" in
+demo)
+    install_missing "${build_pkgs[@]}"
+    configure_build "$top/build"
+    "$top/build/mailtap" -r "$top/samples/smtp-auth-plain.pcap"
+    ;;
+test)
+    install_missing "${build_pkgs[@]}" "${test_pkgs[@]}"
+    configure_build "$top/build" -DMAILTAP_WERROR=ON
+    (cd "$top/build" && ctest --output-on-failure -j "$jobs")
+    # the same suite once more under AddressSanitizer and UndefinedBehaviorSanitizer
+    configure_build "$top/build-asan" -DMAILTAP_WERROR=ON -DMAILTAP_SANITIZE=ON \
+        -DCMAKE_BUILD_TYPE=Debug
+    (cd "$top/build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j "$jobs")
+    ;;
+*)
+    echo "usage: $0 demo|test" >&2
+    exit 1
+    ;;
+esac

@@ -218,7 +218,7 @@ def main():
         path = os.path.join(tmp, name)
         pt.write_capture(path, pt.synth_capture(**kw))
         samples.append(path)
-        synth_cmds[path] = (f"python3 {os.path.relpath(TOOL)} synth {path}" +
+        synth_cmds[path] = (f"python3 {os.path.relpath(TOOL)} synth {name}" +
                             "".join(f" --{k} {v}" if v is not True else f" --{k}"
                                     for k, v in kw.items()))
     passed = failed = skipped = 0
@@ -263,7 +263,7 @@ def main():
                     if case.repro:
                         if sample in synth_cmds:
                             print(f"     reproduce: {synth_cmds[sample]}")
-                        print(f"     reproduce: {case.repro}")
+                        print(f"     reproduce: {case.repro.replace(sample, os.path.basename(sample)) if sample in synth_cmds else case.repro}")
                 else:
                     passed += 1
                     if args.verbose:

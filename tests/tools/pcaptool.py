@@ -21,7 +21,7 @@ Perturbations (TCP data segments only; everything else is kept):
   resplit-1, resplit-random, drop-one, midstream, none
 Variants (re-encapsulation and file format):
   ether, vlan, qinq, sll, sll2, raw, raw12, null, loop, ipfrag, ipfrag-ooo,
-  ipv6, ipv6ext, snaplen, pcapng, pcap-nsec, pcap-be, badsum
+  ipfrag-drop, ipv6, ipv6ext, snaplen, pcapng, pcap-nsec, pcap-be, badsum
 
 The expected streams follow mailtap's contract: per flow and direction, the
 payload bytes in sequence order, the first copy of a byte wins, missing bytes
@@ -1042,8 +1042,19 @@ def to_ipv6(frames, ext=False):
     return out
 
 
-def fragment_ipv4(frames, frag_size=64, ooo=False, seed=1):
-    """Split every IPv4 TCP datagram longer than frag_size bytes of payload."""
+def fragment_ipv4(frames, frag_size=64, ooo=False, seed=1, drop=False):
+    """Split every IPv4 TCP datagram longer than frag_size bytes of payload.
+
+    drop: leave out the second fragment of the middle fragmented datagram, so
+    that datagram never completes (ipfrag_incomplete, and a gap in its flow)."""
+    if drop:
+        whole = fragment_ipv4(frames, frag_size, ooo, seed)
+        firsts = [i for i, fr in enumerate(whole) if fr.seg is None and fr.l3[:1]
+                  and fr.l3[0] >> 4 == 4 and struct.unpack("!H", fr.l3[6:8])[0] == 0x2000]
+        if not firsts:
+            return whole
+        k = firsts[len(firsts) // 2]
+        return whole[:k + 1] + whole[k + 2:]
     rng = random.Random(seed)
     out = []
     ident = 0x3000
@@ -1100,6 +1111,8 @@ VARIANTS = {
     "ipfrag-ooo": (LT_ETHERNET, (), lambda f, o: fragment_ipv4(f, o.get("frag_size", 64),
                                                                  ooo=True,
                                                                  seed=o.get("seed", 1)), {}),
+    "ipfrag-drop": (LT_ETHERNET, (), lambda f, o: fragment_ipv4(f, o.get("frag_size", 64),
+                                                                  drop=True), {}),
     "ipv6": (LT_ETHERNET, (), lambda f, o: to_ipv6(f), {}),
     "ipv6ext": (LT_ETHERNET, (), lambda f, o: to_ipv6(f, ext=True), {}),
     "snaplen": (LT_ETHERNET, (), None, {"snaplen": 128}),
@@ -1413,7 +1426,7 @@ def selftest(inputs, use_tcpflow=True, workdir=None):
     tmp = tempfile.mkdtemp(prefix="pcaptool-selftest-") if workdir is None else workdir
     lossless = ["none", "reorder", "reorder-wide", "duplicate", "overlap-identical",
                 "resplit-1", "resplit-random", "overlap-conflict"]
-    same_variants = [v for v in VARIANTS if v != "snaplen"]
+    same_variants = [v for v in VARIANTS if v not in ("snaplen", "ipfrag-drop")]
     for src in inputs:
         name = os.path.basename(src)
         cap = read_capture(src)

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""The mailtap command as a user or a script meets it: exit codes, error
+messages on missing and damaged captures (naming file and offset, keeping
+what was read), standard input, several inputs, extraction, redaction.
+
+  test_cli.py --mailtap BIN --samples DIR
+"""
+import argparse
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+FAILS = []
+PASSES = [0]
+
+
+def check(cond, what):
+    if cond:
+        PASSES[0] += 1
+    else:
+        FAILS.append(what)
+        print("FAIL", what)
+
+
+def run(args, stdin=None):
+    r = subprocess.run([MAILTAP] + args, input=stdin, capture_output=True)
+    return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
+
+
+def records(path):
+    """Offsets of the records of a classic pcap file."""
+    data = open(path, "rb").read()
+    magic = data[:4]
+    endian = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    off, out = 24, []
+    while off + 16 <= len(data):
+        incl = struct.unpack(endian + "I", data[off + 8:off + 12])[0]
+        out.append((off, incl))
+        off += 16 + incl
+    return data, endian, out
+
+
+def jsonl(out):
+    return [json.loads(l) for l in out.splitlines() if l.strip()]
+
+
+def main():
+    global MAILTAP
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mailtap", required=True)
+    ap.add_argument("--samples", required=True)
+    a = ap.parse_args()
+    MAILTAP = a.mailtap
+    sample = os.path.join(a.samples, "smtp-auth-plain.pcap")
+    tmp = tempfile.mkdtemp(prefix="mailtap-cli-")
+
+    # usage errors: exit 1
+    for args in ([], ["--no-such-option"], ["-r", sample, "--cap", "bogus=1"],
+                 ["-r", sample, "--cap", "line_max=-1"], ["-r", sample, "stray"]):
+        rc, out, err = run(args)
+        check(rc == 1, f"usage error {args} exits 1 (got {rc})")
+    rc, out, err = run(["--help"])
+    check(rc == 0 and "-r" in out, "--help exits 0")
+    rc, out, err = run(["--version"])
+    check(rc == 0 and out.startswith("mailtap "), "--version")
+
+    # a good capture: exit 0, session record with the documented fields
+    rc, out, err = run(["-r", sample, "--json"])
+    check(rc == 0, "good capture exits 0")
+    ev = jsonl(out)
+    sess = [e for e in ev if e["type"] == "session"]
+    check(len(sess) == 1, "one session")
+    for k in ("session", "client", "server", "start", "end", "c2s_bytes", "s2c_bytes",
+              "complete", "gaps", "proto", "starttls", "anomalies"):
+        check(k in sess[0], f"session field {k}")
+    check(sess[0]["complete"] is True and sess[0]["gaps"] == [], "sample session is complete")
+    check(sess[0]["server"]["port"] == 25 and sess[0]["client"]["port"] > 1024, "roles")
+    check(sess[0]["end"].endswith("Z") and "." in sess[0]["end"], "RFC 3339 with microseconds")
+    good = out
+
+    # standard input gives the same output
+    with open(sample, "rb") as f:
+        rc, out, err = run(["-r", "-", "--json"], stdin=f.read())
+    check(rc == 0 and out == good, "stdin '-' equals the file")
+
+    # several inputs in a row
+    rc, out, err = run(["-r", sample, "-r", sample, "--json"])
+    check(rc == 0 and len([e for e in jsonl(out) if e["type"] == "session"]) == 2,
+          "two inputs, two sessions")
+
+    # missing file, not a capture, empty file: exit 2, the file is named
+    missing = os.path.join(tmp, "missing.pcap")
+    text = os.path.join(tmp, "notes.txt")
+    open(text, "w").write("this is not a capture\n" * 10)
+    empty = os.path.join(tmp, "empty.pcap")
+    open(empty, "wb").close()
+    data, endian, recs = records(sample)
+    shorthdr = os.path.join(tmp, "short-header.pcap")
+    open(shorthdr, "wb").write(data[:10])
+    for p in (missing, text, empty, shorthdr):
+        rc, out, err = run(["-r", p])
+        check(rc == 2 and os.path.basename(p) in err, f"{os.path.basename(p)}: exit 2 naming it ({rc}, {err.strip()})")
+
+    # a missing file among good ones: the good ones are still analyzed
+    rc, out, err = run(["-r", missing, "-r", sample, "--json"])
+    check(rc == 2 and len([e for e in jsonl(out) if e["type"] == "session"]) == 1,
+          "good input after a missing one is analyzed, exit 2")
+
+    # damaged part-way: truncated last record, absurd caplen in the middle
+    cut_off, cut_len = recs[-1]
+    trunc = os.path.join(tmp, "truncated.pcap")
+    open(trunc, "wb").write(data[:cut_off + 16 + cut_len // 2])
+    mid = len(recs) // 2
+    bad_off = recs[mid][0]
+    absurd = bytearray(data)
+    struct.pack_into(endian + "I", absurd, bad_off + 8, 0xF0000000)
+    absurd_p = os.path.join(tmp, "absurd.pcap")
+    open(absurd_p, "wb").write(absurd)
+    for p, off in ((trunc, cut_off), (absurd_p, bad_off)):
+        rc, out, err = run(["-r", p, "--json"])
+        name = os.path.basename(p)
+        check(rc == 2, f"{name}: exit 2")
+        check(name in err and f"offset {off}" in err, f"{name}: error names file and offset {off}: {err.strip()}")
+        ev = jsonl(out)
+        check(any(e["type"] == "session" for e in ev), f"{name}: what was read is reported")
+    rc, out, err = run(["-r", absurd_p, "--json"])
+    check(any(e["type"] == "command" and e["verb"] == "EHLO" for e in jsonl(out)),
+          "records before the damage are dissected")
+
+    # extraction: .eml with the message's hash; nothing overwritten on a second run
+    xdir = os.path.join(tmp, "x")
+    rc, out, err = run(["-r", sample, "--json", "-x", xdir])
+    msgs = [e for e in jsonl(out) if e["type"] == "message"]
+    check(rc == 0 and len(msgs) == 1 and os.path.isfile(msgs[0]["file"]), "message extracted")
+    body = open(msgs[0]["file"], "rb").read()
+    check(hashlib.sha256(body).hexdigest() == msgs[0]["sha256"] and len(body) == msgs[0]["size"],
+          ".eml holds the exact bytes")
+    rc, out2, err = run(["-r", sample, "--json", "-x", xdir])
+    msgs2 = [e for e in jsonl(out2) if e["type"] == "message"]
+    check(msgs2[0]["file"] != msgs[0]["file"] and open(msgs[0]["file"], "rb").read() == body,
+          "second run does not overwrite")
+    check(os.path.realpath(msgs2[0]["file"]).startswith(os.path.realpath(xdir) + os.sep),
+          "extracted inside the directory")
+
+    # credentials and redaction
+    rc, out, err = run(["-r", sample, "--credentials"])
+    check(rc == 0 and "alice@example.test" in out and "Wonderland-2024" in out, "--credentials table")
+    for mode in ([], ["--json"], ["--credentials"]):
+        rc, out, err = run(["-r", sample, "--redact"] + mode)
+        check(rc == 0 and "Wonderland-2024" not in out and "V29uZGVybGFuZC0yMDI0" not in out
+              and "AGFsaWNlQGV4YW1wbGUudGVzdABXb25kZXJsYW5kLTIwMjQ=" not in out,
+              f"--redact hides the password {mode}")
+
+    print(f"{PASSES[0]} passed, {len(FAILS)} failed")
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

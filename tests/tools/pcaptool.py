@@ -1395,8 +1395,12 @@ def _streams_by_tuple(flows, map6=False):
     return out
 
 
-def tcpflow_streams(path, workdir):
-    """Run tcpflow on path; return {(src ip, src port, dst ip, dst port): bytes}."""
+def tcpflow_streams(path, workdir, parts=False):
+    """Run tcpflow on path; return {(src ip, src port, dst ip, dst port): bytes}.
+
+    tcpflow starts a new file (suffix c1, c2, ...) when a 4-tuple is seen again
+    after a FIN; the files are concatenated, or with parts=True returned as a
+    list in tcpflow's order."""
     import subprocess
     import xml.etree.ElementTree as ET
     os.makedirs(workdir, exist_ok=True)
@@ -1421,8 +1425,10 @@ def tcpflow_streams(path, workdir):
         if os.path.exists(fpath):
             with open(fpath, "rb") as fh:
                 data = fh.read()
-        out[key] = out.get(key, b"") + data
-    return out
+        out.setdefault(key, []).append(data)
+    if parts:
+        return out
+    return {k: b"".join(v) for k, v in out.items()}
 
 
 def selftest(inputs, use_tcpflow=True, workdir=None):

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "event.h"
 #include "caps.h"
@@ -68,7 +69,42 @@ enum mt_capture_err {
     MT_CAP_OK = 0,
     MT_CAP_ERR_OPEN = -1,     /* missing, unreadable, not a capture */
     MT_CAP_ERR_READ = -2,     /* damaged part-way: what came before was handed on */
+    MT_CAP_ERR_PERM = -3,     /* not allowed to capture on the interface */
+    MT_CAP_ERR_FILTER = -4,   /* the BPF filter does not compile */
 };
+
+/* A source of packets: a capture file or a live interface (source.c). */
+struct mt_source;
+
+int mt_source_open_file(struct mt_source **out, const char *path, char *err, size_t errlen);
+/* snaplen 0: the default (262144, never truncates mail). */
+int mt_source_open_live(struct mt_source **out, const char *iface, int snaplen, bool promisc,
+                        char *err, size_t errlen);
+int mt_source_set_filter(struct mt_source *s, const char *bpf, char *err, size_t errlen);
+/* Also writes every packet that passes the filter to a pcap file (-w). */
+int mt_source_dump_to(struct mt_source *s, const char *path, char *err, size_t errlen);
+
+/* Called between packets: at least every 100 ms on a live interface, every
+ * few thousand records on a file.  now_us: wall clock (live) or the last
+ * packet's time (file). */
+typedef void (*mt_tick_cb)(void *ud, int64_t now_us);
+
+/* Reads until the end of the file, max_packets records (0: no limit) or
+ * mt_source_stop.  Returns MT_CAP_OK or MT_CAP_ERR_READ (err names the
+ * file and offset; what came before was handed on). */
+int mt_source_run(struct mt_source *s, struct mt_decoder *d, uint64_t *num, uint64_t max_packets,
+                  mt_packet_cb cb, void *ud, mt_tick_cb tick, void *tick_ud, char *err,
+                  size_t errlen);
+/* Async-signal-safe: makes mt_source_run return soon. */
+void mt_source_stop(struct mt_source *s);
+/* Bytes read so far and the file's size (0 when unknown: stdin, live). */
+void mt_source_position(const struct mt_source *s, uint64_t *pos, uint64_t *size);
+/* Kernel counters of a live capture (pcap_stats); false if unavailable. */
+bool mt_source_stats(struct mt_source *s, uint64_t *recv, uint64_t *drop, uint64_t *ifdrop);
+void mt_source_close(struct mt_source *s);
+
+/* Prints the interfaces libpcap can capture on (-D). */
+int mt_list_devices(FILE *out, char *err, size_t errlen);
 
 /* Reads every record of path ("-": standard input) and hands each TCP
  * segment to cb.  num_base is the number of records read from earlier

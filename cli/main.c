@@ -1,6 +1,10 @@
 /* The mailtap command: options, wiring of the pipeline, exit codes. */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +23,23 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "Usage: mailtap -r FILE [-r FILE ...] [options]\n"
+            "       mailtap -i IFACE [-f FILTER] [-w FILE] [options]\n"
             "Passive SMTP, POP3 and IMAP analyzer: reassembles TCP streams from packet\n"
             "captures and shows every command, reply, credential and message.\n"
             "\n"
-            "Input:\n"
+            "Input (one of):\n"
             "  -r, --read FILE        read a pcap or pcapng file ('-' for standard input);\n"
             "                         may be given several times\n"
+            "  -i, --interface IFACE  capture live on IFACE ('any' for all); see -D\n"
+            "  -D, --list-interfaces  list the interfaces that can be captured on\n"
+            "Capture:\n"
+            "  -f, --filter EXPR      BPF filter (tcpdump syntax), also applied to files\n"
+            "  -p, --no-promiscuous   do not put the interface into promiscuous mode\n"
+            "  -s, --snaplen N        bytes captured per packet (default 262144: never cuts mail)\n"
+            "  -c, --count N          stop after N packets\n"
+            "      --duration SEC     stop a live capture after SEC seconds\n"
+            "  -w, --write FILE       also write the raw packets to a pcap file\n"
+            "  -Z, --user USER        drop root privileges to USER after opening the interface\n"
             "Output (default: readable transcript on standard output):\n"
             "  -j, --json             JSON Lines, one object per event\n"
             "      --credentials      only a table of the credentials found\n"
@@ -36,7 +51,8 @@ static void usage(FILE *f)
             "      --cap NAME=VALUE   change a cap, e.g. --cap line_max=16384\n"
             "      --list-caps        print every cap with its value and exit\n"
             "Other:\n"
-            "  -q, --quiet            no warnings on standard error\n"
+            "      --no-summary       no closing summary\n"
+            "  -q, --quiet            no progress or warnings on standard error\n"
             "  -h, --help             this help\n"
             "  -V, --version          print the version\n"
             "\n"
@@ -143,21 +159,120 @@ static void close_file(gpointer p)
     fclose(p);
 }
 
+/* The running capture, for the signal handler (the only process-wide
+ * state, and it lives in the command, not in the engine). */
+static struct mt_source *volatile running_source;
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+    if (running_source)
+        mt_source_stop(running_source);
+}
+
 struct run {
-    struct mt_engine *engine;
+    struct mt_engine *eng;
+    struct mt_source *src;
+    struct mt_decoder *dec;
+    bool live, progress;
+    int64_t deadline_us;   /* --duration, 0: none */
+    int64_t started_us, last_progress_us;
+    uint64_t done_bytes, total_bytes;
+    uint64_t sessions_seen;
 };
+
+static void progress_line(struct run *r, bool final)
+{
+    int64_t now = g_get_real_time();
+    if (!final && now - r->last_progress_us < 250000)
+        return;
+    r->last_progress_us = now;
+    uint64_t pos = 0, size = 0;
+    if (r->src)
+        mt_source_position(r->src, &pos, &size);
+    const struct mt_capture_stats *cs = mt_decoder_stats(r->dec);
+    const struct mt_reasm_stats *rs = mt_engine_reasm_stats(r->eng);
+    double secs = (double)(now - r->started_us) / 1e6;
+    double mb = (double)cs->bytes / 1e6;
+    fprintf(stderr, "\r\033[K");
+    if (final)
+        return;
+    if (size)
+        fprintf(stderr, "%5.1f%% %.0f/%.0f MB, ", 100.0 * (double)pos / (double)size,
+                (double)pos / 1e6, (double)size / 1e6);
+    fprintf(stderr, "%llu packets, %llu sessions (%llu open), %.1f MB/s",
+            (unsigned long long)cs->packets, (unsigned long long)rs->flows,
+            (unsigned long long)rs->live, secs > 0 ? mb / secs : 0.0);
+    fflush(stderr);
+}
+
+static void on_tick(void *ud, int64_t now_us)
+{
+    struct run *r = ud;
+    if (r->live) {
+        /* idle flows expire on a timer even when no packets arrive */
+        mt_engine_expire(r->eng, now_us);
+        if (r->deadline_us && now_us >= r->deadline_us)
+            mt_source_stop(r->src);
+    }
+    if (r->progress)
+        progress_line(r, false);
+}
+
+static bool drop_privileges(const char *user)
+{
+    struct passwd *pw = getpwnam(user);
+    if (!pw) {
+        fprintf(stderr, "mailtap: -Z %s: no such user\n", user);
+        return false;
+    }
+    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+        setuid(pw->pw_uid) != 0) {
+        fprintf(stderr, "mailtap: -Z %s: cannot drop privileges: %s\n", user, strerror(errno));
+        return false;
+    }
+    if (setuid(0) == 0) { /* must not be able to get root back */
+        fprintf(stderr, "mailtap: -Z %s: privileges were not dropped\n", user);
+        return false;
+    }
+    return true;
+}
+
+static bool parse_count(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || end == s || s[0] == '-')
+        return false;
+    *out = v;
+    return true;
+}
 
 int main(int argc, char **argv)
 {
+    enum { O_CRED = 256, O_REDACT, O_STREAMS, O_CAP, O_LISTCAPS, O_DURATION, O_NOSUMMARY };
     static const struct option longopts[] = {
         { "read", required_argument, NULL, 'r' },
+        { "interface", required_argument, NULL, 'i' },
+        { "list-interfaces", no_argument, NULL, 'D' },
+        { "filter", required_argument, NULL, 'f' },
+        { "no-promiscuous", no_argument, NULL, 'p' },
+        { "snaplen", required_argument, NULL, 's' },
+        { "count", required_argument, NULL, 'c' },
+        { "duration", required_argument, NULL, O_DURATION },
+        { "write", required_argument, NULL, 'w' },
+        { "user", required_argument, NULL, 'Z' },
         { "json", no_argument, NULL, 'j' },
         { "extract", required_argument, NULL, 'x' },
-        { "credentials", no_argument, NULL, 'C' },
-        { "redact", no_argument, NULL, 'R' },
-        { "write-streams", required_argument, NULL, 'W' },
-        { "cap", required_argument, NULL, 'K' },
-        { "list-caps", no_argument, NULL, 'L' },
+        { "credentials", no_argument, NULL, O_CRED },
+        { "redact", no_argument, NULL, O_REDACT },
+        { "write-streams", required_argument, NULL, O_STREAMS },
+        { "cap", required_argument, NULL, O_CAP },
+        { "list-caps", no_argument, NULL, O_LISTCAPS },
+        { "no-summary", no_argument, NULL, O_NOSUMMARY },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -167,25 +282,59 @@ int main(int argc, char **argv)
     mt_limits_default(&lim);
     struct mt_output_opts oo = { 0 };
     GPtrArray *inputs = g_ptr_array_new();
-    const char *streams_dir = NULL;
-    bool quiet = false, listcaps = false;
+    const char *streams_dir = NULL, *iface = NULL, *filter = NULL, *wfile = NULL,
+               *user = NULL;
+    bool quiet = false, listcaps = false, promisc = true, summary = true;
+    uint64_t snaplen = 0, count = 0, duration = 0;
     int c;
 
-    while ((c = getopt_long(argc, argv, "r:jx:qhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:i:Df:ps:c:w:Z:jx:qhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'r': g_ptr_array_add(inputs, optarg); break;
+        case 'i': iface = optarg; break;
+        case 'D': {
+            char err[256];
+            if (mt_list_devices(stdout, err, sizeof(err)) != MT_CAP_OK) {
+                fprintf(stderr, "mailtap: %s\n", err);
+                return EXIT_INPUT;
+            }
+            return EXIT_OK;
+        }
+        case 'f': filter = optarg; break;
+        case 'p': promisc = false; break;
+        case 's':
+            if (!parse_count(optarg, &snaplen) || snaplen > 262144) {
+                fprintf(stderr, "mailtap: bad snap length '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'c':
+            if (!parse_count(optarg, &count) || count == 0) {
+                fprintf(stderr, "mailtap: bad count '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case O_DURATION:
+            if (!parse_count(optarg, &duration) || duration == 0) {
+                fprintf(stderr, "mailtap: bad duration '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'w': wfile = optarg; break;
+        case 'Z': user = optarg; break;
         case 'j': oo.format = MT_FMT_JSON; break;
         case 'x': oo.extract_dir = optarg; break;
-        case 'C': oo.format = MT_FMT_CREDENTIALS; break;
-        case 'R': oo.redact = true; break;
-        case 'W': streams_dir = optarg; break;
-        case 'K':
+        case O_CRED: oo.format = MT_FMT_CREDENTIALS; break;
+        case O_REDACT: oo.redact = true; break;
+        case O_STREAMS: streams_dir = optarg; break;
+        case O_CAP:
             if (!set_cap(&lim, optarg)) {
                 fprintf(stderr, "mailtap: bad --cap '%s' (see --list-caps)\n", optarg);
                 return EXIT_USAGE;
             }
             break;
-        case 'L': listcaps = true; break;
+        case O_LISTCAPS: listcaps = true; break;
+        case O_NOSUMMARY: summary = false; break;
         case 'q': quiet = true; break;
         case 'h': usage(stdout); return EXIT_OK;
         case 'V': printf("mailtap %s\n", MAILTAP_VERSION); return EXIT_OK;
@@ -201,21 +350,57 @@ int main(int argc, char **argv)
                 argv[optind]);
         return EXIT_USAGE;
     }
-    if (inputs->len == 0) {
-        fprintf(stderr, "mailtap: no input: give a capture file with -r FILE\n");
+    if (inputs->len == 0 && !iface) {
+        fprintf(stderr, "mailtap: no input: give a capture file with -r FILE or an interface "
+                        "with -i IFACE\n");
         usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (inputs->len > 0 && iface) {
+        fprintf(stderr, "mailtap: -r and -i cannot be used together\n");
+        return EXIT_USAGE;
+    }
+    if (wfile && inputs->len > 1) {
+        fprintf(stderr, "mailtap: -w takes one input\n");
+        return EXIT_USAGE;
+    }
+
+    char err[1024];
+    struct run r = { 0 };
+    r.live = iface != NULL;
+    r.progress = !quiet && isatty(STDERR_FILENO);
+    r.started_us = g_get_real_time();
+    if (iface) {
+        /* open the interface first: -Z drops root right after */
+        int rc = mt_source_open_live(&r.src, iface, (int)snaplen, promisc, err, sizeof(err));
+        if (rc == MT_CAP_OK && filter)
+            rc = mt_source_set_filter(r.src, filter, err, sizeof(err));
+        if (rc == MT_CAP_OK && wfile)
+            rc = mt_source_dump_to(r.src, wfile, err, sizeof(err));
+        if (rc != MT_CAP_OK) {
+            fprintf(stderr, "mailtap: %s\n", err);
+            mt_source_close(r.src);
+            return rc == MT_CAP_ERR_FILTER ? EXIT_USAGE : EXIT_INPUT;
+        }
+        if (!quiet)
+            fprintf(stderr, "mailtap: capturing on %s%s%s\n", iface, filter ? ", filter " : "",
+                    filter ? filter : "");
+        oo.flush_each = true; /* show each event as it happens */
+    }
+    if (user && !drop_privileges(user)) {
+        mt_source_close(r.src);
         return EXIT_USAGE;
     }
 
     mt_mime_global_init();
-    char err[512];
     struct mt_output *out = mt_output_new(&oo, err, sizeof(err));
     if (!out) {
         fprintf(stderr, "mailtap: cannot extract: %s\n", err);
+        mt_source_close(r.src);
         return EXIT_USAGE;
     }
     struct streams st = { 0 };
-    struct mt_engine *eng = mt_engine_new(&lim, mt_output_event, out);
+    r.eng = mt_engine_new(&lim, mt_output_event, out);
     if (streams_dir) {
         if (mkdir(streams_dir, 0755) != 0 && errno != EEXIST) {
             fprintf(stderr, "mailtap: %s: %s\n", streams_dir, strerror(errno));
@@ -223,33 +408,86 @@ int main(int argc, char **argv)
         }
         st.dir = (char *)streams_dir;
         st.files = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, close_file);
-        mt_engine_set_stream_hook(eng, stream_write, &st);
+        mt_engine_set_stream_hook(r.eng, stream_write, &st);
     }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 
     int rc = EXIT_OK;
     uint64_t num = 0;
-    struct mt_decoder *dec = mt_decoder_new(&lim);
-    for (guint i = 0; i < inputs->len; i++) {
-        const char *path = g_ptr_array_index(inputs, i);
-        int r = mt_capture_read_file(path, dec, &num, mt_engine_packet, eng, err, sizeof(err));
-        if (r != MT_CAP_OK) {
+    r.dec = mt_decoder_new(&lim);
+    if (r.live) {
+        if (duration)
+            r.deadline_us = g_get_real_time() + (int64_t)duration * G_USEC_PER_SEC;
+        running_source = r.src;
+        if (mt_source_run(r.src, r.dec, &num, count, mt_engine_packet, r.eng, on_tick, &r, err,
+                          sizeof(err)) != MT_CAP_OK) {
             fprintf(stderr, "mailtap: %s\n", err);
             rc = EXIT_INPUT;
         }
+        running_source = NULL;
+    } else {
+        for (guint i = 0; i < inputs->len && !stop_requested; i++) {
+            const char *path = g_ptr_array_index(inputs, i);
+            int orc = mt_source_open_file(&r.src, path, err, sizeof(err));
+            if (orc == MT_CAP_OK && filter)
+                orc = mt_source_set_filter(r.src, filter, err, sizeof(err));
+            if (orc == MT_CAP_OK && wfile)
+                orc = mt_source_dump_to(r.src, wfile, err, sizeof(err));
+            if (orc == MT_CAP_OK) {
+                running_source = r.src;
+                uint64_t left = count ? count - MIN(count, num) : 0;
+                if (count && left == 0)
+                    orc = MT_CAP_OK;
+                else
+                    orc = mt_source_run(r.src, r.dec, &num, left, mt_engine_packet, r.eng,
+                                        on_tick, &r, err, sizeof(err));
+                running_source = NULL;
+            }
+            if (orc != MT_CAP_OK) {
+                if (r.progress)
+                    progress_line(&r, true);
+                fprintf(stderr, "mailtap: %s\n", err);
+                rc = orc == MT_CAP_ERR_FILTER ? EXIT_USAGE : EXIT_INPUT;
+            }
+            if (r.src && inputs->len > 1 && i + 1 < inputs->len) {
+                mt_source_close(r.src);
+                r.src = NULL;
+            }
+            if (rc == EXIT_USAGE)
+                break;
+        }
     }
-    mt_engine_finish(eng);
-    mt_output_finish(out);
-    fflush(stdout);
+    if (r.progress)
+        progress_line(&r, true);
 
-    const struct mt_capture_stats *cs = mt_decoder_stats(dec);
+    /* flush every open session: nothing read is lost */
+    mt_engine_finish(r.eng);
+    mt_output_finish(out);
+
+    const struct mt_capture_stats *cs = mt_decoder_stats(r.dec);
+    struct mt_run_stats rst = { .packets = cs->packets, .bytes = cs->bytes, .tcp = cs->tcp,
+                                .bad = cs->bad, .live = r.live };
+    if (r.live && r.src)
+        mt_source_stats(r.src, &rst.recv, &rst.drop, &rst.ifdrop);
+    if (summary && oo.format != MT_FMT_CREDENTIALS)
+        mt_summary_print(mt_output_summary(out), &rst, oo.format == MT_FMT_JSON, stdout);
+    else if (summary && r.live && !quiet)
+        mt_summary_print(mt_output_summary(out), &rst, false, stderr);
+    fflush(stdout);
     if (!quiet && (cs->bad || cs->frag_incomplete || cs->unsupported_link))
         fprintf(stderr,
                 "mailtap: %llu malformed packets, %llu incomplete IPv4 fragment sets, "
                 "%llu records of an unsupported link type\n",
                 (unsigned long long)cs->bad, (unsigned long long)cs->frag_incomplete,
                 (unsigned long long)cs->unsupported_link);
-    mt_decoder_free(dec);
-    mt_engine_free(eng);
+    mt_source_close(r.src);
+    mt_decoder_free(r.dec);
+    mt_engine_free(r.eng);
     mt_output_free(out);
     if (st.files)
         g_hash_table_destroy(st.files);

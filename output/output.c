@@ -23,6 +23,7 @@ struct mt_output *mt_output_new(const struct mt_output_opts *opts, char *err, si
     }
     o->buf = g_string_sized_new(4096);
     o->creds = g_ptr_array_new_with_free_func(cred_row_free);
+    o->summary = mt_summary_new();
     return o;
 }
 
@@ -33,7 +34,13 @@ void mt_output_free(struct mt_output *o)
     mt_extractor_free(o->x);
     g_string_free(o->buf, TRUE);
     g_ptr_array_free(o->creds, TRUE);
+    mt_summary_free(o->summary);
     g_free(o);
+}
+
+struct mt_summary *mt_output_summary(struct mt_output *o)
+{
+    return o->summary;
 }
 
 const struct mt_output_counts *mt_output_counts(const struct mt_output *o)
@@ -95,6 +102,7 @@ void mt_output_event(void *output, struct mt_event *ev)
     default:
         break;
     }
+    mt_summary_event(o->summary, ev);
     switch (o->o.format) {
     case MT_FMT_JSON:
         mt_json_event(o, ev);

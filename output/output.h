@@ -35,6 +35,21 @@ struct mt_output_counts {
 };
 const struct mt_output_counts *mt_output_counts(const struct mt_output *o);
 
+/* ---- the closing summary (summary.c) ---- */
+struct mt_run_stats {
+    uint64_t packets, bytes, tcp, bad;
+    bool live;
+    uint64_t recv, drop, ifdrop;  /* pcap_stats, live only */
+};
+struct mt_summary;
+struct mt_summary *mt_summary_new(void);
+void mt_summary_free(struct mt_summary *s);
+void mt_summary_event(struct mt_summary *s, const struct mt_event *ev);
+void mt_summary_print(const struct mt_summary *s, const struct mt_run_stats *rs, bool json,
+                      FILE *out);
+/* The output's own summary. */
+struct mt_summary *mt_output_summary(struct mt_output *o);
+
 /* ---- helpers shared by the printers (escape.c) ---- */
 
 /* Appends p[0..n) for a terminal: printable UTF-8 as is, everything else

@@ -9,6 +9,7 @@ struct mt_output {
     struct mt_output_counts counts;
     GString *buf;
     GPtrArray *creds; /* rows for --credentials: char*[7] */
+    struct mt_summary *summary;
 };
 
 void mt_json_event(struct mt_output *o, const struct mt_event *ev);

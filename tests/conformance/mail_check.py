@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -324,6 +325,8 @@ def run_mailtap(mailtap, pcap, workdir, name):
         with gzip.open(pcap, "rb") as fi, open(src, "wb") as fo:
             fo.write(fi.read())
     ext = os.path.join(out, "x")
+    if os.path.isdir(ext):   # a kept directory from an earlier run
+        shutil.rmtree(ext)
     os.makedirs(ext, exist_ok=True)
     r = subprocess.run([mailtap, "-q", "-r", src, "--json", "-x", ext], capture_output=True)
     events = []
@@ -1197,7 +1200,6 @@ def main():
                 cases.append(zeek_case(a.mailtap, a.corpus, base, work, have))
     finally:
         if not a.keep:
-            import shutil
             shutil.rmtree(work, ignore_errors=True)
 
     passed = failed = expected_diff = 0

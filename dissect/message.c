@@ -26,6 +26,7 @@ void mt_msgbuf_begin(struct mt_msgbuf *m)
     m->truncated = false;
     m->gap = false;
     m->midline = false;
+    m->dstate = MT_DOT_BOL;
     m->active = true;
     mt_sha256_init(&m->sha);
 }
@@ -70,4 +71,54 @@ bool mt_msgbuf_dotline(struct mt_msgbuf *m, const uint8_t *line, size_t n,
     mt_msgbuf_append(m, line, n);
     mt_msgbuf_append(m, eol, eol_len);
     return false;
+}
+
+size_t mt_msgbuf_dotbody(struct mt_msgbuf *m, const uint8_t *p, size_t n, bool *done)
+{
+    static const uint8_t cr = '\r';
+    size_t i = 0;
+    *done = false;
+    while (i < n) {
+        switch (m->dstate) {
+        case MT_DOT_MID: {
+            const uint8_t *lf = memchr(p + i, '\n', n - i);
+            size_t end = lf ? (size_t)(lf - p) + 1 : n;
+            mt_msgbuf_append(m, p + i, end - i);
+            i = end;
+            if (lf)
+                m->dstate = MT_DOT_BOL;
+            break;
+        }
+        case MT_DOT_BOL:
+            if (p[i] == '.') { /* stuffing dot or terminator: not part of the message */
+                m->dstate = MT_DOT_DOT;
+                i++;
+            } else {
+                m->dstate = MT_DOT_MID;
+            }
+            break;
+        case MT_DOT_DOT:
+            if (p[i] == '\r') {
+                m->dstate = MT_DOT_DOTCR;
+                i++;
+            } else if (p[i] == '\n') { /* ".\n": tolerated terminator */
+                m->dstate = MT_DOT_BOL;
+                *done = true;
+                return i + 1;
+            } else {
+                m->dstate = MT_DOT_MID; /* the dot was stuffing */
+            }
+            break;
+        case MT_DOT_DOTCR:
+            if (p[i] == '\n') {
+                m->dstate = MT_DOT_BOL;
+                *done = true;
+                return i + 1;
+            }
+            mt_msgbuf_append(m, &cr, 1); /* ".\r" then more: the dot was stuffing */
+            m->dstate = MT_DOT_MID;
+            break;
+        }
+    }
+    return n;
 }

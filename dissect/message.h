@@ -19,6 +19,7 @@ struct mt_msgbuf {
     bool gap;           /* bytes were lost inside the message */
     bool active;
     bool midline;       /* dotline: the last piece did not end its line */
+    uint8_t dstate;     /* dotbody: MT_DOT_* */
     struct mt_sha256 sha;
 };
 
@@ -34,5 +35,18 @@ void mt_msgbuf_append(struct mt_msgbuf *m, const uint8_t *p, size_t n);
  * starts a line) and eol.  partial: the line goes on in the next call. */
 bool mt_msgbuf_dotline(struct mt_msgbuf *m, const uint8_t *line, size_t n,
                        const uint8_t *eol, size_t eol_len, bool partial);
+
+/* States of mt_msgbuf_dotbody. */
+enum { MT_DOT_BOL = 0, MT_DOT_MID, MT_DOT_DOT, MT_DOT_DOTCR };
+
+/* The fast path for a dot-stuffed body: consumes raw stream bytes in bulk
+ * (no line framing), removing the stuffing dot at the start of lines and
+ * stopping after the terminating "." line (CRLF.CRLF, also with bare LF).
+ * Returns the bytes consumed; *done is set when the body ended (the bytes
+ * after the terminator are not consumed).  The state survives between
+ * calls, so the body may be cut anywhere. */
+size_t mt_msgbuf_dotbody(struct mt_msgbuf *m, const uint8_t *p, size_t n, bool *done);
+/* After a gap inside a body: the next bytes are not known to start a line. */
+static inline void mt_msgbuf_dotgap(struct mt_msgbuf *m) { m->dstate = MT_DOT_MID; m->gap = true; }
 
 #endif

@@ -17,8 +17,7 @@ struct mt_chunk {
     uint8_t data[];
 };
 
-/* TEMPORARY until pop3.c and imap.c land. */
-extern const struct mt_dissector mt_pop3_dissector __attribute__((weak));
+/* TEMPORARY until imap.c lands. */
 extern const struct mt_dissector mt_imap_dissector __attribute__((weak));
 
 /* Dissectors by protocol. */
@@ -28,7 +27,7 @@ static const struct mt_dissector *dissector_for(enum mt_proto p)
     case MT_PROTO_SMTP:
         return &mt_smtp_dissector;
     case MT_PROTO_POP3:
-        return &mt_pop3_dissector ? &mt_pop3_dissector : NULL;
+        return &mt_pop3_dissector;
     case MT_PROTO_IMAP:
         return &mt_imap_dissector ? &mt_imap_dissector : NULL;
     default:

@@ -32,6 +32,9 @@ static const struct {
     { "VRFY", C_VRFY }, { "EXPN", C_EXPN }, { "HELP", C_HELP }, { NULL, C_OTHER },
 };
 
+/* Client bytes held while the reply to DATA is awaited (docs/caps.md). */
+#define HELD_MAX (64u * 1024u)
+
 /* Client-side states; smtp_cstate() is the only place they change. */
 enum smtp_cstate {
     CS_COMMAND = 0, /* reading command lines */
@@ -46,13 +49,14 @@ struct pend {
     enum smtp_cmd cmd;
     char verb[16];
     uint64_t pkt;
-    uint64_t gen;    /* MAIL/RCPT: which envelope entry it set */
+    char *addr;      /* MAIL/RCPT: the address */
     bool last;       /* BDAT ... LAST */
 };
 
-struct rcpt {
-    char *addr;
-    uint64_t gen;
+/* The envelope of the transaction: what accepted commands built. */
+struct envelope {
+    char *mail_from;
+    GPtrArray *rcpts;     /* char* */
 };
 
 struct smtp {
@@ -67,11 +71,11 @@ struct smtp {
     bool server_resync;   /* after a server-side gap */
     /* DATA held while its reply is awaited */
     GByteArray *held;
-    /* the transaction */
-    char *mail_from;
-    uint64_t mail_gen;
-    GPtrArray *rcpts;     /* struct rcpt* */
-    uint64_t gen;
+    bool replies_seen;    /* the server's side is being captured */
+    bool client_resync;   /* after a client-side gap */
+    uint32_t rcpt_count;  /* RCPT commands in this transaction */
+    /* the transaction, as the server's replies confirmed it */
+    struct envelope env;
     struct mt_msgbuf msg;
     uint64_t nmsg;
     bool bdat_last;
@@ -83,14 +87,61 @@ struct smtp {
 static void smtp_cstate(struct smtp *sm, enum smtp_cstate st)
 {
     sm->cstate = st;
-    mt_framer_chunked(&sm->fr[MT_C2S], st == CS_DATA);
 }
 
-static void rcpt_free(gpointer p)
+static void pend_free(gpointer p)
 {
-    struct rcpt *r = p;
-    g_free(r->addr);
-    g_free(r);
+    struct pend *pd = p;
+    g_free(pd->addr);
+    g_free(pd);
+}
+
+static void env_init(struct envelope *e)
+{
+    e->mail_from = NULL;
+    e->rcpts = g_ptr_array_new_with_free_func(g_free);
+}
+
+static void env_clear(struct envelope *e)
+{
+    g_free(e->mail_from);
+    e->mail_from = NULL;
+    g_ptr_array_set_size(e->rcpts, 0);
+}
+
+static void env_free(struct envelope *e)
+{
+    g_free(e->mail_from);
+    g_ptr_array_free(e->rcpts, TRUE);
+}
+
+/* What an accepted command does to the envelope (RFC 5321 4.1.1, 4.1.4):
+ * MAIL starts a transaction, RCPT adds a recipient, RSET/HELO/EHLO and the
+ * end of a message end it. */
+static void env_apply(struct envelope *e, const struct pend *pd, uint32_t rcpt_max)
+{
+    switch (pd->cmd) {
+    case C_MAIL:
+        env_clear(e);
+        e->mail_from = g_strdup(pd->addr);
+        break;
+    case C_RCPT:
+        if (pd->addr && e->rcpts->len < rcpt_max)
+            g_ptr_array_add(e->rcpts, g_strdup(pd->addr));
+        break;
+    case C_RSET:
+    case C_HELO:
+    case C_EHLO:
+    case C_DATA_END:
+        env_clear(e);
+        break;
+    case C_BDAT:
+        if (pd->last)
+            env_clear(e);
+        break;
+    default:
+        break;
+    }
 }
 
 static void *smtp_create(struct mt_sess *s)
@@ -102,17 +153,11 @@ static void *smtp_create(struct mt_sess *s)
     mt_framer_init(&sm->fr[1], lim->line_max);
     g_queue_init(&sm->pending);
     mt_lines_init(&sm->reply, lim->reply_lines_max);
-    sm->rcpts = g_ptr_array_new_with_free_func(rcpt_free);
+    env_init(&sm->env);
     mt_msgbuf_init(&sm->msg, lim->message_max);
     return sm;
 }
 
-static void tx_clear(struct smtp *sm)
-{
-    g_free(sm->mail_from);
-    sm->mail_from = NULL;
-    g_ptr_array_set_size(sm->rcpts, 0);
-}
 
 /* ---- small helpers ---- */
 
@@ -160,18 +205,18 @@ static void line_anomalies(struct smtp *sm, enum mt_dir dir, const struct mt_ite
 }
 
 static void push_pending(struct smtp *sm, enum smtp_cmd cmd, const uint8_t *verb, size_t vn,
-                         uint64_t gen, bool last)
+                         char *addr, bool last)
 {
     if (g_queue_get_length(&sm->pending) >= mt_sess_limits(sm->s)->pending_max) {
         mt_sess_anomaly(sm->s, MT_C2S, MT_AN_PENDING_OVERFLOW, "more than %u commands pending",
                         mt_sess_limits(sm->s)->pending_max);
-        g_free(g_queue_pop_head(&sm->pending));
+        pend_free(g_queue_pop_head(&sm->pending));
     }
     struct pend *pd = g_new0(struct pend, 1);
     pd->cmd = cmd;
     g_strlcpy(pd->verb, (const char *)verb, MIN(vn + 1, sizeof(pd->verb)));
     pd->pkt = mt_sess_pkt(sm->s);
-    pd->gen = gen;
+    pd->addr = addr;
     pd->last = last;
     g_queue_push_tail(&sm->pending, pd);
 }
@@ -200,21 +245,34 @@ static void emit_command(struct smtp *sm, const uint8_t *p, size_t n, const char
 
 static void emit_message(struct smtp *sm, enum mt_msg_source src, bool complete)
 {
+    /* the envelope the server confirmed, plus the commands whose replies
+     * have not been seen yet (pipelining, or a capture of the client's
+     * side only), taken as accepted */
+    struct envelope env;
+    env_init(&env);
+    env.mail_from = g_strdup(sm->env.mail_from);
+    for (guint i = 0; i < sm->env.rcpts->len; i++)
+        g_ptr_array_add(env.rcpts, g_strdup(g_ptr_array_index(sm->env.rcpts, i)));
+    uint32_t rmax = mt_sess_limits(sm->s)->rcpt_max;
+    for (GList *l = sm->pending.head; l; l = l->next) {
+        const struct pend *pd = l->data;
+        if (pd->cmd == C_BDAT && pd->last && l->next == NULL)
+            break; /* this message's own LAST chunk */
+        env_apply(&env, pd, rmax);
+    }
     struct mt_message meta;
     memset(&meta, 0, sizeof(meta));
     meta.index = ++sm->nmsg;
     meta.source = src;
-    meta.mail_from = sm->mail_from;
-    const char **rc = g_new0(const char *, sm->rcpts->len + 1);
-    for (guint i = 0; i < sm->rcpts->len; i++)
-        rc[i] = ((struct rcpt *)g_ptr_array_index(sm->rcpts, i))->addr;
-    meta.rcpt_to = rc;
-    meta.nrcpt = sm->rcpts->len;
+    meta.mail_from = env.mail_from;
+    g_ptr_array_add(env.rcpts, NULL);
+    meta.rcpt_to = (const char *const *)env.rcpts->pdata;
+    meta.nrcpt = env.rcpts->len - 1;
     meta.complete = complete && !sm->msg.gap;
     if (!meta.complete)
         mt_sess_anomaly(sm->s, MT_C2S, MT_AN_MESSAGE_INCOMPLETE, NULL);
     mt_sess_message(sm->s, &sm->msg, &meta);
-    g_free(rc);
+    env_free(&env);
 }
 
 /* ---- AUTH ---- */
@@ -246,40 +304,39 @@ static void client_command(struct smtp *sm, const struct mt_item *it)
     enum smtp_cmd cmd = lookup_cmd(p, vn);
     char *note = NULL;
     bool secret = false;
-    uint64_t gen = 0;
+    char *addr = NULL;
     bool last = false;
 
+    if (sm->msg.active && sm->msg.total > 0 && cmd != C_BDAT && cmd != C_OTHER) {
+        /* BDAT chunks without LAST, then another command: that message
+         * will not be finished (a gap ate its end) */
+        emit_message(sm, MT_SRC_BDAT, false);
+    }
+    if (sm->client_resync) {
+        /* after a gap: a line that does not start with a command is the
+         * tail of one we lost */
+        sm->client_resync = false;
+        if (cmd == C_OTHER)
+            return;
+    }
     line_anomalies(sm, MT_C2S, it);
     switch (cmd) {
     case C_HELO:
     case C_EHLO:
-        tx_clear(sm);
-        mt_sess_set_client_name(sm->s, arg, an);
-        break;
-    case C_RSET:
-        tx_clear(sm);
+        addr = g_strndup((const char *)arg, an); /* the name, kept if accepted */
         break;
     case C_MAIL:
-        tx_clear(sm);
-        sm->mail_from = path_arg(arg, an);
-        gen = sm->mail_gen = ++sm->gen;
+        addr = path_arg(arg, an);
+        sm->rcpt_count = 0;
         break;
-    case C_RCPT: {
-        char *a = path_arg(arg, an);
-        if (!a)
-            break;
-        if (sm->rcpts->len >= mt_sess_limits(sm->s)->rcpt_max) {
+    case C_RCPT:
+        if (++sm->rcpt_count > mt_sess_limits(sm->s)->rcpt_max) {
             mt_sess_anomaly(sm->s, MT_C2S, MT_AN_RCPT_OVERFLOW, "more than %u recipients",
                             mt_sess_limits(sm->s)->rcpt_max);
-            g_free(a);
             break;
         }
-        struct rcpt *r = g_new0(struct rcpt, 1);
-        r->addr = a;
-        r->gen = gen = ++sm->gen;
-        g_ptr_array_add(sm->rcpts, r);
+        addr = path_arg(arg, an);
         break;
-    }
     case C_AUTH: {
         const uint8_t *msp = memchr(arg, ' ', an);
         size_t mn = msp ? (size_t)(msp - arg) : an;
@@ -315,7 +372,7 @@ static void client_command(struct smtp *sm, const struct mt_item *it)
                 ok = false;
         }
         emit_command(sm, p, n, NULL, false, false);
-        push_pending(sm, cmd, p, vn, 0, last);
+        push_pending(sm, cmd, p, vn, NULL, last);
         if (!ok) {
             mt_sess_anomaly(sm->s, MT_C2S, MT_AN_BDAT_INVALID, "BDAT %.*s", (int)MIN(an, 40),
                             (const char *)arg);
@@ -327,7 +384,6 @@ static void client_command(struct smtp *sm, const struct mt_item *it)
         if (size == 0) {
             if (last) {
                 emit_message(sm, MT_SRC_BDAT, true);
-                tx_clear(sm);
             }
             return;
         }
@@ -340,16 +396,47 @@ static void client_command(struct smtp *sm, const struct mt_item *it)
     }
     emit_command(sm, p, n, note, false, secret);
     g_free(note);
-    push_pending(sm, cmd, p, vn, gen, last);
+    push_pending(sm, cmd, p, vn, addr, last);
     if (cmd == C_DATA) {
-        smtp_cstate(sm, CS_DATA_WAIT);
+        if (sm->replies_seen) {
+            smtp_cstate(sm, CS_DATA_WAIT);
+        } else {
+            /* only the client's side is captured: no 354 will be seen */
+            mt_msgbuf_begin(&sm->msg);
+            smtp_cstate(sm, CS_DATA);
+        }
     } else if (cmd == C_AUTH) {
         smtp_cstate(sm, CS_AUTH);
     }
 }
 
+static void client_command(struct smtp *sm, const struct mt_item *it);
+
 static void client_auth_line(struct smtp *sm, const struct mt_item *it)
 {
+    /* Base64 has no space or colon: "MAIL FROM:<...>" after AUTH means the
+     * server's answer was lost; end the exchange and go on with commands */
+    const uint8_t *sp = memchr(it->p, ' ', it->n);
+    if (sp || memchr(it->p, ':', it->n)) {
+        size_t vn = sp ? (size_t)(sp - it->p) : it->n;
+        const uint8_t *colon = memchr(it->p, ':', vn);
+        if (colon)
+            vn = (size_t)(colon - it->p);
+        if (lookup_cmd(it->p, vn) != C_OTHER) {
+            mt_sess_anomaly(sm->s, MT_C2S, MT_AN_PROTOCOL_VIOLATION,
+                            "command inside an AUTH exchange");
+            for (GList *l = sm->pending.head; l; l = l->next)
+                if (((struct pend *)l->data)->cmd == C_AUTH) {
+                    pend_free(l->data);
+                    g_queue_delete_link(&sm->pending, l);
+                    break;
+                }
+            auth_finish(sm, MT_AUTH_UNKNOWN);
+            smtp_cstate(sm, CS_COMMAND);
+            client_command(sm, it);
+            return;
+        }
+    }
     line_anomalies(sm, MT_C2S, it);
     if (it->n == 1 && it->p[0] == '*') {
         if (sm->sasl)
@@ -378,17 +465,7 @@ static void client_item(struct smtp *sm, const struct mt_item *it)
         if (it->kind == MT_ITEM_LINE)
             client_auth_line(sm, it);
         break;
-    case CS_DATA:
-        if (it->kind != MT_ITEM_LINE)
-            break;
-        if (mt_msgbuf_dotline(&sm->msg, it->p, it->n, it->eol, it->eol_len,
-                              (it->flags & MT_LINE_PARTIAL) != 0)) {
-            /* CRLF.CRLF: the message is complete; its reply follows */
-            push_pending(sm, C_DATA_END, (const uint8_t *)".", 1, 0, false);
-            smtp_cstate(sm, CS_COMMAND);
-            emit_message(sm, MT_SRC_DATA, true);
-            tx_clear(sm);
-        }
+    case CS_DATA: /* handled in bulk by client_bytes */
         break;
     case CS_BDAT:
         if (it->kind == MT_ITEM_RAW)
@@ -397,7 +474,6 @@ static void client_item(struct smtp *sm, const struct mt_item *it)
             smtp_cstate(sm, CS_COMMAND);
             if (sm->bdat_last) {
                 emit_message(sm, MT_SRC_BDAT, true);
-                tx_clear(sm);
             }
         }
         break;
@@ -414,14 +490,46 @@ static void client_bytes(struct smtp *sm, const uint8_t *p, size_t n)
         /* the client sends the body only after 354; hold what comes early */
         if (!sm->held)
             sm->held = g_byte_array_new();
-        if (sm->held->len < MT_CAP_DETECT_BYTES * 64)
+        if (n <= HELD_MAX - sm->held->len) {
             g_byte_array_append(sm->held, p, (guint)n);
+            return;
+        }
+        /* far more than a command's worth: the 354 was not captured */
+        GByteArray *held = sm->held;
+        sm->held = NULL;
+        mt_msgbuf_begin(&sm->msg);
+        smtp_cstate(sm, CS_DATA);
+        client_bytes(sm, held->data, held->len);
+        g_byte_array_free(held, TRUE);
+        client_bytes(sm, p, n);
         return;
+    }
+    if (sm->cstate == CS_DATA) {
+        /* the body in bulk, not line by line */
+        bool done;
+        size_t used = mt_msgbuf_dotbody(&sm->msg, p, n, &done);
+        if (!done)
+            return;
+        smtp_cstate(sm, CS_COMMAND);
+        emit_message(sm, MT_SRC_DATA, true);
+        /* the reply to the end of the body comes as to a command */
+        push_pending(sm, C_DATA_END, (const uint8_t *)".", 1, NULL, false);
+        p += used;
+        n -= used;
     }
     struct mt_item it;
     mt_framer_input(f, p, n);
     while (sm->cstate != CS_TLS && mt_framer_next(f, &it)) {
         client_item(sm, &it);
+        if (sm->cstate == CS_DATA) {
+            /* (only after held bytes were replayed) continue in bulk */
+            size_t rest = f->in_len - f->in_off;
+            const uint8_t *rp = f->in + f->in_off;
+            f->in_off = f->in_len;
+            if (rest)
+                client_bytes(sm, rp, rest);
+            return;
+        }
         if (sm->cstate == CS_DATA_WAIT) {
             /* hold the rest of this input */
             size_t rest = f->in_len - f->in_off;
@@ -456,6 +564,7 @@ static char **ehlo_capabilities(struct mt_lines *l)
 /* A complete reply: match it to its command and act on it. */
 static void server_reply(struct smtp *sm)
 {
+    sm->replies_seen = true;
     const char *code = sm->reply_code;
     bool positive = code[0] == '2' || code[0] == '3';
     struct pend *pd = NULL;
@@ -472,9 +581,25 @@ static void server_reply(struct smtp *sm)
             note = mt_sasl_step(sm->sasl, MT_S2C, (const char *)v[0].p + 4, tn,
                                 mt_sess_anomaly_cb, sm->s);
         }
-    } else if (!sm->greeted && g_queue_is_empty(&sm->pending)) {
-        sm->greeted = true; /* the banner */
+    } else if (!sm->greeted && (g_queue_is_empty(&sm->pending) || strcmp(code, "220") == 0)) {
+        /* the banner: the server's first reply, also when the client
+         * spoke before it (RFC 5321 3.1; PIPE_CONNECT) */
+        sm->greeted = true;
     } else {
+        if (strcmp(code, "354") == 0) {
+            /* 354 only ever answers DATA: replies before it were lost or
+             * merged; realign on the DATA */
+            struct pend *head = g_queue_peek_head(&sm->pending);
+            bool has_data = false;
+            for (GList *l = sm->pending.head; l; l = l->next)
+                has_data |= ((struct pend *)l->data)->cmd == C_DATA;
+            if (head && head->cmd != C_DATA && has_data) {
+                mt_sess_anomaly(sm->s, MT_S2C, MT_AN_UNMATCHED_REPLY,
+                                "replies missing before 354");
+                while (((struct pend *)g_queue_peek_head(&sm->pending))->cmd != C_DATA)
+                    pend_free(g_queue_pop_head(&sm->pending));
+            }
+        }
         pd = g_queue_pop_head(&sm->pending);
         if (!pd && strcmp(code, "421") != 0)
             mt_sess_anomaly(sm->s, MT_S2C, MT_AN_UNMATCHED_REPLY, "reply %s", code);
@@ -498,24 +623,16 @@ static void server_reply(struct smtp *sm)
     if (intermediate || !pd)
         return;
 
+    if (positive || pd->cmd == C_DATA_END || (pd->cmd == C_BDAT && pd->last))
+        env_apply(&sm->env, pd, mt_sess_limits(sm->s)->rcpt_max);
     switch (pd->cmd) {
     case C_EHLO:
         if (positive)
             mt_sess_set_capabilities(sm->s, ehlo_capabilities(&sm->reply));
-        break;
-    case C_MAIL:
-        if (!positive && sm->mail_gen == pd->gen) {
-            g_free(sm->mail_from);
-            sm->mail_from = NULL;
-        }
-        break;
-    case C_RCPT:
-        if (!positive)
-            for (guint i = 0; i < sm->rcpts->len; i++)
-                if (((struct rcpt *)g_ptr_array_index(sm->rcpts, i))->gen == pd->gen) {
-                    g_ptr_array_remove_index(sm->rcpts, i);
-                    break;
-                }
+        /* fall through */
+    case C_HELO:
+        if (positive && pd->addr)
+            mt_sess_set_client_name(sm->s, (const uint8_t *)pd->addr, strlen(pd->addr));
         break;
     case C_DATA:
         if (sm->cstate == CS_DATA_WAIT) {
@@ -547,7 +664,7 @@ static void server_reply(struct smtp *sm)
     default:
         break;
     }
-    g_free(pd);
+    pend_free(pd);
 }
 
 static void server_bytes(struct smtp *sm, const uint8_t *p, size_t n)
@@ -556,6 +673,8 @@ static void server_bytes(struct smtp *sm, const uint8_t *p, size_t n)
     struct mt_item it;
     mt_framer_input(f, p, n);
     while (sm->cstate != CS_TLS && mt_framer_next(f, &it)) {
+        if (sm->server_resync && !is_code(it.p, it.n))
+            continue; /* the tail of a reply cut by the gap */
         line_anomalies(sm, MT_S2C, &it);
         if (!is_code(it.p, it.n)) {
             mt_sess_anomaly(sm->s, MT_S2C, MT_AN_PROTOCOL_VIOLATION, "reply without a code");
@@ -595,7 +714,6 @@ static void smtp_gap(void *st, struct mt_sess *s, enum mt_dir dir, uint64_t len)
     struct mt_framer *f = &sm->fr[dir];
     if (dir == MT_S2C) {
         mt_framer_reset(f);
-        f->skipping = true;
         mt_lines_clear(&sm->reply);
         sm->reply_open = false;
         sm->server_resync = true;
@@ -613,16 +731,15 @@ static void smtp_gap(void *st, struct mt_sess *s, enum mt_dir dir, uint64_t len)
         if (sm->bdat_last)
             emit_message(sm, MT_SRC_BDAT, false);
         mt_framer_reset(f);
-        f->skipping = true;
+        sm->client_resync = true;
         return;
     case CS_DATA:
-        sm->msg.gap = true; /* keep looking for the end of the body */
+        mt_msgbuf_dotgap(&sm->msg); /* keep looking for the end of the body */
         mt_framer_reset(f);
-        sm->msg.midline = true;
         return;
     default:
         mt_framer_reset(f);
-        f->skipping = true;
+        sm->client_resync = true;
         return;
     }
 }
@@ -651,12 +768,11 @@ static void smtp_destroy(void *st)
     struct smtp *sm = st;
     mt_framer_free(&sm->fr[0]);
     mt_framer_free(&sm->fr[1]);
-    g_queue_clear_full(&sm->pending, g_free);
+    g_queue_clear_full(&sm->pending, pend_free);
     mt_lines_free(&sm->reply);
     if (sm->held)
         g_byte_array_free(sm->held, TRUE);
-    tx_clear(sm);
-    g_ptr_array_free(sm->rcpts, TRUE);
+    env_free(&sm->env);
     mt_msgbuf_free(&sm->msg);
     if (sm->sasl)
         mt_sasl_free(sm->sasl);

@@ -725,9 +725,10 @@ def suricata_tx(case, run, p, match, keys, not_has, count, et):
 
 
 def check_helo(case, run, p, helo, msg):
-    args = [c.get("arg") for c in run.commands.get(msg["session"], [])
-            if (c.get("verb") or "").upper() in ("HELO", "EHLO") and c.get("pkt", 0) <= msg.get("pkt", 0)]
-    case.check(p + "smtp.helo", helo, args[-1] if args else None)
+    # mailtap keeps the name of the HELO/EHLO the server accepted, in the
+    # session record (a rejected "ehlo" with no name does not replace it)
+    sess = run.sessions.get(msg["session"], {})
+    case.check(p + "smtp.helo", helo, sess.get("helo"))
 
 
 def suricata_fileinfo(case, run, p, match, count):

@@ -191,7 +191,10 @@ static void push_pending(struct pop3 *po, int idx, const uint8_t *p, size_t vn,
     pd->cmd = idx >= 0 ? pop3_cmds[idx].cmd : C_OTHER;
     pd->multi = idx >= 0 ? pop3_cmds[idx].multi : M_NEVER;
     pd->has_arg = has_arg;
-    g_strlcpy(pd->verb, (const char *)p, MIN(vn + 1, sizeof(pd->verb)));
+    /* p is not NUL-terminated: no g_strlcpy, which reads to the NUL */
+    size_t k = MIN(vn, sizeof(pd->verb) - 1);
+    memcpy(pd->verb, p, k);
+    pd->verb[k] = 0;
     pd->arg = g_strndup((const char *)arg, an);
     pd->pkt = mt_sess_pkt(po->s);
     g_queue_push_tail(&po->pending, pd);

@@ -81,16 +81,22 @@ static void frag_free(struct frag *f)
     g_free(f);
 }
 
-void mt_decoder_free(struct mt_decoder *d)
+void mt_decoder_flush(struct mt_decoder *d)
 {
-    if (!d)
-        return;
     while (d->frags) {
         struct frag *f = d->frags;
         d->frags = f->next;
         d->st.frag_incomplete++;
         frag_free(f);
     }
+    d->nfrags = 0;
+}
+
+void mt_decoder_free(struct mt_decoder *d)
+{
+    if (!d)
+        return;
+    mt_decoder_flush(d);
     g_free(d);
 }
 

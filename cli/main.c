@@ -466,12 +466,14 @@ int main(int argc, char **argv)
         progress_line(&r, true);
 
     /* flush every open session: nothing read is lost */
+    mt_decoder_flush(r.dec);
     mt_engine_finish(r.eng);
     mt_output_finish(out);
 
     const struct mt_capture_stats *cs = mt_decoder_stats(r.dec);
     struct mt_run_stats rst = { .packets = cs->packets, .bytes = cs->bytes, .tcp = cs->tcp,
-                                .bad = cs->bad, .live = r.live };
+                                .bad = cs->bad, .frag_incomplete = cs->frag_incomplete,
+                                .frag_overflow = cs->frag_overflow, .live = r.live };
     if (r.live && r.src)
         mt_source_stats(r.src, &rst.recv, &rst.drop, &rst.ifdrop);
     if (summary && oo.format != MT_FMT_CREDENTIALS)

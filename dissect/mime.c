@@ -385,6 +385,38 @@ static void mime_boundaryless(struct mime_ctx *c, GMimeMultipart *mp, struct mt_
     }
 }
 
+/* An embedded message GMime left as a leaf (message/rfc822 sent in base64
+ * or quoted-printable, which RFC 2045 6.4 forbids and evasions use): its
+ * decoded bytes parsed as a message of their own.  GMime copies what it
+ * keeps (no persisted stream), so data may go away afterwards. */
+static GMimeMessage *mime_parse_inner(struct mime_ctx *c, const uint8_t *data, size_t len)
+{
+    GMimeParserOptions *opts = g_mime_parser_options_new();
+    g_mime_parser_options_set_fallback_charsets(opts, mime_fallback_charsets);
+    g_mime_parser_options_set_warning_callback(opts, mime_parser_warning, c);
+    size_t feed = mime_bomb_cut(data, len, c->lim->mime_parts_max);
+    GMimeStream *stream = g_mime_stream_mem_new_with_buffer((const char *)data, feed);
+    GMimeParser *parser = g_mime_parser_new_with_stream(stream);
+    g_mime_parser_set_persist_stream(parser, FALSE);
+    GMimeMessage *m = g_mime_parser_construct_message(parser, opts);
+    g_object_unref(parser);
+    g_object_unref(stream);
+    g_mime_parser_options_free(opts);
+    return m;
+}
+
+/* The bytes of an embedded message, for its size, hash and extraction. */
+static void mime_message_data(GMimeMessage *m, struct mt_mime_part *p)
+{
+    GByteArray *ba = g_byte_array_new();
+    GMimeStream *mem = g_mime_stream_mem_new_with_byte_array(ba);
+    g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+    g_mime_object_write_to_stream(GMIME_OBJECT(m), NULL, mem);
+    p->data = mime_stream_take(mem, ba, &p->data_len);
+    p->size = p->data_len;
+    mt_sha256_hex(p->data ? p->data : (const uint8_t *)"", p->data_len, p->sha256);
+}
+
 /* Fills one node; returns how many children it has to walk. */
 static int mime_node(struct mime_ctx *c, GMimeObject *obj, char *path, unsigned depth,
                      struct mt_mime_part *p)
@@ -433,10 +465,41 @@ static int mime_node(struct mime_ctx *c, GMimeObject *obj, char *path, unsigned 
         GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
 
         nchild = m && g_mime_message_get_mime_part(m) ? 1 : 0;
+        if (m)
+            mime_message_data(m, p);
     } else if (GMIME_IS_PART(obj)) {
         mime_leaf_data(c, GMIME_PART(obj), p);
         if (p->content_type && g_str_has_prefix(p->content_type, "text/"))
             p->text_utf8 = mime_text_utf8(p->data, p->data_len, p->charset);
+        if (p->content_type && strcmp(p->content_type, "message/rfc822") == 0 && p->data_len &&
+            depth < c->lim->mime_depth_max) {
+            /* labelled base64 but not base64 at all: what a receiving
+             * client that ignores the (forbidden) encoding would show */
+            GMimeDataWrapper *w = g_mime_part_get_content(GMIME_PART(obj));
+            GMimeStream *raw = w ? g_mime_data_wrapper_get_stream(w) : NULL;
+            GMimeMessage *inner = NULL;
+            if (raw && g_mime_data_wrapper_get_encoding(w) == GMIME_CONTENT_ENCODING_BASE64 &&
+                mime_b64_has_junk(raw)) {
+                GByteArray *ba = g_byte_array_new();
+                GMimeStream *mem = g_mime_stream_mem_new_with_byte_array(ba);
+                g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+                g_mime_stream_reset(raw);
+                g_mime_stream_write_to_stream(raw, mem);
+                size_t rl;
+                uint8_t *rb = mime_stream_take(mem, ba, &rl);
+                if (rb)
+                    inner = mime_parse_inner(c, rb, rl);
+                g_free(rb);
+            } else {
+                inner = mime_parse_inner(c, p->data, p->data_len);
+            }
+            if (inner && g_mime_message_get_mime_part(inner)) {
+                g_object_set_data_full(G_OBJECT(obj), "mt-inner", inner, g_object_unref);
+                nchild = 1;
+            } else if (inner) {
+                g_object_unref(inner);
+            }
+        }
     }
     return nchild;
 }
@@ -445,6 +508,10 @@ static GMimeObject *mime_child(GMimeObject *obj, int i)
 {
     if (GMIME_IS_MULTIPART(obj))
         return g_mime_multipart_get_part(GMIME_MULTIPART(obj), i);
+    if (GMIME_IS_PART(obj)) { /* an encoded message/rfc822, parsed by mime_node */
+        GMimeMessage *inner = g_object_get_data(G_OBJECT(obj), "mt-inner");
+        return inner ? g_mime_message_get_mime_part(inner) : NULL;
+    }
     return g_mime_message_get_mime_part(g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj)));
 }
 

@@ -145,12 +145,14 @@ void mt_extract_message(struct mt_extractor *x, const struct mt_session_info *s,
     for (size_t i = 0; i < msg->nparts; i++) {
         struct mt_mime_part *p = &msg->parts[i];
         if (p->is_multipart || !p->data)
-            continue;
+            continue; /* containers; a message/rfc822 node carries its message */
         bool text = p->content_type && g_str_has_prefix(p->content_type, "text/") &&
                     !p->filename && (!p->disposition || strcmp(p->disposition, "attachment"));
-        if (text || (p->content_type && g_str_has_prefix(p->content_type, "message/")))
+        if (text)
             continue;
-        char *safe = mt_safe_filename(p->filename ? p->filename : "part.bin");
+        bool eml = p->content_type && strcmp(p->content_type, "message/rfc822") == 0;
+        char *safe = mt_safe_filename(p->filename ? p->filename
+                                                  : eml ? "attached.eml" : "part.bin");
         char *name = g_strdup_printf("s%llu-m%llu-p%s-%s", (unsigned long long)s->id,
                                      (unsigned long long)msg->index, p->path ? p->path : "0",
                                      safe);

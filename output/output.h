@@ -38,6 +38,7 @@ const struct mt_output_counts *mt_output_counts(const struct mt_output *o);
 /* ---- the closing summary (summary.c) ---- */
 struct mt_run_stats {
     uint64_t packets, bytes, tcp, bad;
+    uint64_t frag_incomplete, frag_overflow; /* capture-level anomalies */
     bool live;
     uint64_t recv, drop, ifdrop;  /* pcap_stats, live only */
 };

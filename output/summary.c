@@ -118,6 +118,12 @@ void mt_summary_print(const struct mt_summary *s, const struct mt_run_stats *rs,
     static const enum mt_msg_source srcs[] = { MT_SRC_DATA, MT_SRC_BDAT, MT_SRC_RETR,
                                                MT_SRC_TOP, MT_SRC_FETCH, MT_SRC_APPEND };
     GPtrArray *ck = sorted_keys(s->creds);
+    /* anomalies of sessions, and of packets that belong to none */
+    uint64_t an[MT_AN__COUNT];
+    memcpy(an, s->anomalies, sizeof(an));
+    an[MT_AN_BAD_PACKET] += rs->bad;
+    an[MT_AN_IPFRAG_INCOMPLETE] += rs->frag_incomplete;
+    an[MT_AN_IPFRAG_OVERFLOW] += rs->frag_overflow;
     uint64_t nsess = 0;
     for (int i = 0; i < 5; i++)
         nsess += s->sessions[protos[i]];
@@ -161,16 +167,16 @@ void mt_summary_print(const struct mt_summary *s, const struct mt_run_stats *rs,
         g_string_append(b, ",\"anomalies\":{");
         bool first = true;
         for (int a = 0; a < MT_AN__COUNT; a++)
-            if (s->anomalies[a]) {
+            if (an[a]) {
                 g_string_append_printf(b, "%s\"%s\":%llu", first ? "" : ",",
                                        mt_anomaly_name((enum mt_anomaly)a),
-                                       (unsigned long long)s->anomalies[a]);
+                                       (unsigned long long)an[a]);
                 first = false;
             }
         g_string_append(b, "},\"caps_hit\":[");
         first = true;
         for (int a = 0; a < MT_AN__COUNT; a++)
-            if (s->anomalies[a] && is_cap((enum mt_anomaly)a)) {
+            if (an[a] && is_cap((enum mt_anomaly)a)) {
                 g_string_append_printf(b, "%s\"%s\"", first ? "" : ",",
                                        mt_anomaly_name((enum mt_anomaly)a));
                 first = false;
@@ -223,10 +229,10 @@ void mt_summary_print(const struct mt_summary *s, const struct mt_run_stats *rs,
         g_string_append(b, "  anomalies:");
         any = false;
         for (int a = 0; a < MT_AN__COUNT; a++)
-            if (s->anomalies[a]) {
+            if (an[a]) {
                 g_string_append_printf(b, "%s %s %llu%s", any ? "," : "",
                                        mt_anomaly_name((enum mt_anomaly)a),
-                                       (unsigned long long)s->anomalies[a],
+                                       (unsigned long long)an[a],
                                        is_cap((enum mt_anomaly)a) ? " (cap hit)" : "");
                 any = true;
             }

@@ -359,6 +359,9 @@ static void stream_data(struct mt_reasm *r, struct flow *f, int side, uint32_t s
         s->hist_seq = seq;
     }
     uint32_t total = len + missing;
+    if (missing)
+        anomaly(r, f, side, MT_AN_SNAPLEN_TRUNCATED, pk,
+                "%u payload bytes cut by the snap length", missing);
     int32_t d = SEQ_DIFF(seq, s->next);
     if (d < 0) {
         uint32_t old = (uint32_t)-d;

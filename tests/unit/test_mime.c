@@ -342,11 +342,17 @@ static void test_message_rfc822(void)
         g_assert_cmpstr(r.parts[i].content_type, ==, tree[i].type);
         if (tree[i].text)
             assert_text(r.parts[i].text_utf8, tree[i].text);
+        else if (strcmp(tree[i].type, "message/rfc822") == 0)
+            g_assert_nonnull(r.parts[i].data); /* the embedded message, for extraction */
         else
             g_assert_null(r.parts[i].data);
     }
     g_assert_cmpstr(r.parts[2].disposition, ==, "inline");
     g_assert_false(r.parts[2].is_multipart);
+    /* the embedded message's bytes start with its own headers */
+    g_assert_cmpuint(r.parts[2].size, ==, r.parts[2].data_len);
+    g_assert_true(g_strstr_len((const char *)r.parts[2].data, (gssize)r.parts[2].data_len,
+                               "Subject: the original") != NULL);
     g_assert_cmpstr(r.parts[6].filename, ==, "after.txt");
     g_assert_cmpuint(total_anomalies(&s), ==, 0);
     mt_mime_result_clear(&r);

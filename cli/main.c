@@ -16,6 +16,7 @@
 #include "engine.h"
 #include "mime.h"
 #include "output.h"
+#include "workers.h"
 
 enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_INPUT = 2 };
 
@@ -51,6 +52,8 @@ static void usage(FILE *f)
             "      --cap NAME=VALUE   change a cap, e.g. --cap line_max=16384\n"
             "      --list-caps        print every cap with its value and exit\n"
             "Other:\n"
+            "      --workers N        analyze capture files with N threads (flows sharded by\n"
+            "                         address; events of different sessions interleave)\n"
             "      --no-summary       no closing summary\n"
             "  -q, --quiet            no progress or warnings on standard error\n"
             "  -h, --help             this help\n"
@@ -253,7 +256,8 @@ static bool parse_count(const char *s, uint64_t *out)
 
 int main(int argc, char **argv)
 {
-    enum { O_CRED = 256, O_REDACT, O_STREAMS, O_CAP, O_LISTCAPS, O_DURATION, O_NOSUMMARY };
+    enum { O_CRED = 256, O_REDACT, O_STREAMS, O_CAP, O_LISTCAPS, O_DURATION, O_NOSUMMARY,
+           O_WORKERS };
     static const struct option longopts[] = {
         { "read", required_argument, NULL, 'r' },
         { "interface", required_argument, NULL, 'i' },
@@ -273,6 +277,7 @@ int main(int argc, char **argv)
         { "cap", required_argument, NULL, O_CAP },
         { "list-caps", no_argument, NULL, O_LISTCAPS },
         { "no-summary", no_argument, NULL, O_NOSUMMARY },
+        { "workers", required_argument, NULL, O_WORKERS },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -285,7 +290,7 @@ int main(int argc, char **argv)
     const char *streams_dir = NULL, *iface = NULL, *filter = NULL, *wfile = NULL,
                *user = NULL;
     bool quiet = false, listcaps = false, promisc = true, summary = true;
-    uint64_t snaplen = 0, count = 0, duration = 0;
+    uint64_t snaplen = 0, count = 0, duration = 0, nworkers = 1;
     int c;
 
     while ((c = getopt_long(argc, argv, "r:i:Df:ps:c:w:Z:jx:qhV", longopts, NULL)) != -1) {
@@ -335,6 +340,12 @@ int main(int argc, char **argv)
             break;
         case O_LISTCAPS: listcaps = true; break;
         case O_NOSUMMARY: summary = false; break;
+        case O_WORKERS:
+            if (!parse_count(optarg, &nworkers) || nworkers == 0 || nworkers > 64) {
+                fprintf(stderr, "mailtap: bad --workers '%s' (1 to 64)\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
         case 'q': quiet = true; break;
         case 'h': usage(stdout); return EXIT_OK;
         case 'V': printf("mailtap %s\n", MAILTAP_VERSION); return EXIT_OK;
@@ -358,6 +369,10 @@ int main(int argc, char **argv)
     }
     if (inputs->len > 0 && iface) {
         fprintf(stderr, "mailtap: -r and -i cannot be used together\n");
+        return EXIT_USAGE;
+    }
+    if (nworkers > 1 && (iface || streams_dir)) {
+        fprintf(stderr, "mailtap: --workers is for capture files, without --write-streams\n");
         return EXIT_USAGE;
     }
     if (wfile && inputs->len > 1) {
@@ -400,7 +415,20 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     struct streams st = { 0 };
+    struct mt_workers *pool = NULL;
+    mt_packet_cb packet_cb = mt_engine_packet;
+    void *packet_ud;
     r.eng = mt_engine_new(&lim, mt_output_event, out);
+    packet_ud = r.eng;
+    if (nworkers > 1) {
+        pool = mt_workers_new((unsigned)nworkers, &lim, &oo, err, sizeof(err));
+        if (!pool) {
+            fprintf(stderr, "mailtap: cannot extract: %s\n", err);
+            return EXIT_USAGE;
+        }
+        packet_cb = mt_workers_packet;
+        packet_ud = pool;
+    }
     if (streams_dir) {
         if (mkdir(streams_dir, 0755) != 0 && errno != EEXIST) {
             fprintf(stderr, "mailtap: %s: %s\n", streams_dir, strerror(errno));
@@ -444,7 +472,7 @@ int main(int argc, char **argv)
                 if (count && left == 0)
                     orc = MT_CAP_OK;
                 else
-                    orc = mt_source_run(r.src, r.dec, &num, left, mt_engine_packet, r.eng,
+                    orc = mt_source_run(r.src, r.dec, &num, left, packet_cb, packet_ud,
                                         on_tick, &r, err, sizeof(err));
                 running_source = NULL;
             }
@@ -468,6 +496,8 @@ int main(int argc, char **argv)
     /* flush every open session: nothing read is lost */
     mt_decoder_flush(r.dec);
     mt_engine_finish(r.eng);
+    if (pool)
+        mt_output_merge(out, mt_workers_finish(pool));
     mt_output_finish(out);
 
     const struct mt_capture_stats *cs = mt_decoder_stats(r.dec);
@@ -490,6 +520,7 @@ int main(int argc, char **argv)
     mt_source_close(r.src);
     mt_decoder_free(r.dec);
     mt_engine_free(r.eng);
+    mt_workers_free(pool);
     mt_output_free(out);
     if (st.files)
         g_hash_table_destroy(st.files);

@@ -39,7 +39,7 @@ struct mt_gap {
 };
 
 struct mt_session_info {
-    uint64_t id;
+    uint64_t id;               /* number of the packet that opened the session */
     struct mt_endpoint client, server;
     enum mt_proto proto;
     int64_t start_us, end_us;  /* microseconds since the epoch */

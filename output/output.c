@@ -119,10 +119,19 @@ void mt_output_event(void *output, struct mt_event *ev)
         fflush(o->o.out);
 }
 
+/* Credential rows in session order (several workers add them in any order). */
+static gint cmp_rows(gconstpointer a, gconstpointer b)
+{
+    char **ra = *(char ***)a, **rb = *(char ***)b;
+    unsigned long long sa = g_ascii_strtoull(ra[0], NULL, 10), sb = g_ascii_strtoull(rb[0], NULL, 10);
+    return sa < sb ? -1 : sa > sb;
+}
+
 void mt_output_finish(struct mt_output *o)
 {
     if (o->o.format != MT_FMT_CREDENTIALS)
         return;
+    g_ptr_array_sort(o->creds, cmp_rows);
     static const char *const head[] = { "SESSION", "PROTO",    "SERVER", "MECHANISM",
                                         "USERNAME", "PASSWORD/TOKEN/HASH", "RESULT" };
     size_t w[7];
@@ -134,13 +143,28 @@ void mt_output_finish(struct mt_output *o)
             w[i] = MAX(w[i], (size_t)g_utf8_strlen(row[i], -1));
     }
     for (int i = 0; i < 7; i++)
-        fprintf(o->o.out, "%-*s%s", (int)w[i], head[i], i < 6 ? "  " : "\n");
+        fprintf(o->o.out, i < 6 ? "%-*s  " : "%.*s\n", (int)w[i], head[i]);
     for (guint r = 0; r < o->creds->len; r++) {
         char **row = g_ptr_array_index(o->creds, r);
         for (int i = 0; i < 7; i++) {
             size_t pad = w[i] - (size_t)g_utf8_strlen(row[i], -1);
-            fprintf(o->o.out, "%s%*s%s", row[i], (int)pad, "", i < 6 ? "  " : "\n");
+            if (i < 6)
+                fprintf(o->o.out, "%s%*s  ", row[i], (int)pad, "");
+            else
+                fprintf(o->o.out, "%s\n", row[i]);
         }
     }
     fflush(o->o.out);
+}
+
+void mt_output_merge(struct mt_output *dst, struct mt_output *src)
+{
+    mt_summary_merge(dst->summary, src->summary);
+    dst->counts.sessions += src->counts.sessions;
+    dst->counts.messages += src->counts.messages;
+    dst->counts.credentials += src->counts.credentials;
+    dst->counts.anomalies += src->counts.anomalies;
+    dst->counts.files += src->counts.files;
+    while (src->creds->len)
+        g_ptr_array_add(dst->creds, g_ptr_array_steal_index(src->creds, 0));
 }

@@ -50,6 +50,10 @@ void mt_summary_print(const struct mt_summary *s, const struct mt_run_stats *rs,
                       FILE *out);
 /* The output's own summary. */
 struct mt_summary *mt_output_summary(struct mt_output *o);
+/* Adds what src counted (summary, counts, credential rows) to dst: the
+ * outputs of several workers become one. */
+void mt_output_merge(struct mt_output *dst, struct mt_output *src);
+void mt_summary_merge(struct mt_summary *dst, const struct mt_summary *src);
 
 /* ---- helpers shared by the printers (escape.c) ---- */
 

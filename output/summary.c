@@ -31,6 +31,33 @@ void mt_summary_free(struct mt_summary *s)
     g_free(s);
 }
 
+void mt_summary_merge(struct mt_summary *d, const struct mt_summary *s)
+{
+    for (int i = 0; i < 8; i++) {
+        d->sessions[i] += s->sessions[i];
+        d->messages[i] += s->messages[i];
+    }
+    d->tls_sessions += s->tls_sessions;
+    d->starttls += s->starttls;
+    d->incomplete += s->incomplete;
+    d->gaps += s->gaps;
+    d->gap_bytes += s->gap_bytes;
+    for (int a = 0; a < MT_AN__COUNT; a++)
+        d->anomalies[a] += s->anomalies[a];
+    d->attachments += s->attachments;
+    d->attachment_bytes += s->attachment_bytes;
+    d->credentials += s->credentials;
+    d->messages_total += s->messages_total;
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, s->creds);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        gpointer old = g_hash_table_lookup(d->creds, k);
+        g_hash_table_replace(d->creds, g_strdup(k),
+                             GSIZE_TO_POINTER(GPOINTER_TO_SIZE(old) + GPOINTER_TO_SIZE(v)));
+    }
+}
+
 void mt_summary_event(struct mt_summary *s, const struct mt_event *ev)
 {
     switch (ev->type) {

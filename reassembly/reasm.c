@@ -60,7 +60,6 @@ struct mt_reasm {
     void *ud;
     GHashTable *flows;
     struct flow *lru_head, *lru_tail;
-    uint64_t next_id;
     struct mt_reasm_stats st;
 };
 
@@ -519,7 +518,7 @@ static struct flow *flow_new(struct mt_reasm *r, const struct flowkey *k,
     }
     struct flow *f = g_new0(struct flow, 1);
     f->key = *k;
-    f->pub.id = ++r->next_id;
+    f->pub.id = pk->num; /* the packet that opened it: unique, and the same however flows are sharded */
     bool client;
     if ((pk->flags & (MT_TH_SYN | MT_TH_ACK)) == MT_TH_SYN)
         client = true;

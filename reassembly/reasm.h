@@ -18,7 +18,7 @@ struct mt_reasm;
  * as the reassembler can tell (SYN, else ports); the dissector layer may
  * swap them once on content, before any byte was delivered. */
 struct mt_flow {
-    uint64_t id;
+    uint64_t id;                  /* number of the packet that opened the flow */
     struct mt_endpoint ep[2];     /* ep[MT_C2S] client, ep[MT_S2C] server */
     bool handshake;               /* SYN or SYN/ACK seen */
     bool closed;                  /* FIN both ways or RST */

@@ -155,6 +155,19 @@ def main():
               and "AGFsaWNlQGV4YW1wbGUudGVzdABXb25kZXJsYW5kLTIwMjQ=" not in out,
               f"--redact hides the password {mode}")
 
+    # --workers: the same events, in another order
+    others = sorted(os.path.join(a.samples, f) for f in os.listdir(a.samples) if f.endswith(".pcap"))
+    args = []
+    for p in others:
+        args += ["-r", p]
+    rc1, out1, _ = run(args + ["--json"])
+    for n in ("2", "3"):
+        rcn, outn, _ = run(args + ["--json", "--workers", n])
+        check(rcn == rc1 and sorted(out1.splitlines()) == sorted(outn.splitlines()),
+              f"--workers {n} gives the same events as one worker")
+    rc, out, err = run(["-i", "lo", "--workers", "2"])
+    check(rc == 1, "--workers with -i is a usage error")
+
     print(f"{PASSES[0]} passed, {len(FAILS)} failed")
     return 1 if FAILS else 0
 

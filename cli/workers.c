@@ -1,0 +1,162 @@
+/* Sharding flows over worker threads; see workers.h.
+ *
+ * The reading thread decodes packets and copies each into a batch for the
+ * worker its flow hashes to.  Batches travel through two queues per worker
+ * (work and free), so at most BATCHES_PER_WORKER batches exist per worker:
+ * memory stays bounded and a slow worker slows the reader down. */
+#include "workers.h"
+
+#include <string.h>
+
+#include <glib.h>
+
+#define BATCH_PACKETS 512
+#define BATCH_BYTES (1024 * 1024)
+#define BATCHES_PER_WORKER 8
+
+struct batch {
+    bool end;
+    size_t n, used;
+    struct mt_packet pk[BATCH_PACKETS];
+    uint8_t data[BATCH_BYTES];
+};
+
+struct worker {
+    GThread *thread;
+    struct mt_engine *eng;
+    struct mt_output *out;
+    GAsyncQueue *work, *free;
+    struct batch *cur; /* being filled by the reader */
+};
+
+struct mt_workers {
+    unsigned n;
+    struct worker *w;
+};
+
+static gpointer worker_main(gpointer ud)
+{
+    struct worker *w = ud;
+    for (;;) {
+        struct batch *b = g_async_queue_pop(w->work);
+        if (b->end) {
+            mt_engine_finish(w->eng);
+            g_async_queue_push(w->free, b);
+            return NULL;
+        }
+        size_t off = 0;
+        for (size_t i = 0; i < b->n; i++) {
+            struct mt_packet *pk = &b->pk[i];
+            pk->payload = b->data + off;
+            off += pk->len;
+            mt_engine_packet(w->eng, pk);
+        }
+        b->n = b->used = 0;
+        g_async_queue_push(w->free, b);
+    }
+}
+
+struct mt_workers *mt_workers_new(unsigned n, const struct mt_limits *lim,
+                                  const struct mt_output_opts *oo, char *err, size_t errlen)
+{
+    struct mt_workers *ws = g_new0(struct mt_workers, 1);
+    ws->n = n;
+    ws->w = g_new0(struct worker, n);
+    for (unsigned i = 0; i < n; i++) {
+        struct worker *w = &ws->w[i];
+        w->out = mt_output_new(oo, err, errlen);
+        if (!w->out) {
+            ws->n = i;
+            mt_workers_free(ws);
+            return NULL;
+        }
+        w->eng = mt_engine_new(lim, mt_output_event, w->out);
+        w->work = g_async_queue_new();
+        w->free = g_async_queue_new();
+        for (int k = 0; k < BATCHES_PER_WORKER; k++)
+            g_async_queue_push(w->free, g_new0(struct batch, 1));
+        char name[16];
+        g_snprintf(name, sizeof(name), "mailtap-w%u", i);
+        w->thread = g_thread_new(name, worker_main, w);
+    }
+    return ws;
+}
+
+/* The same worker for both directions of a flow. */
+static unsigned shard(const struct mt_packet *pk, unsigned n)
+{
+    const struct mt_endpoint *a = &pk->src, *b = &pk->dst;
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < 16; i++) {
+        h ^= (uint32_t)(a->addr[i] ^ b->addr[i]);
+        h *= 16777619u;
+    }
+    h ^= (uint32_t)(a->port ^ b->port);
+    h *= 16777619u;
+    h ^= h >> 15;
+    return h % n;
+}
+
+static void send_batch(struct worker *w)
+{
+    g_async_queue_push(w->work, w->cur);
+    w->cur = NULL;
+}
+
+void mt_workers_packet(void *workers, const struct mt_packet *pk)
+{
+    struct mt_workers *ws = workers;
+    struct worker *w = &ws->w[shard(pk, ws->n)];
+    if (w->cur && (w->cur->n == BATCH_PACKETS || pk->len > BATCH_BYTES - w->cur->used))
+        send_batch(w);
+    if (!w->cur)
+        w->cur = g_async_queue_pop(w->free); /* waits for the worker if it is behind */
+    struct batch *b = w->cur;
+    b->pk[b->n] = *pk;
+    memcpy(b->data + b->used, pk->payload, pk->len);
+    b->used += pk->len;
+    b->n++;
+}
+
+struct mt_output *mt_workers_finish(struct mt_workers *ws)
+{
+    for (unsigned i = 0; i < ws->n; i++) {
+        struct worker *w = &ws->w[i];
+        if (w->cur && w->cur->n)
+            send_batch(w);
+        if (!w->cur)
+            w->cur = g_async_queue_pop(w->free);
+        w->cur->end = true;
+        send_batch(w);
+    }
+    for (unsigned i = 0; i < ws->n; i++) {
+        g_thread_join(ws->w[i].thread);
+        ws->w[i].thread = NULL;
+    }
+    for (unsigned i = 1; i < ws->n; i++)
+        mt_output_merge(ws->w[0].out, ws->w[i].out);
+    return ws->n ? ws->w[0].out : NULL;
+}
+
+void mt_workers_free(struct mt_workers *ws)
+{
+    if (!ws)
+        return;
+    for (unsigned i = 0; i < ws->n; i++) {
+        struct worker *w = &ws->w[i];
+        if (w->thread)
+            g_thread_join(w->thread); /* not reached after mt_workers_finish */
+        mt_engine_free(w->eng);
+        mt_output_free(w->out);
+        struct batch *b;
+        while ((b = g_async_queue_try_pop(w->free)))
+            g_free(b);
+        while ((b = g_async_queue_try_pop(w->work)))
+            g_free(b);
+        g_free(w->cur);
+        g_async_queue_unref(w->work);
+        g_async_queue_unref(w->free);
+    }
+    g_free(ws->w);
+    g_free(ws);
+}

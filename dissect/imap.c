@@ -122,6 +122,9 @@ struct imap {
     struct imap_tok *tok[2];
     enum imap_cstate cstate;
     bool stop[2];          /* this direction is no longer parsed */
+    bool resync[2];        /* after a gap: lines are dropped until one looks right */
+    bool skip_line[2];     /* resync: the current logical line is being dropped */
+    bool line_ok[2];       /* resync: the current logical line looked right */
     GQueue pending;        /* struct pend* */
     struct cline cl;
     struct sline sl;
@@ -589,9 +592,26 @@ static void client_token(void *ud, const struct imap_token *t)
     struct cline *cl = &im->cl;
 
     if (t->type == IMAP_TOK_EOL) {
-        client_eol(im, t->flags);
+        if (!im->skip_line[MT_C2S] &&
+            !(im->resync[MT_C2S] && !im->line_ok[MT_C2S] && im->cstate == CS_COMMAND)) {
+            im->resync[MT_C2S] = false;
+            client_eol(im, t->flags);
+        }
+        im->skip_line[MT_C2S] = im->line_ok[MT_C2S] = false;
         cline_reset(cl);
         return;
+    }
+    if (im->skip_line[MT_C2S])
+        return;
+    if (im->resync[MT_C2S] && !im->line_ok[MT_C2S] && im->cstate == CS_COMMAND &&
+        t->index >= 1) {
+        /* after a gap: only a line naming a known command is taken */
+        if (t->index == 1 && t->type == IMAP_TOK_ATOM && lookup_cmd(t->p, t->n) != C_OTHER) {
+            im->line_ok[MT_C2S] = true;
+        } else {
+            im->skip_line[MT_C2S] = true;
+            return;
+        }
     }
     if (t->index + 1 > cl->ntok)
         cl->ntok = t->index + 1;
@@ -879,9 +899,33 @@ static void server_token(void *ud, const struct imap_token *t)
     struct sline *sl = &im->sl;
 
     if (t->type == IMAP_TOK_EOL) {
-        server_eol(im, t->flags);
+        if (!im->skip_line[MT_S2C]) {
+            if (im->line_ok[MT_S2C])
+                im->resync[MT_S2C] = false;
+            if (!im->resync[MT_S2C])
+                server_eol(im, t->flags);
+        }
+        im->skip_line[MT_S2C] = im->line_ok[MT_S2C] = false;
         sline_reset(sl);
         return;
+    }
+    if (im->skip_line[MT_S2C])
+        return;
+    if (im->resync[MT_S2C] && !im->line_ok[MT_S2C]) {
+        /* after a gap: only "*", "+" or a pending command's tag starts a response */
+        bool ok = false;
+        if (t->index == 0 && t->type == IMAP_TOK_ATOM) {
+            char tag[IMAP_TAG_MAX];
+            copy_bytes(tag, sizeof(tag), t->p, t->n);
+            ok = strcmp(tag, "*") == 0 || strcmp(tag, "+") == 0;
+            for (GList *l = im->pending.head; l && !ok; l = l->next)
+                ok = strcmp(((struct pend *)l->data)->tag, tag) == 0;
+        }
+        if (!ok) {
+            im->skip_line[MT_S2C] = true;
+            return;
+        }
+        im->line_ok[MT_S2C] = true;
     }
     if (t->type == IMAP_TOK_TEXT) {
         gset(sl->text, t->p, t->n, 4096);
@@ -1043,7 +1087,8 @@ static void imap_gap(void *st, struct mt_sess *s, enum mt_dir dir, uint64_t len)
         im->stop[dir] = true;
         return;
     }
-    imap_tok_gap(im->tok[dir], len);
+    if (!imap_tok_gap(im->tok[dir], len) || !imap_tok_in_line(im->tok[dir]))
+        im->resync[dir] = true;
 }
 
 static void imap_end(void *st, struct mt_sess *s)

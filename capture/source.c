@@ -20,6 +20,7 @@ struct mt_source {
     FILE *fp;             /* files: ours, closed by pcap_close */
     char *name;           /* for messages */
     bool live, is_stdin;
+    bool classic;         /* classic pcap: record offsets are computed, not asked */
     int dlt;
     uint64_t size;
     pcap_dumper_t *dump;
@@ -63,6 +64,14 @@ int mt_source_open_file(struct mt_source **out, const char *path, char *err, siz
         struct stat st;
         if (fstat(fileno(s->fp), &st) == 0 && S_ISREG(st.st_mode))
             s->size = (uint64_t)st.st_size;
+        uint8_t m[4];
+        if (s->size >= 4 && fread(m, 1, 4, s->fp) == 4) {
+            uint32_t le = (uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 |
+                          (uint32_t)m[3] << 24;
+            s->classic = le == 0xa1b2c3d4 || le == 0xd4c3b2a1 || le == 0xa1b23c4d ||
+                         le == 0x4d3cb2a1;
+        }
+        rewind(s->fp);
     }
     s->p = pcap_fopen_offline_with_tstamp_precision(s->fp, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
     if (!s->p) {
@@ -181,12 +190,19 @@ int mt_source_run(struct mt_source *s, struct mt_decoder *d, uint64_t *num, uint
 {
     uint64_t count = 0, file_records = 0;
     int64_t last_ts = 0, last_tick = wall_us();
+    /* where the next record starts: computed for classic pcap (24-byte file
+     * header, 16-byte record headers) rather than asked of the stream,
+     * which costs a system call per packet */
+    long off = s->classic ? 24 : -1;
     while (!s->stop) {
         struct pcap_pkthdr *h;
         const u_char *data;
-        long off = (s->fp && !s->is_stdin && !s->live) ? ftell(s->fp) : -1;
+        if (!s->classic && s->fp && !s->is_stdin && !s->live && file_records == 0)
+            off = ftell(s->fp);
         int r = pcap_next_ex(s->p, &h, &data);
         if (r == 1) {
+            if (s->classic)
+                off += 16 + (long)h->caplen;
             (*num)++;
             count++;
             file_records++;
@@ -203,6 +219,8 @@ int mt_source_run(struct mt_source *s, struct mt_decoder *d, uint64_t *num, uint
         } else if (r == PCAP_ERROR_BREAK) {
             break; /* end of file, or mt_source_stop */
         } else {
+            if (!s->classic && s->fp && !s->is_stdin && !s->live)
+                off = ftell(s->fp); /* pcapng: where reading stopped */
             if (s->live)
                 snprintf(err, errlen, "%s: %s", s->name, pcap_geterr(s->p));
             else if (off >= 0)

@@ -94,6 +94,38 @@ bool mt_esc_json(GString *out, const void *vp, size_t n)
     return clean;
 }
 
+void mt_append_u64(GString *out, uint64_t v)
+{
+    char buf[24];
+    int i = (int)sizeof(buf);
+    do {
+        buf[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    g_string_append_len(out, buf + i, (gssize)sizeof(buf) - i);
+}
+
+/* Civil date from days since 1970-01-01 (H. Hinnant's algorithm), so that
+ * formatting a timestamp needs no allocation and no time zone lookup. */
+static void civil(int64_t days, int64_t *y, unsigned *m, unsigned *d)
+{
+    days += 719468;
+    int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+    unsigned doe = (unsigned)(days - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static void put2(char *p, unsigned v)
+{
+    p[0] = (char)('0' + v / 10 % 10);
+    p[1] = (char)('0' + v % 10);
+}
+
 void mt_fmt_time(GString *out, int64_t us)
 {
     int64_t sec = us / 1000000;
@@ -102,15 +134,30 @@ void mt_fmt_time(GString *out, int64_t us)
         frac += 1000000;
         sec--;
     }
-    GDateTime *dt = g_date_time_new_from_unix_utc(sec);
-    if (!dt) {
+    int64_t days = sec / 86400, rem = sec % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    int64_t y;
+    unsigned mo, d;
+    civil(days, &y, &mo, &d);
+    if (y < 0 || y > 9999) {
         g_string_append(out, "1970-01-01T00:00:00.000000Z");
         return;
     }
-    gchar *s = g_date_time_format(dt, "%Y-%m-%dT%H:%M:%S");
-    g_string_append_printf(out, "%s.%06dZ", s, (int)frac);
-    g_free(s);
-    g_date_time_unref(dt);
+    char b[28] = "0000-00-00T00:00:00.000000Z";
+    put2(b, (unsigned)(y / 100));
+    put2(b + 2, (unsigned)(y % 100));
+    put2(b + 5, mo);
+    put2(b + 8, d);
+    put2(b + 11, (unsigned)(rem / 3600));
+    put2(b + 14, (unsigned)(rem / 60 % 60));
+    put2(b + 17, (unsigned)(rem % 60));
+    put2(b + 20, (unsigned)(frac / 10000));
+    put2(b + 22, (unsigned)(frac / 100 % 100));
+    put2(b + 24, (unsigned)(frac % 100));
+    g_string_append_len(out, b, 27);
 }
 
 char *mt_redact_note(const char *note)

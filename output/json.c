@@ -6,7 +6,9 @@
 
 static void key(GString *b, const char *k)
 {
-    g_string_append_printf(b, ",\"%s\":", k);
+    g_string_append(b, ",\"");
+    g_string_append(b, k);
+    g_string_append(b, "\":");
 }
 
 static void str_field(GString *b, const char *k, const char *v)
@@ -34,20 +36,36 @@ static void endpoint(GString *b, const char *k, const struct mt_endpoint *e)
 {
     char ip[64];
     key(b, k);
-    g_string_append_printf(b, "{\"ip\":\"%s\",\"port\":%u}", mt_endpoint_ip(e, ip, sizeof(ip)),
-                           e->port);
+    g_string_append(b, "{\"ip\":\"");
+    g_string_append(b, mt_endpoint_ip(e, ip, sizeof(ip)));
+    g_string_append(b, "\",\"port\":");
+    mt_append_u64(b, e->port);
+    g_string_append_c(b, '}');
+}
+
+/* "<k>":<v> with a leading comma; k is a literal without quotes. */
+static void num_field(GString *b, const char *k, uint64_t v)
+{
+    g_string_append_c(b, ',');
+    g_string_append_c(b, '"');
+    g_string_append(b, k);
+    g_string_append(b, "\":");
+    mt_append_u64(b, v);
 }
 
 static void head(GString *b, const char *type, const struct mt_event *ev)
 {
-    g_string_append_printf(b, "{\"type\":\"%s\",\"session\":%llu", type,
-                           (unsigned long long)ev->sess->id);
-    key(b, "ts");
-    g_string_append_c(b, '"');
+    g_string_append(b, "{\"type\":\"");
+    g_string_append(b, type);
+    g_string_append(b, "\",\"session\":");
+    mt_append_u64(b, ev->sess->id);
+    g_string_append(b, ",\"ts\":\"");
     mt_fmt_time(b, ev->ts_us);
+    g_string_append(b, "\",\"pkt\":");
+    mt_append_u64(b, ev->pkt);
+    g_string_append(b, ",\"proto\":\"");
+    g_string_append(b, mt_proto_name(ev->proto));
     g_string_append_c(b, '"');
-    g_string_append_printf(b, ",\"pkt\":%llu,\"proto\":\"%s\"", (unsigned long long)ev->pkt,
-                           mt_proto_name(ev->proto));
 }
 
 static void session(GString *b, const struct mt_session_info *s)
@@ -125,7 +143,7 @@ static void message(GString *b, const struct mt_event *ev)
 {
     const struct mt_message *m = ev->u.msg;
     head(b, "message", ev);
-    g_string_append_printf(b, ",\"index\":%llu", (unsigned long long)m->index);
+    num_field(b, "index", m->index);
     str_field(b, "source", mt_msg_source_name(m->source));
     if (ev->proto == MT_PROTO_SMTP) {
         str_field(b, "mail_from", m->mail_from);
@@ -236,8 +254,7 @@ void mt_json_event(struct mt_output *o, const struct mt_event *ev)
         if (ev->u.reply.note)
             str_field(b, "decoded", ev->u.reply.note);
         if (ev->u.reply.cmd_pkt) {
-            g_string_append_printf(b, ",\"cmd_pkt\":%llu",
-                                   (unsigned long long)ev->u.reply.cmd_pkt);
+            num_field(b, "cmd_pkt", ev->u.reply.cmd_pkt);
             bytes_field(b, "cmd_verb", ev->u.reply.cmd_verb);
         }
         g_string_append_c(b, '}');

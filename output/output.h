@@ -63,6 +63,8 @@ void mt_esc_text(GString *out, const void *p, size_t n);
 /* Appends a JSON string literal (with quotes).  Invalid UTF-8 bytes become
  * U+FFFD; returns false if any did (the caller may add the raw bytes). */
 bool mt_esc_json(GString *out, const void *p, size_t n);
+/* Decimal digits of v. */
+void mt_append_u64(GString *out, uint64_t v);
 /* RFC 3339 UTC with microseconds. */
 void mt_fmt_time(GString *out, int64_t us);
 /* Masks the values of password="...", token="..." and hash="..." in a note. */

@@ -17,9 +17,6 @@ struct mt_chunk {
     uint8_t data[];
 };
 
-/* TEMPORARY until imap.c lands. */
-extern const struct mt_dissector mt_imap_dissector __attribute__((weak));
-
 /* Dissectors by protocol. */
 static const struct mt_dissector *dissector_for(enum mt_proto p)
 {
@@ -29,7 +26,7 @@ static const struct mt_dissector *dissector_for(enum mt_proto p)
     case MT_PROTO_POP3:
         return &mt_pop3_dissector;
     case MT_PROTO_IMAP:
-        return &mt_imap_dissector ? &mt_imap_dissector : NULL;
+        return &mt_imap_dissector;
     default:
         return NULL;
     }

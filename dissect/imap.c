@@ -651,6 +651,8 @@ static void client_token(void *ud, const struct imap_token *t)
         case IMAP_TOK_LITERAL_END:
             if (cl->append_lit) {
                 cl->append_lit = false;
+                if (t->flags & IMAP_TOK_REFUSED)
+                    return; /* the server said NO before the message was sent */
                 if (t->flags & IMAP_TOK_GAP)
                     im->amsg.gap = true;
                 if (t->flags & IMAP_TOK_CAPPED)
@@ -1002,12 +1004,6 @@ static void inflate_bytes(struct imap *im, enum mt_dir dir, const uint8_t *p, si
         z->avail_out = sizeof(out);
         int rc = inflate(z, Z_SYNC_FLUSH);
         size_t got = sizeof(out) - z->avail_out;
-        if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
-            mt_sess_anomaly(im->s, dir, MT_AN_DECOMPRESS_ERROR, "inflate: %s",
-                            z->msg ? z->msg : "error");
-            im->stop[0] = im->stop[1] = true;
-            return;
-        }
         produced += got;
         if (produced > cap) {
             mt_sess_anomaly(im->s, dir, MT_AN_DECOMPRESS_ERROR,
@@ -1015,8 +1011,15 @@ static void inflate_bytes(struct imap *im, enum mt_dir dir, const uint8_t *p, si
             im->stop[0] = im->stop[1] = true;
             return;
         }
+        /* what inflated before an error is good data */
         if (got)
             feed(im, dir, out, got);
+        if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+            mt_sess_anomaly(im->s, dir, MT_AN_DECOMPRESS_ERROR, "inflate: %s",
+                            z->msg ? z->msg : "error");
+            im->stop[0] = im->stop[1] = true;
+            return;
+        }
         if (rc == Z_STREAM_END) {
             im->stop[dir] = true; /* the deflate stream was closed */
             return;

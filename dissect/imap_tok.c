@@ -448,7 +448,7 @@ void imap_tok_cancel_literal(struct imap_tok *t)
         return;
     t->fr.raw_left = 0;
     t->in_lit = false;
-    emit(t, IMAP_TOK_LITERAL_END, NULL, 0, t->depth, 0, t->lit_flags);
+    emit(t, IMAP_TOK_LITERAL_END, NULL, 0, t->depth, 0, t->lit_flags | IMAP_TOK_REFUSED);
     item_done(t);
     eol(t, 0);
 }

@@ -36,6 +36,7 @@ enum imap_tok_type {
 #define IMAP_TOK_CAPPED   0x04u /* literal longer than literal_max: bytes past it skipped */
 #define IMAP_TOK_GAP      0x08u /* LITERAL_END / EOL: bytes were lost in the stream */
 #define IMAP_TOK_UNCLOSED 0x10u /* QUOTED: no closing quote before the end of the line */
+#define IMAP_TOK_REFUSED  0x20u /* LITERAL_END: imap_tok_cancel_literal(), no bytes came */
 
 struct imap_token {
     enum imap_tok_type type;

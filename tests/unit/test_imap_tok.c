@@ -3,13 +3,19 @@
  * tokens must be the same every time.  Tokens are written as text:
  *   A<index>.<depth>:<atom>   Q..:<unescaped quoted>   T..:<resp-text>
  *   (i.d  )i.d  (parentheses)   L<index>.<depth>{<size>[+][~]}  (literal)
- *   E<index>.<depth>:<the literal's bytes as handed out>   EOL   EOL!gap */
+ *   E<index>.<depth>:<the literal's bytes as handed out>   EOL   EOL!gap
+ * The /imap/ cases play IMAP conversations through the whole engine
+ * (imap.c on top of the tokenizer), whole and one byte per segment. */
 #include <stdbool.h>
 #include <string.h>
 
 #include <glib.h>
 
+#include <zlib.h>
+
+#include "engine.h"
 #include "imap_tok.h"
+#include "session.h"
 
 struct run {
     GString *out;
@@ -293,6 +299,308 @@ static void test_display_and_pause(void)
     g_string_free(r.lit, TRUE);
 }
 
+
+/* ---- imap.c through the engine ---- */
+
+static void put_bytes(GString *g, struct mt_bytes b)
+{
+    g_string_append_len(g, (const char *)b.p, (gssize)b.n);
+}
+
+/* C tag verb arg | D arg (SASL) | R tag code line | K mech user pass result |
+ * M source mailbox uid section flags size complete | A anomaly */
+static void sink(void *ud, struct mt_event *ev)
+{
+    GString *g = ud;
+    switch (ev->type) {
+    case MT_EV_COMMAND:
+        if (ev->u.cmd.auth_data) {
+            g_string_append(g, "D ");
+            put_bytes(g, ev->u.cmd.arg);
+            break;
+        }
+        g_string_append(g, ev->u.cmd.secret ? "S " : "C ");
+        put_bytes(g, ev->u.cmd.tag);
+        g_string_append_c(g, ' ');
+        put_bytes(g, ev->u.cmd.verb);
+        g_string_append_c(g, ' ');
+        put_bytes(g, ev->u.cmd.arg);
+        break;
+    case MT_EV_REPLY:
+        g_string_append(g, "R ");
+        put_bytes(g, ev->u.reply.tag);
+        g_string_append_printf(g, " %s ", ev->u.reply.code);
+        if (ev->u.reply.nlines)
+            put_bytes(g, ev->u.reply.lines[0]);
+        break;
+    case MT_EV_CREDENTIAL: {
+        const struct mt_credential *c = ev->u.cred;
+        g_string_append_printf(g, "K %s %s %s %s", c->mechanism,
+                               c->username ? c->username : "-", c->password ? c->password : "-",
+                               mt_auth_result_name(c->result));
+        break;
+    }
+    case MT_EV_MESSAGE: {
+        const struct mt_message *m = ev->u.msg;
+        g_string_append_printf(g, "M %s %s %s %s %s %llu %s", mt_msg_source_name(m->source),
+                               m->mailbox ? m->mailbox : "-", m->uid ? m->uid : "-",
+                               m->section ? m->section : "-", m->flags ? m->flags : "-",
+                               (unsigned long long)m->size, m->complete ? "complete" : "partial");
+        break;
+    }
+    case MT_EV_ANOMALY:
+        if (ev->u.anomaly.kind == MT_AN_GAP)
+            return;
+        g_string_append_printf(g, "A %s", mt_anomaly_name(ev->u.anomaly.kind));
+        break;
+    case MT_EV_TLS:
+        g_string_append(g, "TLS");
+        break;
+    default:
+        return;
+    }
+    g_string_append_c(g, '\n');
+}
+
+struct turn {
+    char who;        /* 'c' client, 's' server */
+    const char *text;
+    size_t len;      /* 0: strlen(text) */
+};
+
+struct conv {
+    struct mt_engine *e;
+    uint32_t seq[2];
+    uint64_t num;
+};
+
+static void packet(struct conv *c, int dir, uint8_t flags, const uint8_t *p, uint32_t n)
+{
+    struct mt_packet pk;
+    memset(&pk, 0, sizeof(pk));
+    pk.num = ++c->num;
+    pk.ts_us = 1700000000000000 + (int64_t)c->num * 1000;
+    struct mt_endpoint cl = { .family = 4, .addr = { 192, 0, 2, 1 }, .port = 40000 };
+    struct mt_endpoint sv = { .family = 4, .addr = { 192, 0, 2, 2 }, .port = 143 };
+    pk.src = dir == MT_C2S ? cl : sv;
+    pk.dst = dir == MT_C2S ? sv : cl;
+    pk.seq = c->seq[dir];
+    pk.ack = c->seq[!dir];
+    pk.flags = flags;
+    pk.win = 65535;
+    pk.payload = p;
+    pk.len = n;
+    mt_engine_packet(c->e, &pk);
+    c->seq[dir] += n + ((flags & (MT_TH_SYN | MT_TH_FIN)) ? 1 : 0);
+}
+
+static char *play(const struct turn *t, size_t nt, size_t seg)
+{
+    struct mt_limits lim;
+    mt_limits_default(&lim);
+    lim.literal_max = 4096;
+    GString *o = g_string_new(NULL);
+    struct conv c = { .e = mt_engine_new(&lim, sink, o), .seq = { 1000, 5000 } };
+    packet(&c, MT_C2S, MT_TH_SYN, NULL, 0);
+    packet(&c, MT_S2C, MT_TH_SYN | MT_TH_ACK, NULL, 0);
+    packet(&c, MT_C2S, MT_TH_ACK, NULL, 0);
+    for (size_t i = 0; i < nt; i++) {
+        int dir = t[i].who == 'c' ? MT_C2S : MT_S2C;
+        const uint8_t *p = (const uint8_t *)t[i].text;
+        size_t n = t[i].len ? t[i].len : strlen(t[i].text);
+        for (size_t off = 0; off < n; off += seg)
+            packet(&c, dir, MT_TH_PSH | MT_TH_ACK, p + off, (uint32_t)MIN(seg, n - off));
+    }
+    packet(&c, MT_C2S, MT_TH_FIN | MT_TH_ACK, NULL, 0);
+    packet(&c, MT_S2C, MT_TH_FIN | MT_TH_ACK, NULL, 0);
+    mt_engine_finish(c.e);
+    mt_engine_free(c.e);
+    return g_string_free(o, FALSE);
+}
+
+static void check_conv(const struct turn *t, size_t nt, const char *want)
+{
+    static const size_t segs[] = { 65536, 5, 1 };
+    for (size_t i = 0; i < G_N_ELEMENTS(segs); i++) {
+        char *got = play(t, nt, segs[i]);
+        if (strcmp(got, want) != 0)
+            g_error("segments of %zu bytes:\n--- got\n%s--- want\n%s", segs[i], got, want);
+        g_free(got);
+    }
+}
+
+/* LOGIN with a synchronising literal and a quoted password, pipelined
+ * commands, FETCH with the UID after the bodies and two sections. */
+static void test_imap_login_fetch(void)
+{
+    static const struct turn t[] = {
+        { 's', "* OK [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n", 0 },
+        { 'c', "a1 LOGIN {5}\r\n", 0 },
+        { 's', "+ go ahead\r\n", 0 },
+        { 'c', "alice \"pa ss\\\"wo\\\\rd\"\r\na2 SELECT \"Sent Items\"\r\n"
+               "a3 UID FETCH 7 (BODY.PEEK[HEADER] BODY.PEEK[TEXT])\r\na4 FETCH 1 BODY[]<0.4>\r\n", 0 },
+        { 's', "a1 OK [CAPABILITY IMAP4rev1 IDLE] logged in\r\n* 2 EXISTS\r\n"
+               "a2 OK [READ-WRITE] done\r\n"
+               "* 1 FETCH (BODY[HEADER] {11}\r\nSubject: x\n BODY[TEXT] {3}\r\nhi\n UID 7)\r\n"
+               "a3 OK done\r\n* 1 FETCH (BODY[]<0> {4}\r\nSubj)\r\na4 OK done\r\n", 0 },
+    };
+    check_conv(t, G_N_ELEMENTS(t),
+               "R * OK * OK [CAPABILITY IMAP4rev1 LITERAL+] ready\n"
+               "R + + + go ahead\n"
+               "S a1 LOGIN {5}\r\nalice \"pa ss\\\"wo\\\\rd\"\n"
+               "C a2 SELECT \"Sent Items\"\n"
+               "C a3 UID FETCH 7 (BODY.PEEK[HEADER] BODY.PEEK[TEXT])\n"
+               "C a4 FETCH 1 BODY[]<0.4>\n"
+               "R a1 OK a1 OK [CAPABILITY IMAP4rev1 IDLE] logged in\n"
+               "K IMAP LOGIN alice pa ss\"wo\\rd success\n"
+               "R * * * 2 EXISTS\n"
+               "R a2 OK a2 OK [READ-WRITE] done\n"
+               "R * * * 1 FETCH (BODY[HEADER] {11} BODY[TEXT] {3} UID 7)\n"
+               "M FETCH Sent Items 7 BODY[HEADER] - 11 partial\n"
+               "M FETCH Sent Items 7 BODY[TEXT] - 3 partial\n"
+               "R a3 OK a3 OK done\n"
+               "R * * * 1 FETCH (BODY[]<0> {4}\r\nSubj)\n"
+               "M FETCH Sent Items - BODY[]<0> - 4 partial\n"
+               "R a4 OK a4 OK done\n");
+}
+
+/* AUTHENTICATE with continuations, a refused synchronising literal,
+ * APPEND with LITERAL+, IDLE ... DONE and STARTTLS. */
+static void test_imap_auth_append(void)
+{
+    static const struct turn t[] = {
+        { 's', "* OK ready\r\n", 0 },
+        { 'c', "b1 AUTHENTICATE PLAIN\r\n", 0 },
+        { 's', "+ \r\n", 0 },
+        { 'c', "AGJvYgBodW50ZXIy\r\n", 0 },
+        { 's', "b1 OK done\r\n", 0 },
+        { 'c', "b2 APPEND INBOX {100}\r\n", 0 },
+        { 's', "b2 NO [OVERQUOTA] too big\r\n", 0 },
+        { 'c', "b3 APPEND Drafts (\\Seen) {9+}\r\nFrom: a\r\n\r\n", 0 },
+        { 's', "b3 OK [APPENDUID 1 2] done\r\n", 0 },
+        { 'c', "b4 IDLE\r\n", 0 },
+        { 's', "+ idling\r\n* 3 EXISTS\r\n", 0 },
+        { 'c', "DONE\r\n", 0 },
+        { 's', "b4 OK idle done\r\n", 0 },
+        { 'c', "b5 STARTTLS\r\n", 0 },
+        { 's', "b5 OK go\r\n\x16\x03\x01", 0 },
+    };
+    check_conv(t, G_N_ELEMENTS(t),
+               "R * OK * OK ready\n"
+               "C b1 AUTHENTICATE PLAIN\n"
+               "R + + + \n"
+               "D AGJvYgBodW50ZXIy\n"
+               "R b1 OK b1 OK done\n"
+               "K PLAIN bob hunter2 success\n"
+               "C b2 APPEND INBOX {100}\n"
+               "R b2 NO b2 NO [OVERQUOTA] too big\n"
+               "C b3 APPEND Drafts (\\Seen) {9+}\n"
+               "M APPEND Drafts - - \\Seen 9 complete\n"
+               "R b3 OK b3 OK [APPENDUID 1 2] done\n"
+               "C b4 IDLE \n"
+               "R + + + idling\n"
+               "R * * * 3 EXISTS\n"
+               "C  DONE \n"
+               "R b4 OK b4 OK idle done\n"
+               "C b5 STARTTLS \n"
+               "R b5 OK b5 OK go\n"
+               "TLS\n");
+}
+
+/* COMPRESS=DEFLATE: both directions inflated after the tagged OK; then a
+ * stream that does not inflate stops the session with decompress_error. */
+static void deflate_into(z_stream *z, const char *in, GByteArray *out)
+{
+    uint8_t buf[4096];
+    z->next_in = (Bytef *)(uintptr_t)in;
+    z->avail_in = (uInt)strlen(in);
+    do {
+        z->next_out = buf;
+        z->avail_out = sizeof(buf);
+        g_assert_cmpint(deflate(z, Z_SYNC_FLUSH), ==, Z_OK);
+        g_byte_array_append(out, buf, (guint)(sizeof(buf) - z->avail_out));
+    } while (z->avail_out == 0);
+}
+
+static void test_imap_compress(void)
+{
+    z_stream zc, zs;
+    memset(&zc, 0, sizeof(zc));
+    memset(&zs, 0, sizeof(zs));
+    g_assert_cmpint(deflateInit2(&zc, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), ==, Z_OK);
+    g_assert_cmpint(deflateInit2(&zs, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), ==, Z_OK);
+    GByteArray *s1 = g_byte_array_new(), *c1 = g_byte_array_new(), *s2 = g_byte_array_new();
+    const char *ok = "c1 OK DEFLATE active\r\n";
+    g_byte_array_append(s1, (const uint8_t *)ok, (guint)strlen(ok));
+    deflate_into(&zs, "* CAPABILITY IMAP4rev1 X-AFTER\r\n", s1); /* same segment as the OK */
+    deflate_into(&zc, "c2 FETCH 1 RFC822\r\n", c1);
+    deflate_into(&zs, "* 1 FETCH (RFC822 {8}\r\nA: b\r\n\r\n)\r\nc2 OK done\r\n", s2);
+    g_byte_array_append(s2, (const uint8_t *)"\xff\xff\xff\xff", 4); /* not deflate */
+    deflateEnd(&zc);
+    deflateEnd(&zs);
+    struct turn t[] = {
+        { 's', "* OK ready\r\n", 0 },
+        { 'c', "c1 COMPRESS DEFLATE\r\n", 0 },
+        { 's', (const char *)s1->data, s1->len },
+        { 'c', (const char *)c1->data, c1->len },
+        { 's', (const char *)s2->data, s2->len },
+        { 'c', "c3 LOGOUT\r\n", 0 },
+    };
+    check_conv(t, G_N_ELEMENTS(t),
+               "R * OK * OK ready\n"
+               "C c1 COMPRESS DEFLATE\n"
+               "R c1 OK c1 OK DEFLATE active\n"
+               "R * * * CAPABILITY IMAP4rev1 X-AFTER\n"
+               "C c2 FETCH 1 RFC822\n"
+               "R * * * 1 FETCH (RFC822 {8})\n"
+               "M FETCH - - RFC822 - 8 complete\n"
+               "R c2 OK c2 OK done\n"
+               "A decompress_error\n");
+    g_byte_array_free(s1, TRUE);
+    g_byte_array_free(c1, TRUE);
+    g_byte_array_free(s2, TRUE);
+}
+
+/* Hostile sizes: a 4 GB literal is skipped by count (the session ends
+ * inside it), deep nesting is capped, a literal over literal_max keeps
+ * its first bytes. */
+static void test_imap_hostile(void)
+{
+    GString *deep = g_string_new("* 1 FETCH (X ");
+    for (int i = 0; i < 200; i++)
+        g_string_append_c(deep, '(');
+    for (int i = 0; i < 200; i++)
+        g_string_append_c(deep, ')');
+    g_string_append(deep, ")\r\n");
+    GString *big = g_string_new("* 2 FETCH (BODY[] {5000}\r\n");
+    for (int i = 0; i < 5000; i++)
+        g_string_append_c(big, 'x');
+    g_string_append(big, " UID 9)\r\nd1 OK done\r\n");
+    struct turn t[] = {
+        { 's', "* OK ready\r\n", 0 },
+        { 'c', "d1 FETCH 1:2 ALL\r\n", 0 },
+        { 's', deep->str, 0 },
+        { 's', big->str, 0 },
+        { 'c', "d2 APPEND INBOX {4294967296+}\r\nd3 LOGOUT\r\n", 0 },
+    };
+    GString *want = g_string_new("R * OK * OK ready\nC d1 FETCH 1:2 ALL\nA imap_nesting\nR * * ");
+    g_string_append_len(want, deep->str, (gssize)deep->len - 2); /* shown as sent */
+    g_string_append(want, "\n"
+                          "A literal_too_large\n"
+                          "R * * * 2 FETCH (BODY[] {5000} UID 9)\n"
+                          "A message_truncated\n"
+                          "M FETCH - 9 BODY[] - 4096 partial\n"
+                          "R d1 OK d1 OK done\n"
+                          "A literal_too_large\n"
+                          "C d2 APPEND INBOX {4294967296+}\n"
+                          "A message_truncated\n"
+                          "M APPEND INBOX - - - 11 partial\n");
+    check_conv(t, G_N_ELEMENTS(t), want->str);
+    g_string_free(want, TRUE);
+    g_string_free(deep, TRUE);
+    g_string_free(big, TRUE);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -300,5 +608,12 @@ int main(int argc, char **argv)
     g_test_add_func("/imap_tok/huge_literal", test_huge_literal);
     g_test_add_func("/imap_tok/cancel_literal", test_cancel_literal);
     g_test_add_func("/imap_tok/display_and_pause", test_display_and_pause);
+    /* referenced so that the linker takes imap.o from the engine archive
+     * (session.c only holds a weak reference to it) */
+    g_assert_cmpstr(mt_imap_dissector.name, ==, "imap");
+    g_test_add_func("/imap/login_fetch", test_imap_login_fetch);
+    g_test_add_func("/imap/auth_append_idle_starttls", test_imap_auth_append);
+    g_test_add_func("/imap/compress", test_imap_compress);
+    g_test_add_func("/imap/hostile", test_imap_hostile);
     return g_test_run();
 }

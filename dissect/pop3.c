@@ -404,9 +404,9 @@ static void server_status(struct pop3 *po, const struct mt_item *it)
     bool cont = !ok && it->n >= 1 && it->p[0] == '+' && (it->n == 1 || it->p[1] == ' ');
 
     if (!ok && !err && !cont) {
-        mt_sess_anomaly(po->s, MT_S2C, MT_AN_PROTOCOL_VIOLATION, "reply without a status");
         if (po->sstate == SS_RESYNC)
-            return;
+            return; /* still inside whatever the gap cut */
+        mt_sess_anomaly(po->s, MT_S2C, MT_AN_PROTOCOL_VIOLATION, "reply without a status");
         mt_lines_add(&po->reply, it->p, it->n);
         emit_reply(po, "", NULL, NULL);
         return;

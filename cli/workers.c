@@ -1,7 +1,9 @@
 /* Sharding flows over worker threads; see workers.h.
  *
- * The reading thread decodes packets and copies each into a batch for the
- * worker its flow hashes to.  Batches travel through two queues per worker
+ * The reading thread decodes packets and analyzes the flows of shard 0
+ * itself (no copy, no hand-over: reading is a worker's share of the work,
+ * so N threads keep N cores busy); each packet of another shard is copied
+ * into a batch for the worker thread its flow hashes to.  Batches travel through two queues per worker
  * (work and free), so at most BATCHES_PER_WORKER batches exist per worker:
  * memory stays bounded and a slow worker slows the reader down. */
 #include "workers.h"
@@ -13,6 +15,9 @@
 #define BATCH_PACKETS 512
 #define BATCH_BYTES (1024 * 1024)
 #define BATCHES_PER_WORKER 8
+#ifndef READER_SHARE_PCT
+#define READER_SHARE_PCT 20
+#endif
 
 struct batch {
     bool end;
@@ -71,6 +76,8 @@ struct mt_workers *mt_workers_new(unsigned n, const struct mt_limits *lim,
             return NULL;
         }
         w->eng = mt_engine_new(lim, mt_output_event, w->out);
+        if (i == 0)
+            continue; /* shard 0 runs in the reading thread */
         w->work = g_async_queue_new();
         w->free = g_async_queue_new();
         for (int k = 0; k < BATCHES_PER_WORKER; k++)
@@ -94,7 +101,13 @@ static unsigned shard(const struct mt_packet *pk, unsigned n)
     h ^= (uint32_t)(a->port ^ b->port);
     h *= 16777619u;
     h ^= h >> 15;
-    return h % n;
+    /* the reading thread's own shard is smaller by READER_SHARE_PCT: it
+     * also reads and decodes every packet */
+    uint32_t slot = h % 1000;
+    uint32_t first = 1000 * (100 - READER_SHARE_PCT) / 100 / n;
+    if (slot < first)
+        return 0;
+    return 1 + (slot - first) % (n - 1);
 }
 
 static void send_batch(struct worker *w)
@@ -106,7 +119,12 @@ static void send_batch(struct worker *w)
 void mt_workers_packet(void *workers, const struct mt_packet *pk)
 {
     struct mt_workers *ws = workers;
-    struct worker *w = &ws->w[shard(pk, ws->n)];
+    unsigned k = shard(pk, ws->n);
+    if (k == 0) {
+        mt_engine_packet(ws->w[0].eng, pk);
+        return;
+    }
+    struct worker *w = &ws->w[k];
     if (w->cur && (w->cur->n == BATCH_PACKETS || pk->len > BATCH_BYTES - w->cur->used))
         send_batch(w);
     if (!w->cur)
@@ -120,7 +138,7 @@ void mt_workers_packet(void *workers, const struct mt_packet *pk)
 
 struct mt_output *mt_workers_finish(struct mt_workers *ws)
 {
-    for (unsigned i = 0; i < ws->n; i++) {
+    for (unsigned i = 1; i < ws->n; i++) {
         struct worker *w = &ws->w[i];
         if (w->cur && w->cur->n)
             send_batch(w);
@@ -129,7 +147,9 @@ struct mt_output *mt_workers_finish(struct mt_workers *ws)
         w->cur->end = true;
         send_batch(w);
     }
-    for (unsigned i = 0; i < ws->n; i++) {
+    if (ws->n)
+        mt_engine_finish(ws->w[0].eng);
+    for (unsigned i = 1; i < ws->n; i++) {
         g_thread_join(ws->w[i].thread);
         ws->w[i].thread = NULL;
     }
@@ -149,13 +169,15 @@ void mt_workers_free(struct mt_workers *ws)
         mt_engine_free(w->eng);
         mt_output_free(w->out);
         struct batch *b;
-        while ((b = g_async_queue_try_pop(w->free)))
+        while (w->free && (b = g_async_queue_try_pop(w->free)))
             g_free(b);
-        while ((b = g_async_queue_try_pop(w->work)))
+        while (w->work && (b = g_async_queue_try_pop(w->work)))
             g_free(b);
         g_free(w->cur);
-        g_async_queue_unref(w->work);
-        g_async_queue_unref(w->free);
+        if (w->work)
+            g_async_queue_unref(w->work);
+        if (w->free)
+            g_async_queue_unref(w->free);
     }
     g_free(ws->w);
     g_free(ws);

@@ -214,7 +214,10 @@ static void push_pending(struct smtp *sm, enum smtp_cmd cmd, const uint8_t *verb
     }
     struct pend *pd = g_new0(struct pend, 1);
     pd->cmd = cmd;
-    g_strlcpy(pd->verb, (const char *)verb, MIN(vn + 1, sizeof(pd->verb)));
+    /* verb is not NUL-terminated (g_strlcpy would read on to a NUL) */
+    size_t k = MIN(vn, sizeof(pd->verb) - 1);
+    memcpy(pd->verb, verb, k);
+    pd->verb[k] = 0;
     pd->pkt = mt_sess_pkt(sm->s);
     pd->addr = addr;
     pd->last = last;

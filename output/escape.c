@@ -11,10 +11,9 @@ void mt_esc_text(GString *out, const void *vp, size_t n)
     while (i < n) {
         uint8_t c = p[i];
         if (c >= 0x20 && c < 0x7f) {
-            if (c == '\\')
-                g_string_append(out, "\\\\");
-            else
-                g_string_append_c(out, (char)c);
+            /* a backslash stays as sent (IMAP's \Seen): escapes are only
+             * for what could not be shown, never to make text safe */
+            g_string_append_c(out, (char)c);
             i++;
             continue;
         }

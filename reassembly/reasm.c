@@ -54,11 +54,25 @@ struct flow {
     struct flow *prev, *next; /* LRU: head is the least recently seen */
 };
 
+/* A flow closed by FIN or RST, remembered for a while (TIME-WAIT, RFC 9293
+ * 3.6.1) so that its late retransmissions do not open a new session. */
+struct closed {
+    struct flowkey key;
+    int64_t closed_us;
+    struct mt_endpoint client;
+    uint32_t end[2];  /* next sequence number of each side at the close */
+};
+
+#define CLOSED_KEEP_US (120 * G_USEC_PER_SEC)
+#define CLOSED_MAX 65536
+
 struct mt_reasm {
     struct mt_limits lim;
     struct mt_reasm_ops ops;
     void *ud;
     GHashTable *flows;
+    GHashTable *closed;   /* flowkey -> struct closed (owned) */
+    GQueue closed_fifo;   /* struct closed*, oldest first */
     struct flow *lru_head, *lru_tail;
     struct mt_reasm_stats st;
 };
@@ -107,6 +121,8 @@ struct mt_reasm *mt_reasm_new(const struct mt_limits *lim, const struct mt_reasm
     r->ops = *ops;
     r->ud = ud;
     r->flows = g_hash_table_new(key_hash, key_equal);
+    r->closed = g_hash_table_new_full(key_hash, key_equal, NULL, g_free);
+    g_queue_init(&r->closed_fifo);
     return r;
 }
 
@@ -469,12 +485,55 @@ static void stream_free(struct stream *s)
     g_free(s->hist);
 }
 
+static void closed_expire(struct mt_reasm *r, int64_t now)
+{
+    struct closed *c;
+    while ((c = g_queue_peek_head(&r->closed_fifo)) &&
+           (now - c->closed_us > CLOSED_KEEP_US || r->closed_fifo.length > CLOSED_MAX)) {
+        g_queue_pop_head(&r->closed_fifo);
+        g_hash_table_remove(r->closed, &c->key);
+    }
+}
+
+static void closed_remember(struct mt_reasm *r, struct flow *f)
+{
+    struct closed *c = g_hash_table_lookup(r->closed, &f->key);
+    if (c) { /* replaced: drop the old entry from the queue too */
+        g_queue_remove(&r->closed_fifo, c);
+        g_hash_table_remove(r->closed, &f->key);
+    }
+    c = g_new0(struct closed, 1);
+    c->key = f->key;
+    c->closed_us = f->pub.last_us;
+    c->client = f->pub.ep[0];
+    c->end[0] = f->st[0].fin ? f->st[0].fin_seq : f->st[0].next;
+    c->end[1] = f->st[1].fin ? f->st[1].fin_seq : f->st[1].next;
+    g_hash_table_insert(r->closed, &c->key, c);
+    g_queue_push_tail(&r->closed_fifo, c);
+    closed_expire(r, f->pub.last_us);
+}
+
+static bool ep_equal(const struct mt_endpoint *a, const struct mt_endpoint *b);
+
+/* A segment of a flow that was closed a moment ago, not past its end. */
+static bool late_segment(struct mt_reasm *r, const struct flowkey *k, const struct mt_packet *pk)
+{
+    struct closed *c = g_hash_table_lookup(r->closed, k);
+    if (!c || pk->ts_us - c->closed_us > CLOSED_KEEP_US)
+        return false;
+    int side = ep_equal(&pk->src, &c->client) ? 0 : 1;
+    uint32_t end = pk->seq + pk->len + pk->missing;
+    return SEQ_DIFF(end, c->end[side]) <= 0 || (pk->flags & MT_TH_RST);
+}
+
 static void flow_close(struct mt_reasm *r, struct flow *f, enum mt_close_reason why,
                        const struct mt_packet *pk)
 {
     stream_flush(r, f, 0, pk);
     stream_flush(r, f, 1, pk);
     f->pub.closed = why == MT_CLOSE_FIN || why == MT_CLOSE_RST;
+    if (f->pub.closed && f->st[0].init && f->st[1].init)
+        closed_remember(r, f);
     r->ops.close(r->ud, &f->pub, why, pk);
     g_hash_table_remove(r->flows, &f->key);
     lru_unlink(r, f);
@@ -565,6 +624,10 @@ void mt_reasm_packet(struct mt_reasm *r, const struct mt_packet *pk)
             r->st.ignored++;
             return;
         }
+        if (!(pk->flags & MT_TH_SYN) && late_segment(r, &k, pk)) {
+            r->st.ignored++; /* a retransmission after the close */
+            return;
+        }
         f = flow_new(r, &k, pk);
     }
     lru_unlink(r, f);
@@ -624,5 +687,7 @@ void mt_reasm_free(struct mt_reasm *r)
         g_free(f);
     }
     g_hash_table_destroy(r->flows);
+    g_queue_clear(&r->closed_fifo);
+    g_hash_table_destroy(r->closed);
     g_free(r);
 }

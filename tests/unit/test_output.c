@@ -20,7 +20,7 @@ static const struct {
     { "bad\xff\xfe", 5, "bad\\xff\\xfe" },              /* invalid UTF-8 */
     { "\xc2\x9b" "2J", 4, "\\u{009b}2J" },             /* C1 CSI */
     { "rtl\xe2\x80\xae", 6, "rtl\\u{202e}" },           /* bidi override */
-    { "back\\slash", 10, "back\\\\slash" },
+    { "back\\slash", 10, "back\\slash" },              /* IMAP flags: \Seen */
     { "\xe4\xb8", 2, "\\xe4\\xb8" },                    /* cut character */
 };
 

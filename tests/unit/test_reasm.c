@@ -1,0 +1,155 @@
+/* TCP reassembly through the engine, with synthetic packets: wraparound,
+ * out of order, overlaps, late retransmissions, gaps. */
+#include <stdio.h>
+
+#include "synth.h"
+
+struct count {
+    int sessions;
+    GString *c2s;
+    char anomalies[512];
+    uint64_t gap_len;
+};
+
+static void count_sink(void *ud, struct mt_event *ev)
+{
+    struct count *c = ud;
+    if (ev->type == MT_EV_SESSION_END) {
+        c->sessions++;
+        c->gap_len += ev->sess->gap_bytes;
+    }
+    if (ev->type == MT_EV_ANOMALY) {
+        size_t n = strlen(c->anomalies);
+        snprintf(c->anomalies + n, sizeof(c->anomalies) - n, "%s ",
+                 mt_anomaly_name(ev->u.anomaly.kind));
+    }
+}
+
+static void stream_sink(void *ud, const struct mt_session_info *s, enum mt_dir dir,
+                        const uint8_t *p, size_t n)
+{
+    struct count *c = ud;
+    if (dir == MT_C2S)
+        g_string_append_len(c->c2s, (const char *)p, (gssize)n);
+}
+
+struct seg {
+    enum mt_dir dir;
+    uint8_t flags;
+    uint32_t off; /* relative to the ISN + 1 */
+    const char *data;
+};
+
+/* Plays segments with the given ISNs; returns what came out. */
+static void play(struct count *c, uint32_t isn_c, uint32_t isn_s, const struct seg *segs)
+{
+    struct mt_limits lim;
+    mt_limits_default(&lim);
+    memset(c, 0, sizeof(*c));
+    c->c2s = g_string_new(NULL);
+    struct mt_engine *e = mt_engine_new(&lim, count_sink, c);
+    mt_engine_set_stream_hook(e, stream_sink, c);
+    uint64_t num = 0;
+    for (int i = 0; segs[i].flags || segs[i].data; i++) {
+        struct mt_packet pk;
+        memset(&pk, 0, sizeof(pk));
+        struct mt_endpoint cl = { .family = 4, .addr = { 192, 0, 2, 1 }, .port = 40000 };
+        struct mt_endpoint sv = { .family = 4, .addr = { 192, 0, 2, 25 }, .port = 25 };
+        enum mt_dir d = segs[i].dir;
+        pk.src = d == MT_C2S ? cl : sv;
+        pk.dst = d == MT_C2S ? sv : cl;
+        uint32_t isn = d == MT_C2S ? isn_c : isn_s;
+        pk.flags = segs[i].flags;
+        pk.seq = (pk.flags & MT_TH_SYN) ? isn : isn + 1 + segs[i].off;
+        pk.ack = (d == MT_C2S ? isn_s : isn_c) + 1;
+        pk.payload = (const uint8_t *)segs[i].data;
+        pk.len = segs[i].data ? (uint32_t)strlen(segs[i].data) : 0;
+        pk.num = ++num;
+        pk.ts_us = 1000000 + (int64_t)num;
+        mt_engine_packet(e, &pk);
+    }
+    mt_engine_finish(e);
+    mt_engine_free(e);
+}
+
+#define SYN(d) { d, MT_TH_SYN | ((d) == MT_S2C ? MT_TH_ACK : 0), 0, NULL }
+#define DATA(d, off, s) { d, MT_TH_ACK | MT_TH_PSH, off, s }
+#define FIN(d, off) { d, MT_TH_FIN | MT_TH_ACK, off, NULL }
+#define END { 0, 0, 0, NULL }
+
+static const struct {
+    const char *name;
+    uint32_t isn_c;
+    struct seg segs[16];
+    const char *c2s;
+    int sessions;
+    const char *anomaly;  /* must appear (NULL: none at all) */
+    uint64_t gap;
+} rows[] = {
+    { "in order", 1000,
+      { SYN(MT_C2S), SYN(MT_S2C), DATA(MT_C2S, 0, "EHLO a\r\n"), DATA(MT_C2S, 8, "QUIT\r\n"),
+        FIN(MT_C2S, 14), FIN(MT_S2C, 0), END },
+      "EHLO a\r\nQUIT\r\n", 1, NULL, 0 },
+    { "sequence numbers wrap", 0xfffffffa,
+      { SYN(MT_C2S), SYN(MT_S2C), DATA(MT_C2S, 0, "EHLO a\r\n"), DATA(MT_C2S, 8, "QUIT\r\n"),
+        FIN(MT_C2S, 14), FIN(MT_S2C, 0), END },
+      "EHLO a\r\nQUIT\r\n", 1, NULL, 0 },
+    { "out of order across the wrap", 0xfffffff0,
+      { SYN(MT_C2S), SYN(MT_S2C), DATA(MT_C2S, 8, "QUIT\r\n"), DATA(MT_C2S, 0, "EHLO a\r\n"),
+        FIN(MT_C2S, 14), FIN(MT_S2C, 0), END },
+      "EHLO a\r\nQUIT\r\n", 1, NULL, 0 },
+    { "overlap with the same bytes", 1000,
+      { SYN(MT_C2S), SYN(MT_S2C), DATA(MT_C2S, 0, "EHLO a\r\n"), DATA(MT_C2S, 4, " a\r\nQUI"),
+        DATA(MT_C2S, 11, "T\r\n"), FIN(MT_C2S, 14), FIN(MT_S2C, 0), END },
+      "EHLO a\r\nQUIT\r\n", 1, NULL, 0 },
+    { "overlap with other bytes: the first copy wins", 1000,
+      { SYN(MT_C2S), SYN(MT_S2C), DATA(MT_C2S, 0, "EHLO a\r\n"), DATA(MT_C2S, 0, "EHLO b\r\n"),
+        DATA(MT_C2S, 8, "QUIT\r\n"), FIN(MT_C2S, 14), FIN(MT_S2C, 0), END },
+      "EHLO a\r\nQUIT\r\n", 1, "overlap_conflict", 0 },
+    { "buffered overlap with other bytes", 1000,
+      { SYN(MT_C2S), SYN(MT_S2C), DATA(MT_C2S, 8, "QUIT\r\n"), DATA(MT_C2S, 8, "XXXX\r\n"),
+        DATA(MT_C2S, 0, "EHLO a\r\n"), FIN(MT_C2S, 14), FIN(MT_S2C, 0), END },
+      "EHLO a\r\nQUIT\r\n", 1, "overlap_conflict", 0 },
+    { "late retransmission after the close opens no session", 1000,
+      { SYN(MT_C2S), SYN(MT_S2C), DATA(MT_C2S, 0, "EHLO a\r\n"), DATA(MT_C2S, 8, "QUIT\r\n"),
+        FIN(MT_C2S, 14), FIN(MT_S2C, 0), DATA(MT_C2S, 8, "QUIT\r\n"), END },
+      "EHLO a\r\nQUIT\r\n", 1, NULL, 0 },
+    { "a lost segment is a gap at its offset", 1000,
+      { SYN(MT_C2S), SYN(MT_S2C), DATA(MT_C2S, 0, "EHLO a\r\n"), DATA(MT_C2S, 14, "NOOP\r\n"),
+        FIN(MT_C2S, 20), FIN(MT_S2C, 0), END },
+      "EHLO a\r\nNOOP\r\n", 1, "gap", 6 },
+    { "keep-alive (one old byte) is not a conflict", 1000,
+      { SYN(MT_C2S), SYN(MT_S2C), DATA(MT_C2S, 0, "EHLO a\r\n"), DATA(MT_C2S, 7, "x"),
+        DATA(MT_C2S, 8, "QUIT\r\n"), FIN(MT_C2S, 14), FIN(MT_S2C, 0), END },
+      "EHLO a\r\nQUIT\r\n", 1, NULL, 0 },
+    { "no handshake: picked up mid-stream", 1000,
+      { DATA(MT_C2S, 100, "RCPT TO:<b@x>\r\n"), DATA(MT_S2C, 50, "250 ok\r\n"),
+        DATA(MT_C2S, 115, "QUIT\r\n"), END },
+      "RCPT TO:<b@x>\r\nQUIT\r\n", 1, NULL, 0 },
+};
+
+static void test_row(gconstpointer data)
+{
+    size_t i = GPOINTER_TO_SIZE(data);
+    struct count c;
+    play(&c, rows[i].isn_c, 7000, rows[i].segs);
+    g_assert_cmpstr(c.c2s->str, ==, rows[i].c2s);
+    g_assert_cmpint(c.sessions, ==, rows[i].sessions);
+    if (rows[i].anomaly)
+        g_assert_nonnull(strstr(c.anomalies, rows[i].anomaly));
+    else
+        g_assert_cmpstr(c.anomalies, ==, "");
+    g_assert_cmpuint(c.gap_len, ==, rows[i].gap);
+    g_string_free(c.c2s, TRUE);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
+        char *path = g_strdup_printf("/reasm/%s", rows[i].name);
+        g_test_add_data_func(path, GSIZE_TO_POINTER(i), test_row);
+        g_free(path);
+    }
+    return g_test_run();
+}

@@ -31,6 +31,7 @@
  * so mime_bomb_cut() counts such lines first and hands GMime only the
  * input before the line that passes MIME_DELIM_LINES_MAX(parts cap). */
 #include "mime.h"
+#include "b64.h"
 
 #include <string.h>
 
@@ -307,6 +308,33 @@ static void mime_leaf_data(struct mime_ctx *c, GMimePart *part, struct mt_mime_p
     if (!w)
         return;
     raw = g_mime_data_wrapper_get_stream(w);
+    if (g_mime_data_wrapper_get_encoding(w) == GMIME_CONTENT_ENCODING_BASE64 && raw &&
+        GMIME_IS_STREAM_MEM(raw)) {
+        /* The encoded bytes are a window on the message we hold: decode
+         * them in place with our own decoder (about twice GMime's speed,
+         * and it counts invalid characters in the same pass). */
+        GByteArray *src = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(raw));
+        gint64 start = raw->bound_start, end = raw->bound_end;
+        if (src && start >= 0 && (end < 0 || end > (gint64)src->len))
+            end = (gint64)src->len;
+        if (src && start >= 0 && start <= end) {
+            size_t n = (size_t)(end - start), bad = 0;
+            p->data = g_malloc(MT_B64_DECODED_MAX(n));
+            p->data_len = mt_b64_decode_lenient((const char *)src->data + start, n, p->data,
+                                                &bad);
+            if (bad) {
+                g_snprintf(c->detail, sizeof c->detail, "part %s", p->path);
+                mime_anomaly(c, MT_AN_MIME_BAD_BASE64, c->detail);
+            }
+            if (p->data_len == 0) {
+                g_free(p->data);
+                p->data = NULL;
+            }
+            p->size = p->data_len;
+            mt_sha256_hex(p->data ? p->data : (const uint8_t *)"", p->data_len, p->sha256);
+            return;
+        }
+    }
     if (g_mime_data_wrapper_get_encoding(w) == GMIME_CONTENT_ENCODING_BASE64 &&
         mime_b64_has_junk(raw)) {
         g_snprintf(c->detail, sizeof c->detail, "part %s", p->path);

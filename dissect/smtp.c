@@ -440,6 +440,21 @@ static void client_auth_line(struct smtp *sm, const struct mt_item *it)
             return;
         }
     }
+    /* "QUIT" is also four Base64 characters, but no mechanism mailtap knows
+     * sends a 3-byte response ending in 0x13: the client gave up waiting */
+    if (it->n == 4 && g_ascii_strncasecmp((const char *)it->p, "QUIT", 4) == 0 && sm->sasl &&
+        mt_sasl_steps(sm->sasl) >= 2) {
+        for (GList *l = sm->pending.head; l; l = l->next)
+            if (((struct pend *)l->data)->cmd == C_AUTH) {
+                pend_free(l->data);
+                g_queue_delete_link(&sm->pending, l);
+                break;
+            }
+        auth_finish(sm, MT_AUTH_UNKNOWN);
+        smtp_cstate(sm, CS_COMMAND);
+        client_command(sm, it);
+        return;
+    }
     line_anomalies(sm, MT_C2S, it);
     if (it->n == 1 && it->p[0] == '*') {
         if (sm->sasl)
@@ -656,7 +671,12 @@ static void server_reply(struct smtp *sm)
     case C_AUTH:
         if (sm->cstate == CS_AUTH)
             smtp_cstate(sm, CS_COMMAND);
-        auth_finish(sm, code[0] == '2' ? MT_AUTH_SUCCESS : MT_AUTH_FAILURE);
+        /* RFC 4954 6: 235 is success; 4xx/5xx failure (501 cancelled, 535
+         * bad credentials, 454 temporary); anything else (221 after a QUIT
+         * the server answered instead) says nothing */
+        auth_finish(sm, strcmp(code, "235") == 0                 ? MT_AUTH_SUCCESS
+                        : (code[0] == '4' || code[0] == '5') ? MT_AUTH_FAILURE
+                                                             : MT_AUTH_UNKNOWN);
         break;
     case C_STARTTLS:
         if (code[0] == '2') {

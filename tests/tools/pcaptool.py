@@ -1495,20 +1495,28 @@ def selftest(inputs, use_tcpflow=True, workdir=None):
                     failures.append(f"{name} snaplen {dname}: lengths do not add up")
     for fmsg in failures:
         print("FAIL", fmsg)
-    print(f"selftest: {len(failures)} failures ({tmp})")
+    print(f"selftest: {len(failures)} failures" + (f" (files kept in {tmp})" if failures else ""))
+    if not failures and workdir is None:
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
     return 1 if failures else 0
 
 
 def _cmd_selftest(a):
+    import shutil
     import tempfile
     inputs = list(a.inputs)
+    tmp = None
     if not inputs:
         tmp = tempfile.mkdtemp(prefix="pcaptool-synth-")
         for name, kw in (("synth.pcap", {}), ("synth6.pcap", {"ipv6": True}),
                          ("synth2.pcap", {"sessions": 2})):
             write_capture(os.path.join(tmp, name), synth_capture(**kw))
             inputs.append(os.path.join(tmp, name))
-    sys.exit(selftest(inputs, use_tcpflow=not a.no_tcpflow))
+    rc = selftest(inputs, use_tcpflow=not a.no_tcpflow)
+    if tmp:
+        shutil.rmtree(tmp, ignore_errors=True)
+    sys.exit(rc)
 
 
 # ----------------------------------------------------------------------------

@@ -108,7 +108,9 @@ struct mt_message {
     uint64_t index;            /* 1, 2, ... within the session */
     enum mt_msg_source source;
     const char *mail_from;     /* SMTP envelope, NULL elsewhere */
+    const char *mail_params;   /* ESMTP parameters of MAIL FROM ("SIZE=454 BODY=8BITMIME") */
     const char *const *rcpt_to;
+    const char *const *rcpt_params; /* parallel to rcpt_to; entries may be NULL */
     size_t nrcpt;
     const char *mailbox;       /* IMAP */
     const char *uid;           /* IMAP UID or POP3 message number */

@@ -50,13 +50,16 @@ struct pend {
     char verb[16];
     uint64_t pkt;
     char *addr;      /* MAIL/RCPT: the address */
+    char *params;    /* MAIL/RCPT: ESMTP parameters */
     bool last;       /* BDAT ... LAST */
 };
 
 /* The envelope of the transaction: what accepted commands built. */
 struct envelope {
     char *mail_from;
-    GPtrArray *rcpts;     /* char* */
+    char *mail_params;
+    GPtrArray *rcpts;       /* char* */
+    GPtrArray *rcpt_params; /* char* or NULL, parallel to rcpts */
 };
 
 struct smtp {
@@ -93,26 +96,34 @@ static void pend_free(gpointer p)
 {
     struct pend *pd = p;
     g_free(pd->addr);
+    g_free(pd->params);
     g_free(pd);
 }
 
 static void env_init(struct envelope *e)
 {
     e->mail_from = NULL;
+    e->mail_params = NULL;
     e->rcpts = g_ptr_array_new_with_free_func(g_free);
+    e->rcpt_params = g_ptr_array_new_with_free_func(g_free);
 }
 
 static void env_clear(struct envelope *e)
 {
     g_free(e->mail_from);
     e->mail_from = NULL;
+    g_free(e->mail_params);
+    e->mail_params = NULL;
     g_ptr_array_set_size(e->rcpts, 0);
+    g_ptr_array_set_size(e->rcpt_params, 0);
 }
 
 static void env_free(struct envelope *e)
 {
     g_free(e->mail_from);
+    g_free(e->mail_params);
     g_ptr_array_free(e->rcpts, TRUE);
+    g_ptr_array_free(e->rcpt_params, TRUE);
 }
 
 /* What an accepted command does to the envelope (RFC 5321 4.1.1, 4.1.4):
@@ -124,10 +135,13 @@ static void env_apply(struct envelope *e, const struct pend *pd, uint32_t rcpt_m
     case C_MAIL:
         env_clear(e);
         e->mail_from = g_strdup(pd->addr);
+        e->mail_params = g_strdup(pd->params);
         break;
     case C_RCPT:
-        if (pd->addr && e->rcpts->len < rcpt_max)
+        if (pd->addr && e->rcpts->len < rcpt_max) {
             g_ptr_array_add(e->rcpts, g_strdup(pd->addr));
+            g_ptr_array_add(e->rcpt_params, g_strdup(pd->params));
+        }
         break;
     case C_RSET:
     case C_HELO:
@@ -171,9 +185,21 @@ static enum smtp_cmd lookup_cmd(const uint8_t *p, size_t n)
     return C_OTHER;
 }
 
-/* The address inside MAIL FROM:<a> / RCPT TO:<a>, without parameters. */
-static char *path_arg(const uint8_t *p, size_t n)
+/* The address inside MAIL FROM:<a> / RCPT TO:<a>; *params gets the ESMTP
+ * parameters after it ("SIZE=454 BODY=8BITMIME", RFC 5321 4.1.2), or NULL. */
+static char *params_after(const uint8_t *p, size_t i, size_t n)
 {
+    while (i < n && p[i] == ' ')
+        i++;
+    size_t e = n;
+    while (e > i && p[e - 1] == ' ')
+        e--;
+    return e > i ? g_strndup((const char *)p + i, e - i) : NULL;
+}
+
+static char *path_arg(const uint8_t *p, size_t n, char **params)
+{
+    *params = NULL;
     const uint8_t *colon = memchr(p, ':', n);
     if (!colon)
         return NULL;
@@ -184,10 +210,12 @@ static char *path_arg(const uint8_t *p, size_t n)
     if (i < n && p[i] == '<') {
         const uint8_t *gt = memchr(p + i, '>', n - i);
         size_t end = gt ? (size_t)(gt - p) + 1 : n;
+        *params = params_after(p, end, n);
         return g_strndup((const char *)p + start, end - start);
     }
     while (i < n && p[i] != ' ')
         i++;
+    *params = params_after(p, i, n);
     return g_strndup((const char *)p + start, i - start);
 }
 
@@ -204,8 +232,8 @@ static void line_anomalies(struct smtp *sm, enum mt_dir dir, const struct mt_ite
         mt_sess_anomaly(sm->s, dir, MT_AN_BARE_LF, NULL);
 }
 
-static void push_pending(struct smtp *sm, enum smtp_cmd cmd, const uint8_t *verb, size_t vn,
-                         char *addr, bool last)
+static struct pend *push_pending(struct smtp *sm, enum smtp_cmd cmd, const uint8_t *verb,
+                                 size_t vn, char *addr, bool last)
 {
     if (g_queue_get_length(&sm->pending) >= mt_sess_limits(sm->s)->pending_max) {
         mt_sess_anomaly(sm->s, MT_C2S, MT_AN_PENDING_OVERFLOW, "more than %u commands pending",
@@ -222,6 +250,7 @@ static void push_pending(struct smtp *sm, enum smtp_cmd cmd, const uint8_t *verb
     pd->addr = addr;
     pd->last = last;
     g_queue_push_tail(&sm->pending, pd);
+    return pd;
 }
 
 static void emit_command(struct smtp *sm, const uint8_t *p, size_t n, const char *note,
@@ -254,8 +283,11 @@ static void emit_message(struct smtp *sm, enum mt_msg_source src, bool complete)
     struct envelope env;
     env_init(&env);
     env.mail_from = g_strdup(sm->env.mail_from);
-    for (guint i = 0; i < sm->env.rcpts->len; i++)
+    env.mail_params = g_strdup(sm->env.mail_params);
+    for (guint i = 0; i < sm->env.rcpts->len; i++) {
         g_ptr_array_add(env.rcpts, g_strdup(g_ptr_array_index(sm->env.rcpts, i)));
+        g_ptr_array_add(env.rcpt_params, g_strdup(g_ptr_array_index(sm->env.rcpt_params, i)));
+    }
     uint32_t rmax = mt_sess_limits(sm->s)->rcpt_max;
     for (GList *l = sm->pending.head; l; l = l->next) {
         const struct pend *pd = l->data;
@@ -268,8 +300,11 @@ static void emit_message(struct smtp *sm, enum mt_msg_source src, bool complete)
     meta.index = ++sm->nmsg;
     meta.source = src;
     meta.mail_from = env.mail_from;
+    meta.mail_params = env.mail_params;
     g_ptr_array_add(env.rcpts, NULL);
+    g_ptr_array_add(env.rcpt_params, NULL);
     meta.rcpt_to = (const char *const *)env.rcpts->pdata;
+    meta.rcpt_params = (const char *const *)env.rcpt_params->pdata;
     meta.nrcpt = env.rcpts->len - 1;
     meta.complete = complete && !sm->msg.gap;
     if (!meta.complete)
@@ -307,7 +342,7 @@ static void client_command(struct smtp *sm, const struct mt_item *it)
     enum smtp_cmd cmd = lookup_cmd(p, vn);
     char *note = NULL;
     bool secret = false;
-    char *addr = NULL;
+    char *addr = NULL, *params = NULL;
     bool last = false;
 
     if (sm->msg.active && sm->msg.total > 0 && cmd != C_BDAT && cmd != C_OTHER) {
@@ -329,7 +364,7 @@ static void client_command(struct smtp *sm, const struct mt_item *it)
         addr = g_strndup((const char *)arg, an); /* the name, kept if accepted */
         break;
     case C_MAIL:
-        addr = path_arg(arg, an);
+        addr = path_arg(arg, an, &params);
         sm->rcpt_count = 0;
         break;
     case C_RCPT:
@@ -338,7 +373,7 @@ static void client_command(struct smtp *sm, const struct mt_item *it)
                             mt_sess_limits(sm->s)->rcpt_max);
             break;
         }
-        addr = path_arg(arg, an);
+        addr = path_arg(arg, an, &params);
         break;
     case C_AUTH: {
         const uint8_t *msp = memchr(arg, ' ', an);
@@ -399,7 +434,7 @@ static void client_command(struct smtp *sm, const struct mt_item *it)
     }
     emit_command(sm, p, n, note, false, secret);
     g_free(note);
-    push_pending(sm, cmd, p, vn, addr, last);
+    push_pending(sm, cmd, p, vn, addr, last)->params = params;
     if (cmd == C_DATA) {
         if (sm->replies_seen) {
             smtp_cstate(sm, CS_DATA_WAIT);

@@ -139,6 +139,35 @@ static void credential(struct mt_output *o, GString *b, const struct mt_event *e
     g_string_append_c(b, '}');
 }
 
+/* "SIZE=454 BODY=8BITMIME SMTPUTF8" as {"SIZE":"454","BODY":"8BITMIME","SMTPUTF8":null}. */
+static void esmtp_params(GString *b, const char *s)
+{
+    g_string_append_c(b, '{');
+    bool first = true;
+    while (s && *s) {
+        while (*s == ' ')
+            s++;
+        size_t n = strcspn(s, " ");
+        if (n == 0)
+            break;
+        const char *eq = memchr(s, '=', n);
+        size_t kn = eq ? (size_t)(eq - s) : n;
+        if (!first)
+            g_string_append_c(b, ',');
+        first = false;
+        char *k = g_ascii_strup(s, (gssize)kn);
+        mt_esc_json(b, k, kn);
+        g_free(k);
+        g_string_append_c(b, ':');
+        if (eq)
+            mt_esc_json(b, eq + 1, n - kn - 1);
+        else
+            g_string_append(b, "null");
+        s += n;
+    }
+    g_string_append_c(b, '}');
+}
+
 static void message(GString *b, const struct mt_event *ev)
 {
     const struct mt_message *m = ev->u.msg;
@@ -153,6 +182,16 @@ static void message(GString *b, const struct mt_event *ev)
             if (i)
                 g_string_append_c(b, ',');
             mt_esc_json(b, m->rcpt_to[i], strlen(m->rcpt_to[i]));
+        }
+        g_string_append_c(b, ']');
+        key(b, "mail_params");
+        esmtp_params(b, m->mail_params);
+        key(b, "rcpt_params");
+        g_string_append_c(b, '[');
+        for (size_t i = 0; i < m->nrcpt; i++) {
+            if (i)
+                g_string_append_c(b, ',');
+            esmtp_params(b, m->rcpt_params ? m->rcpt_params[i] : NULL);
         }
         g_string_append_c(b, ']');
     }

@@ -81,10 +81,20 @@ static void message(GString *b, const struct mt_message *m)
     if (m->mail_from || m->nrcpt) {
         g_string_append(b, "     envelope: ");
         esc_str(b, m->mail_from ? m->mail_from : "?");
+        if (m->mail_params) {
+            g_string_append(b, " (");
+            esc_str(b, m->mail_params);
+            g_string_append_c(b, ')');
+        }
         g_string_append(b, " ->");
         for (size_t i = 0; i < m->nrcpt; i++) {
             g_string_append(b, i ? ", " : " ");
             esc_str(b, m->rcpt_to[i]);
+            if (m->rcpt_params && m->rcpt_params[i]) {
+                g_string_append(b, " (");
+                esc_str(b, m->rcpt_params[i]);
+                g_string_append_c(b, ')');
+            }
         }
         g_string_append_c(b, '\n');
     }

@@ -1264,6 +1264,8 @@ def run_mailtap(mailtap, pcaps, outdir, timeout=300, extra=()):
         rc, out, err = pr.returncode, pr.stdout, pr.stderr.decode("utf-8", "replace")
     except subprocess.TimeoutExpired as e:
         rc, out, err = -999, e.stdout or b"", f"timeout after {timeout}s"
+    except OSError as e:   # e.g. the binary is being rebuilt
+        rc, out, err = -998, b"", f"cannot run {mailtap}: {e}"
     events, bad = [], []
     for line in out.decode("utf-8", "replace").splitlines():
         if not line.strip():

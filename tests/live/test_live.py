@@ -30,6 +30,10 @@ SRV4, CLI4 = "10.98.0.1", "10.98.0.2"
 PW = "Wonderland-2024"
 
 PASSES, FAILS = [0], []
+
+
+class Interrupted(BaseException):
+    """SIGTERM/SIGINT/SIGHUP (e.g. ctest's timeout): clean up, count a failure."""
 PROCS = []            # Popen objects we started (killed in cleanup)
 STATE = {"ns": [], "work": None, "dovecot_pid": None, "keep": False}
 
@@ -369,8 +373,10 @@ def main():
     tag = "mtl%d" % os.getpid()          # <= 10 chars + 1: fits IFNAMSIZ
     srv, cli = tag + "s", tag + "c"
     srv_if, cli_if = tag + "s", tag + "c"
+    def on_signal(n, f):
+        raise Interrupted("signal %d" % n)
     for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(s, lambda n, f: sys.exit(128 + n))
+        signal.signal(s, on_signal)
     t0 = time.monotonic()
     try:
         work = tempfile.mkdtemp(prefix="mailtap-live-")
@@ -381,11 +387,15 @@ def main():
         log("set-up done in %.1f s (namespaces %s/%s, work dir %s)"
             % (time.monotonic() - t0, srv, cli, work))
         run_tests(mailtap, srv, cli, srv_if, work)
+    except Interrupted as e:
+        check(False, "test ran to its end: interrupted by %s" % e)
     except Exception as e:              # set-up or a client broke: a failure, not a skip
         import traceback
         traceback.print_exc()
         check(False, "test ran to its end: %s" % e)
     finally:
+        for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(s, signal.SIG_IGN)    # let cleanup finish
         cleanup()
     log("took %.1f s" % (time.monotonic() - t0))
     log("%d passed, %d failed" % (PASSES[0], len(FAILS)))
@@ -541,6 +551,46 @@ def run_tests(mailtap, srv, cli, srv_if, work):
     zs = zev[-1] if zev else {}
     check(zs.get("type") == "summary" and isinstance(zs.get("received"), int),
           "-Z nobody: summary with received counter after dropping root", json.dumps(zs))
+
+    # --- 6. SIGTERM with a session still open: flushed and reported ----------
+    tout, terr = work + "/term.jsonl", work + "/term.err"
+    mterm = start_mailtap(mailtap, srv, ["-i", srv_if, "--json"], tout, terr)
+    hold = subprocess.Popen(in_ns(cli, sys.executable, os.path.join(HERE, "live_client.py"),
+                                  "smtp", SRV4, work + "/msg/simple.eml"),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    PROCS.append(hold)
+    line = readline_timeout(hold.stdout, 15)
+    check(line == "AUTHED\n", "open session: smtp client authenticated and waits", line)
+    cr = wait_for(lambda: [e for e in read_events(tout) if e.get("type") == "credential"], 10)
+    rc = stop(mterm, signal.SIGTERM, 10)
+    check(rc == 0, "SIGTERM: mailtap exits 0", "rc=%s\n%s" % (rc, tail(terr)))
+    tev = read_events(tout)
+    sess = [e for e in tev if e.get("type") == "session" and cr
+            and e.get("session") == cr[0]["session"]]
+    check(len(sess) == 1 and sess[0].get("closed") is False and sess[0].get("proto") == "smtp",
+          "SIGTERM: the open smtp session is flushed and reported (closed=false)",
+          json.dumps(sess) + "\n" + tail(tout))
+    check(bool(tev) and tev[-1].get("type") == "summary"
+          and tev[-1].get("sessions", {}).get("total") == 1,
+          "SIGTERM: summary counts the open session", json.dumps(tev[-1:]))
+    hold.kill()                                # it would wait for a go-ahead
+    hold.wait(5)
+
+    # --- 7. --duration stops an idle capture ----------------------------------
+    t = time.monotonic()
+    try:
+        r = sh(in_ns(srv, mailtap, "-i", "lo", "--duration", "1", "--json"), timeout=6,
+               check_rc=False)
+        rc, took = r.returncode, time.monotonic() - t
+        last = r.stdout.decode().strip().splitlines()[-1:] or [""]
+        check(rc == 0 and took < 4 and '"type":"summary"' in last[0],
+              "--duration 1 on an idle interface exits 0 after ~1 s with a summary "
+              "(rc=%s, %.1f s)" % (rc, took))
+    except subprocess.TimeoutExpired:
+        check(False, "--duration 1 on an idle interface exits 0 after ~1 s with a summary",
+              "still running after 6 s: no packet, no tick (pcap immediate mode blocks in "
+              "poll() without a timeout), so the deadline is never looked at")
 
 
 def _uid_of(pid):

@@ -169,6 +169,37 @@ def preflight(mailtap, samples):
             sys.exit(1)
 
 
+def sweep_stale():
+    """Namespaces left by an earlier run that was SIGKILLed (e.g. by ctest's
+    TIMEOUT): only mtl<PID>s / mtl<PID>c whose test_live.py is gone, and the
+    processes it had started in them (its servers, mailtap, clients)."""
+    import re
+    r = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+    for line in r.stdout.splitlines():
+        m = re.match(r"^(mtl(\d+)[sc])\b", line)
+        if not m:
+            continue
+        try:
+            with open("/proc/%s/cmdline" % m.group(2), "rb") as f:
+                if b"test_live.py" in f.read():
+                    continue                # that run is still going
+        except OSError:
+            pass
+        pids = subprocess.run(["ip", "netns", "pids", m.group(1)], capture_output=True,
+                              text=True).stdout.split()
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        subprocess.run(["ip", "netns", "del", m.group(1)], capture_output=True)
+        import glob
+        for d in glob.glob(os.path.join(tempfile.gettempdir(),
+                                        "mailtap-live-%s-*" % m.group(2))):
+            shutil.rmtree(d, ignore_errors=True)
+        log("removed stale namespace %s (%d processes)" % (m.group(1), len(pids)))
+
+
 def setup_net(srv, cli, srv_if, cli_if):
     r = subprocess.run(["ip", "netns", "add", srv], capture_output=True)
     if r.returncode != 0:
@@ -379,9 +410,10 @@ def main():
         signal.signal(s, on_signal)
     t0 = time.monotonic()
     try:
-        work = tempfile.mkdtemp(prefix="mailtap-live-")
+        work = tempfile.mkdtemp(prefix="mailtap-live-%d-" % os.getpid())
         os.chmod(work, 0o755)          # dovecot's mail user (nobody) goes through it
         STATE["work"] = work
+        sweep_stale()
         setup_net(srv, cli, srv_if, cli_if)
         start_servers(srv, samples, work)
         log("set-up done in %.1f s (namespaces %s/%s, work dir %s)"

@@ -42,11 +42,11 @@
 #include "mime.h"
 
 /* Bytes of one command argument or reply line kept for the tree. */
-#define MTP_CAP_LINE   4096u
+#define MTP_CAP_LINE 4096u
 /* Reply lines kept per reply (IMAP untagged data can be long). */
-#define MTP_CAP_LINES  64u
+#define MTP_CAP_LINES 64u
 /* Characters of one event in the Info column. */
-#define MTP_CAP_INFO   60
+#define MTP_CAP_INFO 60
 
 /* ------------------------------------------------------------------ fields */
 
@@ -194,11 +194,11 @@ struct mtp_state {
     struct mt_limits lim;
     struct mt_engine *eng;
     struct mt_decoder *dec;
-    wmem_map_t *frames;    /* frame number -> struct mtp_frame */
-    uint32_t cur_frame;    /* frame being fed to the engine */
-    bool closing;          /* cleanup: events from the final flush are dropped */
+    wmem_map_t *frames; /* frame number -> struct mtp_frame */
+    uint32_t cur_frame; /* frame being fed to the engine */
+    bool closing;       /* cleanup: events from the final flush are dropped */
     int last_encap, last_dlt;
-    uint64_t unsupported;  /* frames of a link type the engine does not decode */
+    uint64_t unsupported; /* frames of a link type the engine does not decode */
 };
 
 static struct mtp_state mtp;
@@ -305,11 +305,13 @@ static void mtp_sink(void *ud, struct mt_event *ev)
     if (mtp.closing)
         return;
     switch (ev->type) {
-    case MT_EV_COMMAND: case MT_EV_REPLY: case MT_EV_CREDENTIAL: case MT_EV_MESSAGE:
-    case MT_EV_ANOMALY: case MT_EV_TLS:
-        break;
-    default:
-        return; /* session start and end: nothing per frame */
+    case MT_EV_COMMAND:
+    case MT_EV_REPLY:
+    case MT_EV_CREDENTIAL:
+    case MT_EV_MESSAGE:
+    case MT_EV_ANOMALY:
+    case MT_EV_TLS: break;
+    default: return; /* session start and end: nothing per frame */
     }
     uint32_t num = ev->pkt && ev->pkt <= G_MAXUINT32 ? (uint32_t)ev->pkt : mtp.cur_frame;
     struct mtp_rec *r = wmem_new0(wmem_file_scope(), struct mtp_rec);
@@ -357,16 +359,13 @@ static void mtp_sink(void *ud, struct mt_event *ev)
         r->u.cred.result = c->result;
         break;
     }
-    case MT_EV_MESSAGE:
-        mtp_copy_message(r, ev->u.msg);
-        break;
+    case MT_EV_MESSAGE: mtp_copy_message(r, ev->u.msg); break;
     case MT_EV_ANOMALY:
         r->u.an.kind = ev->u.anomaly.kind;
         r->u.an.dir = ev->u.anomaly.dir;
         r->u.an.detail = mtp_str(ev->u.anomaly.detail);
         break;
-    default:
-        break;
+    default: break;
     }
 
     struct mtp_frame *f = mtp_frame_get(num, true);
@@ -411,8 +410,8 @@ static void mtp_feed(tvbuff_t *tvb, packet_info *pinfo)
         return;
     int64_t ts_us = (int64_t)pinfo->abs_ts.secs * 1000000 + pinfo->abs_ts.nsecs / 1000;
     mtp.cur_frame = pinfo->num;
-    mt_decoder_packet(mtp.dec, dlt, ts_us, pinfo->num, data, caplen, wirelen,
-                      mt_engine_packet, mtp.eng);
+    mt_decoder_packet(mtp.dec, dlt, ts_us, pinfo->num, data, caplen, wirelen, mt_engine_packet,
+                      mtp.eng);
 }
 
 static void mtp_init(void)
@@ -489,14 +488,14 @@ static void mtp_tree_command(proto_tree *t, tvbuff_t *tvb, packet_info *pinfo,
         proto_tree_add_boolean(st, hf_command_auth_data, tvb, 0, 0, TRUE);
     mtp_add_str(st, hf_command_decoded, tvb, r->u.cmd.note);
     if (r->u.cmd.response_frame) {
-        proto_item *fi = proto_tree_add_uint(st, hf_command_response_frame, tvb, 0, 0,
-                                             r->u.cmd.response_frame);
+        proto_item *fi =
+            proto_tree_add_uint(st, hf_command_response_frame, tvb, 0, 0, r->u.cmd.response_frame);
         proto_item_set_generated(fi);
     }
     (void)pinfo;
     if (info_cmds)
-        mtp_info(info, "%s %s", r->u.cmd.auth_data ? "(SASL data)" : r->u.cmd.verb,
-                 r->u.cmd.arg);
+        mtp_info(info, "%s%s%s", r->u.cmd.auth_data ? "(SASL data)" : r->u.cmd.verb,
+                 *r->u.cmd.arg ? " " : "", r->u.cmd.arg);
 }
 
 static void mtp_tree_reply(proto_tree *t, tvbuff_t *tvb, const struct mtp_rec *r,
@@ -515,27 +514,27 @@ static void mtp_tree_reply(proto_tree *t, tvbuff_t *tvb, const struct mtp_rec *r
                                    r->u.reply.nlines_total - r->u.reply.nlines);
     mtp_add_str(st, hf_reply_decoded, tvb, r->u.reply.note);
     if (r->u.reply.request_frame) {
-        proto_item *fi = proto_tree_add_uint(st, hf_reply_request_frame, tvb, 0, 0,
-                                             r->u.reply.request_frame);
+        proto_item *fi =
+            proto_tree_add_uint(st, hf_reply_request_frame, tvb, 0, 0, r->u.reply.request_frame);
         proto_item_set_generated(fi);
     }
     if (r->u.reply.cmd_verb) {
-        proto_item *fi = proto_tree_add_string(st, hf_reply_request_verb, tvb, 0, 0,
-                                               r->u.reply.cmd_verb);
+        proto_item *fi =
+            proto_tree_add_string(st, hf_reply_request_verb, tvb, 0, 0, r->u.reply.cmd_verb);
         proto_item_set_generated(fi);
     }
     if (info_cmds)
         mtp_info(info, "%s", first);
 }
 
-static void mtp_tree_cred(proto_tree *t, tvbuff_t *tvb, packet_info *pinfo,
-                          const struct mtp_rec *r, wmem_strbuf_t *info)
+static void mtp_tree_cred(proto_tree *t, tvbuff_t *tvb, packet_info *pinfo, const struct mtp_rec *r,
+                          wmem_strbuf_t *info)
 {
     const char *mech = r->u.cred.mechanism ? r->u.cred.mechanism : "?";
     const char *user = r->u.cred.username ? r->u.cred.username : "";
     const char *result = mt_auth_result_name(r->u.cred.result);
-    proto_item *ti = proto_tree_add_none_format(t, hf_auth, tvb, 0, 0,
-                                                "Credentials: %s %s (%s)", mech, user, result);
+    proto_item *ti = proto_tree_add_none_format(t, hf_auth, tvb, 0, 0, "Credentials: %s %s (%s)",
+                                                mech, user, result);
     proto_tree *st = proto_item_add_subtree(ti, ett_auth);
     mtp_add_str(st, hf_auth_mechanism, tvb, r->u.cred.mechanism);
     mtp_add_str(st, hf_auth_username, tvb, r->u.cred.username);
@@ -549,8 +548,8 @@ static void mtp_tree_cred(proto_tree *t, tvbuff_t *tvb, packet_info *pinfo,
     mtp_add_str(st, hf_auth_workstation, tvb, r->u.cred.workstation);
     proto_tree_add_string(st, hf_auth_result, tvb, 0, 0, result);
     if (r->u.cred.password || r->u.cred.token)
-        expert_add_info_format(pinfo, ti, &ei_cleartext,
-                               "Cleartext credentials: %s %s (%s)", mech, user, result);
+        expert_add_info_format(pinfo, ti, &ei_cleartext, "Cleartext credentials: %s %s (%s)", mech,
+                               user, result);
     else if (r->u.cred.hash)
         expert_add_info_format(pinfo, ti, &ei_hash, "Crackable %s response of %s", mech, user);
     mtp_info(info, "AUTH %s %s %s", mech, user, result);
@@ -617,8 +616,8 @@ static void mtp_tree_anomaly(proto_tree *t, tvbuff_t *tvb, packet_info *pinfo,
     const char *name = mt_anomaly_name(r->u.an.kind);
     proto_item *ti = proto_tree_add_string_format(
         t, hf_anomaly, tvb, 0, 0, name, "Anomaly: %s (%s)%s%s", name,
-        r->u.an.dir == MT_C2S ? "client to server" : "server to client",
-        r->u.an.detail ? ": " : "", r->u.an.detail ? r->u.an.detail : "");
+        r->u.an.dir == MT_C2S ? "client to server" : "server to client", r->u.an.detail ? ": " : "",
+        r->u.an.detail ? r->u.an.detail : "");
     proto_tree *st = proto_item_add_subtree(ti, ett_anomaly);
     mtp_add_str(st, hf_anomaly_detail, tvb, r->u.an.detail);
     if ((unsigned)r->u.an.kind < MT_AN__COUNT)
@@ -659,21 +658,11 @@ static void mtp_tree_frame(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree,
             if (r->session != s->session)
                 continue;
             switch (r->type) {
-            case MT_EV_COMMAND:
-                mtp_tree_command(t, tvb, pinfo, r, info, info_cmds);
-                break;
-            case MT_EV_REPLY:
-                mtp_tree_reply(t, tvb, r, info, info_cmds);
-                break;
-            case MT_EV_CREDENTIAL:
-                mtp_tree_cred(t, tvb, pinfo, r, info);
-                break;
-            case MT_EV_MESSAGE:
-                mtp_tree_message(t, tvb, r, info);
-                break;
-            case MT_EV_ANOMALY:
-                mtp_tree_anomaly(t, tvb, pinfo, r, info);
-                break;
+            case MT_EV_COMMAND: mtp_tree_command(t, tvb, pinfo, r, info, info_cmds); break;
+            case MT_EV_REPLY: mtp_tree_reply(t, tvb, r, info, info_cmds); break;
+            case MT_EV_CREDENTIAL: mtp_tree_cred(t, tvb, pinfo, r, info); break;
+            case MT_EV_MESSAGE: mtp_tree_message(t, tvb, r, info); break;
+            case MT_EV_ANOMALY: mtp_tree_anomaly(t, tvb, pinfo, r, info); break;
             case MT_EV_TLS: {
                 proto_item *xi = proto_tree_add_none_format(
                     t, hf_starttls, tvb, 0, 0, "STARTTLS accepted: the rest of the session is TLS");
@@ -681,8 +670,7 @@ static void mtp_tree_frame(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree,
                 mtp_info(info, "STARTTLS");
                 break;
             }
-            default:
-                break;
+            default: break;
             }
         }
     }
@@ -704,14 +692,34 @@ static int dissect_mailtap(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, 
 
 /* -------------------------------------------------------------- registration */
 
-#define STR(id, name, abbrev, blurb) \
-    { &id, { name, abbrev, FT_STRING, BASE_NONE, NULL, 0x0, blurb, HFILL } }
-#define NONE(id, name, abbrev, blurb) \
-    { &id, { name, abbrev, FT_NONE, BASE_NONE, NULL, 0x0, blurb, HFILL } }
-#define U64(id, name, abbrev, blurb) \
-    { &id, { name, abbrev, FT_UINT64, BASE_DEC, NULL, 0x0, blurb, HFILL } }
-#define BOOL(id, name, abbrev, blurb) \
-    { &id, { name, abbrev, FT_BOOLEAN, BASE_NONE, NULL, 0x0, blurb, HFILL } }
+#define STR(id, name, abbrev, blurb)                                                               \
+    {                                                                                              \
+        &id,                                                                                       \
+        {                                                                                          \
+            name, abbrev, FT_STRING, BASE_NONE, NULL, 0x0, blurb, HFILL                            \
+        }                                                                                          \
+    }
+#define NONE(id, name, abbrev, blurb)                                                              \
+    {                                                                                              \
+        &id,                                                                                       \
+        {                                                                                          \
+            name, abbrev, FT_NONE, BASE_NONE, NULL, 0x0, blurb, HFILL                              \
+        }                                                                                          \
+    }
+#define U64(id, name, abbrev, blurb)                                                               \
+    {                                                                                              \
+        &id,                                                                                       \
+        {                                                                                          \
+            name, abbrev, FT_UINT64, BASE_DEC, NULL, 0x0, blurb, HFILL                             \
+        }                                                                                          \
+    }
+#define BOOL(id, name, abbrev, blurb)                                                              \
+    {                                                                                              \
+        &id,                                                                                       \
+        {                                                                                          \
+            name, abbrev, FT_BOOLEAN, BASE_NONE, NULL, 0x0, blurb, HFILL                           \
+        }                                                                                          \
+    }
 
 static void mtp_expert_for(enum mt_anomaly a, int *group, int *severity)
 {
@@ -722,32 +730,38 @@ static void mtp_expert_for(enum mt_anomaly a, int *group, int *severity)
         *group = PI_MALFORMED;
         *severity = PI_ERROR;
         break;
-    case MT_AN_B64_INVALID: case MT_AN_SASL_INVALID: case MT_AN_BDAT_INVALID:
-    case MT_AN_MIME_NO_BOUNDARY: case MT_AN_MIME_BAD_BASE64: case MT_AN_IMAP_SYNTAX:
-    case MT_AN_DECOMPRESS_ERROR: case MT_AN_NUL_BYTE: case MT_AN_BARE_CR: case MT_AN_BARE_LF:
-        *group = PI_MALFORMED;
-        break;
-    case MT_AN_GAP: case MT_AN_OVERLAP_CONFLICT: case MT_AN_OOO_OVERFLOW:
-    case MT_AN_UNMATCHED_REPLY: case MT_AN_IPFRAG_INCOMPLETE:
-        *group = PI_SEQUENCE;
-        break;
-    case MT_AN_SNAPLEN_TRUNCATED: case MT_AN_MESSAGE_INCOMPLETE:
-        *group = PI_UNDECODED;
-        break;
-    case MT_AN_FLOW_EVICTED: case MT_AN_FLOW_IDLE:
+    case MT_AN_B64_INVALID:
+    case MT_AN_SASL_INVALID:
+    case MT_AN_BDAT_INVALID:
+    case MT_AN_MIME_NO_BOUNDARY:
+    case MT_AN_MIME_BAD_BASE64:
+    case MT_AN_IMAP_SYNTAX:
+    case MT_AN_DECOMPRESS_ERROR:
+    case MT_AN_NUL_BYTE:
+    case MT_AN_BARE_CR:
+    case MT_AN_BARE_LF: *group = PI_MALFORMED; break;
+    case MT_AN_GAP:
+    case MT_AN_OVERLAP_CONFLICT:
+    case MT_AN_OOO_OVERFLOW:
+    case MT_AN_UNMATCHED_REPLY:
+    case MT_AN_IPFRAG_INCOMPLETE: *group = PI_SEQUENCE; break;
+    case MT_AN_SNAPLEN_TRUNCATED:
+    case MT_AN_MESSAGE_INCOMPLETE: *group = PI_UNDECODED; break;
+    case MT_AN_FLOW_EVICTED:
+    case MT_AN_FLOW_IDLE:
         *group = PI_PROTOCOL;
         *severity = PI_NOTE;
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
 static void proto_register_mailtap(void)
 {
     static hf_register_info hf[] = {
-        { &hf_session, { "Session", "mailtap.session", FT_FRAMENUM, BASE_NONE, NULL, 0x0,
-                         "Session id: the frame that opened the TCP session", HFILL } },
+        {&hf_session,
+         {"Session", "mailtap.session", FT_FRAMENUM, BASE_NONE, NULL, 0x0,
+          "Session id: the frame that opened the TCP session", HFILL}},
         STR(hf_proto, "Protocol", "mailtap.proto", "smtp, pop3, imap, tls or unknown"),
 
         NONE(hf_command, "Command", "mailtap.command", NULL),
@@ -758,18 +772,18 @@ static void proto_register_mailtap(void)
             "Decoded AUTH value or other annotation"),
         BOOL(hf_command_auth_data, "SASL data", "mailtap.command.auth_data",
              "A SASL continuation line from the client"),
-        { &hf_command_response_frame,
-          { "Response in", "mailtap.command.response_frame", FT_FRAMENUM, BASE_NONE,
-            FRAMENUM_TYPE(FT_FRAMENUM_RESPONSE), 0x0, "Frame of the first reply", HFILL } },
+        {&hf_command_response_frame,
+         {"Response in", "mailtap.command.response_frame", FT_FRAMENUM, BASE_NONE,
+          FRAMENUM_TYPE(FT_FRAMENUM_RESPONSE), 0x0, "Frame of the first reply", HFILL}},
 
         NONE(hf_reply, "Reply", "mailtap.reply", NULL),
         STR(hf_reply_tag, "Tag", "mailtap.reply.tag", "IMAP tag, * or +"),
         STR(hf_reply_code, "Code", "mailtap.reply.code", "250, +OK, -ERR, OK, NO, BAD, +, *"),
         STR(hf_reply_line, "Line", "mailtap.reply.line", NULL),
         STR(hf_reply_decoded, "Decoded", "mailtap.reply.decoded", NULL),
-        { &hf_reply_request_frame,
-          { "Request in", "mailtap.reply.request_frame", FT_FRAMENUM, BASE_NONE,
-            FRAMENUM_TYPE(FT_FRAMENUM_REQUEST), 0x0, "Frame of the command answered", HFILL } },
+        {&hf_reply_request_frame,
+         {"Request in", "mailtap.reply.request_frame", FT_FRAMENUM, BASE_NONE,
+          FRAMENUM_TYPE(FT_FRAMENUM_REQUEST), 0x0, "Frame of the command answered", HFILL}},
         STR(hf_reply_request_verb, "Request verb", "mailtap.reply.request_verb", NULL),
 
         NONE(hf_auth, "Credentials", "mailtap.auth", NULL),
@@ -832,18 +846,20 @@ static void proto_register_mailtap(void)
         ei_anomaly[a] = (expert_field)EI_INIT;
         ei[a] = (ei_register_info){
             &ei_anomaly[a],
-            { g_strdup_printf("mailtap.expert.%s", mt_anomaly_name((enum mt_anomaly)a)), group,
-              severity, mt_anomaly_desc((enum mt_anomaly)a), EXPFILL } };
+            {g_strdup_printf("mailtap.expert.%s", mt_anomaly_name((enum mt_anomaly)a)), group,
+             severity, mt_anomaly_desc((enum mt_anomaly)a), EXPFILL}};
     }
-    ei[MT_AN__COUNT] = (ei_register_info){
-        &ei_cleartext, { "mailtap.expert.cleartext_credentials", PI_SECURITY, PI_WARN,
-                         "Cleartext credentials", EXPFILL } };
-    ei[MT_AN__COUNT + 1] = (ei_register_info){
-        &ei_hash, { "mailtap.expert.crackable_hash", PI_SECURITY, PI_NOTE,
-                    "Challenge-response that can be cracked offline", EXPFILL } };
-    ei[MT_AN__COUNT + 2] = (ei_register_info){
-        &ei_starttls, { "mailtap.expert.starttls", PI_SECURITY, PI_CHAT,
-                        "STARTTLS: the rest of the session is encrypted", EXPFILL } };
+    ei[MT_AN__COUNT] = (ei_register_info){&ei_cleartext,
+                                          {"mailtap.expert.cleartext_credentials", PI_SECURITY,
+                                           PI_WARN, "Cleartext credentials", EXPFILL}};
+    ei[MT_AN__COUNT + 1] =
+        (ei_register_info){&ei_hash,
+                           {"mailtap.expert.crackable_hash", PI_SECURITY, PI_NOTE,
+                            "Challenge-response that can be cracked offline", EXPFILL}};
+    ei[MT_AN__COUNT + 2] =
+        (ei_register_info){&ei_starttls,
+                           {"mailtap.expert.starttls", PI_SECURITY, PI_CHAT,
+                            "STARTTLS: the rest of the session is encrypted", EXPFILL}};
 
     proto_mailtap = proto_register_protocol("mailtap mail traffic analyzer", "mailtap", "mailtap");
     proto_register_field_array(proto_mailtap, hf, array_length(hf));

@@ -1,0 +1,202 @@
+/* Fuzz harness: one TCP session of synthetic segments fed straight into
+ * the engine (as tests/unit/synth.h does), so the fuzzer works on the
+ * protocol detector and the SMTP, POP3 and IMAP dissectors rather than on
+ * packet headers.
+ *
+ * Input format (make_seeds.py writes seeds in it):
+ *
+ *   byte 0, the session:
+ *     bits 0-1  a canned server greeting sent first: none, SMTP, POP3, IMAP
+ *     bits 2-4  server port: 25, 587, 110, 143, 2525, 465, 993, 8025
+ *     bit 5     tight caps (fz_limits_tight) instead of the defaults
+ *     bit 6     no handshake: the session is picked up mid-stream
+ *     bit 7     the client's first segment is not ACKed before the server's
+ *               (ack numbers stay at the ISN: exercises the unacked window)
+ *   then operations until the input ends; each starts with a control byte c:
+ *     bit 7 of c     direction: 0 client to server, 1 server to client
+ *     c & 0x7f = L   1..127: a segment of the next L bytes
+ *     L = 0          an extended operation chosen by the next byte x % 8:
+ *       0  a segment of N bytes, N in the next two bytes (little-endian)
+ *       1  a hole: the sequence number skips (next byte + 1) * 16 bytes
+ *       2  the previous segment of this direction sent again, same bytes
+ *       3  a retransmission with other bytes: the next byte is a length k,
+ *          then k bytes sent at (next sequence - k), overlapping what was sent
+ *       4  FIN    5  RST    6  a bare ACK
+ *       7  time jumps past the idle timeout and the engine expires flows
+ * Data past the end of the input is cut off. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "engine.h"
+#include "mime.h"
+#include "fuzz_common.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char *const greetings[] = {
+    NULL,
+    "220 mx.example.test ESMTP ready\r\n",
+    "+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n",
+    "* OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN] ready\r\n",
+};
+static const uint16_t ports[] = { 25, 587, 110, 143, 2525, 465, 993, 8025 };
+
+struct fz_sess {
+    struct mt_engine *e;
+    uint32_t seq[2];
+    uint32_t isn[2];
+    bool ack_isn;
+    uint16_t port;
+    uint64_t num;
+    int64_t ts;
+    const uint8_t *last[2]; /* previous segment of each direction (in the input) */
+    uint32_t last_len[2], last_seq[2];
+};
+
+static void pkt(struct fz_sess *s, enum mt_dir dir, uint8_t flags, const uint8_t *p, uint32_t n,
+                uint32_t seq)
+{
+    static const struct mt_endpoint cl = { .family = 4, .addr = { 192, 0, 2, 1 }, .port = 40000 };
+    struct mt_endpoint sv = { .family = 4, .addr = { 192, 0, 2, 25 }, .port = s->port };
+    struct mt_packet pk;
+    memset(&pk, 0, sizeof(pk));
+    pk.src = dir == MT_C2S ? cl : sv;
+    pk.dst = dir == MT_C2S ? sv : cl;
+    pk.seq = seq;
+    pk.ack = s->ack_isn ? s->isn[!dir] + 1 : s->seq[!dir];
+    pk.flags = flags;
+    pk.win = 65535;
+    pk.payload = p;
+    pk.len = n;
+    pk.num = ++s->num;
+    pk.ts_us = (s->ts += 1000);
+    mt_engine_packet(s->e, &pk);
+}
+
+static void segment(struct fz_sess *s, enum mt_dir dir, const uint8_t *p, uint32_t n)
+{
+    if (n == 0)
+        return;
+    pkt(s, dir, MT_TH_ACK | MT_TH_PSH, p, n, s->seq[dir]);
+    s->last[dir] = p;
+    s->last_len[dir] = n;
+    s->last_seq[dir] = s->seq[dir];
+    s->seq[dir] += n;
+    if (dir == MT_S2C)
+        s->ack_isn = false;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    uint8_t cfg = data[0];
+    const uint8_t *p = data + 1;
+    size_t n = size - 1;
+
+    struct mt_limits lim;
+    if (cfg & 0x20)
+        fz_limits_tight(&lim);
+    else
+        mt_limits_default(&lim);
+    mt_mime_global_init();
+
+    struct fz_sess s;
+    memset(&s, 0, sizeof(s));
+    s.e = mt_engine_new(&lim, fz_sink, NULL);
+    s.port = ports[(cfg >> 2) & 7];
+    /* the server's ISN close to 2^32: sequence numbers wrap early */
+    s.isn[0] = 1000;
+    s.isn[1] = 0xffffff00u;
+    s.seq[0] = s.isn[0];
+    s.seq[1] = s.isn[1];
+    s.ts = 1700000000000000;
+    s.ack_isn = (cfg & 0x80) != 0;
+
+    if (!(cfg & 0x40)) {
+        pkt(&s, MT_C2S, MT_TH_SYN, NULL, 0, s.seq[0]);
+        s.seq[0]++;
+        pkt(&s, MT_S2C, MT_TH_SYN | MT_TH_ACK, NULL, 0, s.seq[1]);
+        s.seq[1]++;
+        pkt(&s, MT_C2S, MT_TH_ACK, NULL, 0, s.seq[0]);
+    }
+    const char *g = greetings[cfg & 3];
+    if (g)
+        segment(&s, MT_S2C, (const uint8_t *)g, (uint32_t)strlen(g));
+
+    while (n > 0) {
+        uint8_t c = *p++;
+        n--;
+        enum mt_dir dir = (c & 0x80) ? MT_S2C : MT_C2S;
+        size_t len = c & 0x7f;
+        if (len > 0) {
+            len = len < n ? len : n;
+            segment(&s, dir, p, (uint32_t)len);
+            p += len;
+            n -= len;
+            continue;
+        }
+        if (n == 0)
+            break;
+        uint8_t x = *p++;
+        n--;
+        switch (x % 8) {
+        case 0:
+            if (n < 2) {
+                n = 0;
+                break;
+            }
+            len = (size_t)p[0] | (size_t)p[1] << 8;
+            p += 2;
+            n -= 2;
+            len = len < n ? len : n;
+            segment(&s, dir, p, (uint32_t)len);
+            p += len;
+            n -= len;
+            break;
+        case 1:
+            if (n == 0)
+                break;
+            s.seq[dir] += ((uint32_t)*p + 1) * 16;
+            p++;
+            n--;
+            break;
+        case 2:
+            if (s.last[dir])
+                pkt(&s, dir, MT_TH_ACK | MT_TH_PSH, s.last[dir], s.last_len[dir],
+                    s.last_seq[dir]);
+            break;
+        case 3: {
+            if (n == 0)
+                break;
+            len = *p++;
+            n--;
+            len = len < n ? len : n;
+            if (len > 0)
+                pkt(&s, dir, MT_TH_ACK | MT_TH_PSH, p, (uint32_t)len,
+                    s.seq[dir] - (uint32_t)len);
+            p += len;
+            n -= len;
+            break;
+        }
+        case 4:
+            pkt(&s, dir, MT_TH_FIN | MT_TH_ACK, NULL, 0, s.seq[dir]);
+            s.seq[dir]++;
+            break;
+        case 5:
+            pkt(&s, dir, MT_TH_RST | MT_TH_ACK, NULL, 0, s.seq[dir]);
+            break;
+        case 6:
+            pkt(&s, dir, MT_TH_ACK, NULL, 0, s.seq[dir]);
+            break;
+        case 7:
+            s.ts += (int64_t)lim.idle_timeout * 1000000 + 1;
+            mt_engine_expire(s.e, s.ts);
+            break;
+        }
+    }
+    mt_engine_finish(s.e);
+    mt_engine_free(s.e);
+    return 0;
+}

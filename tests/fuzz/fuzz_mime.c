@@ -1,0 +1,30 @@
+/* Fuzz harness: mt_mime_parse on a whole message (RFC 5322, CRLF or LF),
+ * under the default caps, then every field of the result is read. */
+#include <stdint.h>
+
+#include "mime.h"
+#include "fuzz_common.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void on_anomaly(void *ud, enum mt_anomaly a, const char *detail)
+{
+    (void)ud;
+    fz_touch_str(mt_anomaly_name(a));
+    fz_touch_str(detail);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct mt_limits lim;
+    mt_limits_default(&lim);
+    mt_mime_global_init();
+    struct mt_mime_result r;
+    memset(&r, 0, sizeof(r));
+    mt_mime_parse(data, size, &lim, &r, on_anomaly, NULL);
+    fz_touch_headers(&r.headers);
+    for (size_t i = 0; i < r.nparts; i++)
+        fz_touch_part(&r.parts[i]);
+    mt_mime_result_clear(&r);
+    return 0;
+}

@@ -140,6 +140,10 @@ def stop(p, sig=signal.SIGTERM, timeout=5):
 
 # ------------------------------------------------------------------ set-up
 def preflight(mailtap, samples):
+    # dovecot, ip and ss live in /usr/sbin, which a non-login PATH may lack
+    path = os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep)
+    os.environ["PATH"] = os.pathsep.join(path + [d for d in ("/usr/sbin", "/sbin")
+                                                 if d not in path])
     if os.geteuid() != 0:
         skip("not root: network namespaces need root")
     if not shutil.which("ip"):

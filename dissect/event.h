@@ -51,7 +51,7 @@ struct mt_session_info {
     bool closed;               /* FIN or RST seen */
     uint32_t ngaps;
     uint64_t gap_bytes;
-    struct mt_gap gaps[MT_GAPS_KEPT];
+    struct mt_gap *gaps;       /* the first MT_GAPS_KEPT, allocated at the first gap */
     uint32_t anomalies[MT_AN__COUNT];
     char *client_name;         /* SMTP HELO/EHLO argument, or NULL */
     char **capabilities;       /* EHLO / CAPA / CAPABILITY list (NULL-terminated), or NULL */

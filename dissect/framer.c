@@ -228,12 +228,12 @@ bool mt_lines_add(struct mt_lines *l, const uint8_t *p, size_t n)
         return false;
     }
     if (l->n == l->vcap) {
-        l->vcap = l->vcap ? l->vcap * 2 : 8;
+        l->vcap = l->vcap ? l->vcap * 2 : 2; /* most replies are one line */
         l->v = g_renew(struct mt_bytes, l->v, l->vcap);
         l->off = g_renew(size_t, l->off, l->vcap);
     }
     if (n > l->cap - l->len) {
-        size_t cap = l->cap ? l->cap : 256;
+        size_t cap = l->cap ? l->cap : 64;
         while (cap - l->len < n)
             cap *= 2;
         l->buf = g_realloc(l->buf, cap);

@@ -294,6 +294,12 @@ static bool looks_tls(const char *p, size_t n)
 
 enum { UNDECIDED = -1 };
 
+static bool mail_port(uint16_t p)
+{
+    return p == 25 || p == 110 || p == 143 || p == 465 || p == 587 || p == 993 || p == 995 ||
+           p == 2525;
+}
+
 /* Decides the protocol from what is buffered; *swap: roles are reversed.
  * final: no more bytes will come. */
 static int detect(struct mt_sess *s, bool final, bool *swap)
@@ -312,9 +318,10 @@ static int detect(struct mt_sess *s, bool final, bool *swap)
     if (looks_tls(cbuf, cn) || looks_tls(sbuf, sn))
         return MT_PROTO_TLS;
 
-    if (!s->info.handshake) {
-        /* roles from content: a greeting or reply from the "client", a
-         * command from the "server" */
+    if (!s->info.handshake && !mail_port(s->info.server.port) && !mail_port(s->info.client.port)) {
+        /* roles from content, where no handshake and no well-known port
+         * tells them: a greeting or reply from the "client", a command
+         * from the "server" */
         bool c_greets = cline && server_line_proto(cbuf, cl) != MT_PROTO_UNKNOWN;
         bool s_greets = sline && server_line_proto(sbuf, sl) != MT_PROTO_UNKNOWN;
         bool s_commands = sline && client_line_proto(sbuf, sl) != MT_PROTO_UNKNOWN;
@@ -399,9 +406,17 @@ static void decided(struct mt_sess *s, enum mt_proto proto, bool swap)
             struct mt_chunk *c = g_ptr_array_index(s->chunks, i);
             c->dir = c->dir == MT_C2S ? MT_S2C : MT_C2S;
         }
-        for (guint i = 0; i < s->info.ngaps && i < MT_GAPS_KEPT; i++)
+        for (guint i = 0; s->info.gaps && i < s->info.ngaps && i < MT_GAPS_KEPT; i++)
             s->info.gaps[i].dir = s->info.gaps[i].dir == MT_C2S ? MT_S2C : MT_C2S;
     }
+    if (swap)
+        s->cur_dir = s->cur_dir == MT_C2S ? MT_S2C : MT_C2S;
+    if (s->eng->stream_fn) /* the bytes held so far, under their final direction */
+        for (guint i = 0; i < s->chunks->len; i++) {
+            struct mt_chunk *c = g_ptr_array_index(s->chunks, i);
+            if (!c->gap && c->n)
+                s->eng->stream_fn(s->eng->stream_ud, &s->info, c->dir, c->data, c->n);
+        }
     s->info.proto = proto;
     s->d = dissector_for(proto);
     s->phase = s->d ? MT_PHASE_DISSECT : MT_PHASE_PASSIVE;
@@ -409,6 +424,7 @@ static void decided(struct mt_sess *s, enum mt_proto proto, bool swap)
         s->dst = s->d->create(s);
     emit_start(s);
     GPtrArray *chunks = s->chunks;
+    enum mt_dir dir_now = s->cur_dir;
     s->chunks = NULL;
     for (guint i = 0; i < chunks->len; i++) {
         struct mt_chunk *c = g_ptr_array_index(chunks, i);
@@ -423,6 +439,7 @@ static void decided(struct mt_sess *s, enum mt_proto proto, bool swap)
             feed(s, c->dir, c->data, c->n);
     }
     g_ptr_array_free(chunks, TRUE);
+    s->cur_dir = dir_now;
 }
 
 static void buffer_chunk(struct mt_sess *s, enum mt_dir dir, const uint8_t *p, size_t n,
@@ -445,6 +462,9 @@ static void buffer_chunk(struct mt_sess *s, enum mt_dir dir, const uint8_t *p, s
         bool swap;
         int pr = detect(s, true, &swap);
         decided(s, pr == UNDECIDED ? MT_PROTO_UNKNOWN : (enum mt_proto)pr, swap);
+        /* the rest of this data (cur_dir is final now) */
+        if (s->eng->stream_fn)
+            s->eng->stream_fn(s->eng->stream_ud, &s->info, s->cur_dir, p + k, n - k);
         feed(s, s->cur_dir, p + k, n - k);
     }
 }
@@ -463,7 +483,7 @@ void mt_sess_data(struct mt_sess *s, enum mt_dir dir, const uint8_t *p, size_t n
     set_current(s, dir, pk);
     s->info.bytes[dir] += n;
     s->info.handshake = s->flow->handshake;
-    if (s->eng->stream_fn)
+    if (s->eng->stream_fn && s->phase != MT_PHASE_DETECT)
         s->eng->stream_fn(s->eng->stream_ud, &s->info, dir, p, n);
     switch (s->phase) {
     case MT_PHASE_DETECT:
@@ -483,7 +503,27 @@ void mt_sess_gap(struct mt_sess *s, enum mt_dir dir, uint64_t off, uint64_t len,
                  const struct mt_packet *pk)
 {
     set_current(s, dir, pk);
+    /* a hole declared in two steps (acknowledged part, then the rest) is
+     * one gap */
+    for (uint32_t i = s->info.ngaps; s->info.gaps && i <= MT_GAPS_KEPT && i-- > 0;) {
+        struct mt_gap *g = &s->info.gaps[i];
+        if (g->dir != dir)
+            continue;
+        if (g->offset + g->len == off) {
+            g->len += len;
+            s->info.gap_bytes += len;
+            set_current(s, dir, pk);
+            if (s->phase == MT_PHASE_DISSECT)
+                s->d->gap(s->dst, s, dir, len);
+            else if (s->phase == MT_PHASE_DETECT)
+                buffer_chunk(s, dir, NULL, 0, true, len);
+            return;
+        }
+        break;
+    }
     if (s->info.ngaps < MT_GAPS_KEPT) {
+        if (!s->info.gaps)
+            s->info.gaps = g_new0(struct mt_gap, MT_GAPS_KEPT);
         struct mt_gap *g = &s->info.gaps[s->info.ngaps];
         g->dir = dir;
         g->offset = off;
@@ -532,5 +572,6 @@ void mt_sess_close(struct mt_sess *s, enum mt_close_reason why, const struct mt_
         g_ptr_array_free(s->chunks, TRUE);
     g_free(s->info.client_name);
     g_strfreev(s->info.capabilities);
+    g_free(s->info.gaps);
     g_free(s);
 }

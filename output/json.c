@@ -87,7 +87,7 @@ static void session(GString *b, const struct mt_session_info *s)
                            s->handshake ? "true" : "false", s->closed ? "true" : "false",
                            s->starttls ? "true" : "false", s->complete ? "true" : "false");
     g_string_append(b, ",\"gaps\":[");
-    for (uint32_t i = 0; i < s->ngaps && i < MT_GAPS_KEPT; i++)
+    for (uint32_t i = 0; s->gaps && i < s->ngaps && i < MT_GAPS_KEPT; i++)
         g_string_append_printf(b, "%s{\"dir\":\"%s\",\"offset\":%llu,\"len\":%llu}",
                                i ? "," : "", s->gaps[i].dir == MT_C2S ? "c2s" : "s2c",
                                (unsigned long long)s->gaps[i].offset,

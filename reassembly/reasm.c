@@ -196,7 +196,9 @@ static void hist_append(struct mt_reasm *r, struct stream *s, const uint8_t *p, 
         s->hist_len -= drop;
     }
     if (n > s->hist_cap - s->hist_len) {
-        uint32_t nc = s->hist_cap ? s->hist_cap : 2048;
+        /* start small: most flows are idle command dialogues, and 100,000
+         * of them must fit (docs/caps.md) */
+        uint32_t nc = s->hist_cap ? s->hist_cap : 64;
         while (nc - s->hist_len < n)
             nc *= 2;
         if (nc > cap)
@@ -216,7 +218,7 @@ static void hist_ack(struct stream *s, uint32_t ack)
         return;
     if ((uint32_t)k >= s->hist_len) {
         s->hist_len = 0;
-        if (s->hist_cap > 65536) { /* give back a large window once drained */
+        if (s->hist_cap > 1024) { /* give back a large window once drained */
             g_free(s->hist);
             s->hist = NULL;
             s->hist_cap = 0;

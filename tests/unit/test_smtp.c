@@ -114,7 +114,7 @@ static void check(const struct smtp_case *c, struct rec *r, const char *how)
         GBytes *b = g_ptr_array_index(r->msgs, i);
         gsize n;
         const char *d = g_bytes_get_data(b, &n);
-        if (n != strlen(c->msgs[i]) || memcmp(d, c->msgs[i], n) != 0)
+        if (n != strlen(c->msgs[i]) || (n && memcmp(d, c->msgs[i], n) != 0))
             g_error("%s (%s): message %zu is \"%.*s\"", c->name, how, i, (int)n, d);
         g_assert_cmpstr(g_ptr_array_index(r->msg_meta, i), ==, c->meta[i]);
     }

@@ -39,7 +39,7 @@ if [[ $(id -u) != 0 ]]; then echo "record.sh: must run as root" >&2; exit 1; fi
 
 # ---------------------------------------------------------------- packages
 NEED_PKGS=(dovecot-imapd dovecot-pop3d python3-aiosmtpd swaks curl tcpdump
-           openssl iproute2 libauthen-ntlm-perl libnet-ssleay-perl
+           openssl iproute2 ethtool libauthen-ntlm-perl libnet-ssleay-perl
            libio-socket-inet6-perl)
 missing=()
 for p in "${NEED_PKGS[@]}"; do
@@ -85,18 +85,24 @@ setup_net() {
   local ns ifc a4 a6
   for ns in $SRV $CLI; do
     if [[ $ns == "$SRV" ]]; then ifc=$SRV_IF a4=$SRV4 a6=$SRV6; else ifc=$CLI_IF a4=$CLI4 a6=$CLI6; fi
+    # no link-local address, RAs or RSs on the veth: the captures then hold
+    # no IPv6 autoconfiguration chatter (ND is avoided by static neighbours)
     ip netns exec $ns sysctl -qw net.ipv6.conf.all.accept_ra=0 \
       net.ipv6.conf.default.accept_ra=0 net.ipv6.conf.default.router_solicitations=0 \
-      net.ipv6.conf.all.router_solicitations=0
+      net.ipv6.conf.all.router_solicitations=0 \
+      net.ipv6.conf.$ifc.accept_ra=0 net.ipv6.conf.$ifc.router_solicitations=0 \
+      net.ipv6.conf.$ifc.addr_gen_mode=1
     ip netns exec $ns ip link set lo up
     ip netns exec $ns ip addr add $a4/24 dev $ifc
     ip netns exec $ns ip -6 addr add $a6/64 dev $ifc nodad
-    # no offloads: tcpdump then sees wire-sized segments (<= MSS)
     ip netns exec $ns ip link set $ifc address 02:00:0a:63:00:0${a4##*.} up
   done
+  # no offloads: tcpdump then sees wire-sized segments (<= MSS), not the
+  # 64 KB GSO/GRO super-segments the kernel would otherwise hand it
   for ns in $SRV $CLI; do
     [[ $ns == "$SRV" ]] && ifc=$SRV_IF || ifc=$CLI_IF
-    ip netns exec $ns ethtool -K $ifc tso off gso off gro off >/dev/null 2>&1 || true
+    ip netns exec $ns ethtool -K $ifc tso off gso off gro off tx-checksumming off >/dev/null 2>&1 \
+      || ip netns exec $ns ethtool -K $ifc tso off gso off gro off >/dev/null
   done
   # static neighbour entries: captures hold no ARP / neighbour discovery
   local smac cmac
@@ -106,7 +112,7 @@ setup_net() {
   in_srv ip -6 neigh replace $CLI6 lladdr "$cmac" dev $SRV_IF nud permanent
   in_cli ip neigh replace $SRV4 lladdr "$smac" dev $CLI_IF nud permanent
   in_cli ip -6 neigh replace $SRV6 lladdr "$smac" dev $CLI_IF nud permanent
-  sleep 1
+  sleep 3  # let the link-up multicast (MLD) reports pass before any capture
 }
 
 # ---------------------------------------------------------------- content
@@ -130,7 +136,9 @@ wait_port() {  # wait until something listens on TCP port $1 in $SRV
 
 start_smtpd() {
   mkdir -p "$WORK/spool"
-  in_srv $PY "$HERE/servers/smtpd.py" --cert "$WORK/cert.pem" --key "$WORK/key.pem" \
+  # not through in_srv: $! must be python itself (ip netns exec execs it),
+  # not a subshell, or cleanup would leave the server running
+  ip netns exec $SRV $PY "$HERE/servers/smtpd.py" --cert "$WORK/cert.pem" --key "$WORK/key.pem" \
     --spool "$WORK/spool" 25 2525 10025 >"$WORK/smtpd.log" 2>&1 &
   PIDS+=($!)
   wait_port 25; wait_port 2525; wait_port 10025
@@ -287,7 +295,7 @@ for n in "${want[@]}"; do
 done
 if ((${#failed[@]})); then
   echo "FAILED: ${failed[*]}" >&2
-  KEEP_WORK=${KEEP_WORK:-}
+  KEEP_WORK=1  # keep logs for a look
   exit 1
 fi
 echo "all done: ${#want[@]} capture(s) in $OUT"

@@ -32,7 +32,8 @@
  * other outputs are not affected, so no anomaly is raised).
  * TODO(caps.h): move to MT_CAP_HTML_*, with a row each in docs/caps.md. */
 #define HTML_DIALOGUE_MAX 2000u                /* dialogue lines per session */
-#define HTML_CHUNK 128u                        /* dialogue entries per data block */
+#define HTML_CHUNK 128u                        /* dialogue entries per data block, */
+#define HTML_CHUNK_BYTES 4096u                 /* or about this many bytes */
 #define HTML_LINE_MAX 2048u                    /* bytes shown of one line or note */
 #define HTML_REPLY_LINES 200u                  /* lines shown of one reply */
 #define HTML_MSGS_MAX 1000u                    /* messages shown per session */
@@ -116,12 +117,13 @@ static const char page_css[] =
     "table.kv th { width: 11em; }\n"
     "table.grid { width: 100%; border: 1px solid var(--line); }\n"
     "td.secret { color: var(--cred-ink); font-weight: 600; }\n"
+    "td.failure, .ev-cred .failure { color: var(--err); font-weight: 600; }\n"
     "a { color: var(--c); }\n"
     ".filterbar { display: flex; align-items: center; gap: 12px; margin: 6px 0 10px; }\n"
     ".filterbar input { flex: 0 1 520px; font: inherit; padding: 6px 10px; border: 1px solid #aeb6c2;\n"
     "                   border-radius: 5px; }\n"
     ".filterbar span { color: var(--muted); }\n"
-    "details.sess { background: var(--card); border: 1px solid var(--line); border-radius: 6px;\n"
+    "details.sess { scroll-margin-top: 10px; background: var(--card); border: 1px solid var(--line); border-radius: 6px;\n"
     "               margin: 0 0 6px; }\n"
     "details.sess[open] { border-color: #9fb0c6; box-shadow: 0 1px 4px rgba(0,0,0,.06); }\n"
     "details.sess > summary { cursor: pointer; padding: 7px 12px; list-style: none; display: flex;\n"
@@ -131,8 +133,9 @@ static const char page_css[] =
     "details.sess[open] > summary::before { content: \"\\25BE\"; }\n"
     "details.sess > summary:hover { background: #f2f5f9; }\n"
     ".sid { font-family: var(--mono); color: var(--muted); min-width: 4.5em; }\n"
-    ".ep { font-family: var(--mono); font-size: 13px; }\n"
-    ".when { color: var(--muted); font-size: 12.5px; }\n"
+    ".sess > summary > .badge:first-of-type { min-width: 3.6em; text-align: center; }\n"
+    ".ep { font-family: var(--mono); font-size: 13px; min-width: 21em; }\n"
+    ".when { color: var(--muted); font-size: 12.5px; min-width: 12em; }\n"
     ".tags { display: inline-flex; flex-wrap: wrap; gap: 4px; }\n"
     ".line2 { flex-basis: 100%; padding-left: 24px; color: var(--muted); font-size: 12.5px;\n"
     "         overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }\n"
@@ -146,6 +149,7 @@ static const char page_css[] =
     ".b-cred { background: var(--cred); color: var(--cred-ink); }\n"
     ".b-msg { background: #e8f1ff; color: #22477a; }\n"
     ".b-warn { background: #fff1e0; color: #8a4b00; }\n"
+    ".b-fail { background: #fde8e6; color: var(--err); }\n"
     ".b-tls { background: #e7f6f6; color: #0c5c5c; }\n"
     ".sbody { padding: 4px 16px 16px; border-top: 1px solid var(--line); }\n"
     ".ladder { font-family: var(--mono); font-size: 12.5px; background: var(--card);\n"
@@ -338,7 +342,7 @@ static const char page_js[] =
     "    add(tr, el('td', 'mono', c.m || ''));\n"
     "    add(tr, el('td', 'mono', c.u || (c.az ? 'authzid ' + c.az : '')));\n"
     "    add(tr, el('td', 'mono secret', secretOf(c)));\n"
-    "    add(tr, el('td', null, c.r || ''));\n"
+    "    add(tr, el('td', c.r === 'failure' ? 'failure' : null, c.r || ''));\n"
     "  });\n"
     "  var more = totals.creds - Math.min(credRows.length, CREDS_SHOWN);\n"
     "  if (more > 0) add(app, el('p', 'small', '... ' + plural(more, 'more credential') + ' in the sessions below.'));\n"
@@ -418,6 +422,8 @@ static const char page_js[] =
     "  add(sm, el('span', 'when', fmtClock(s.t0) + ' \\u00b7 ' + fmtDur(s.t1 - s.t0)));\n"
     "  var tags = add(sm, el('span', 'tags'));\n"
     "  if (s.nc) add(tags, el('span', 'badge b-cred', plural(s.nc, 'credential')));\n"
+    "  var failed = s.cr.filter(function (c) { return c.r === 'failure'; }).length;\n"
+    "  if (failed) add(tags, el('span', 'badge b-fail', failed === 1 ? 'login failed' : failed + ' logins failed'));\n"
     "  if (s.nm + s.mx) add(tags, el('span', 'badge b-msg', plural(s.nm + s.mx, 'message')));\n"
     "  if (s.tls) add(tags, el('span', 'badge b-tls', 'STARTTLS'));\n"
     "  if (!s.ok) add(tags, el('span', 'badge b-warn', s.gaps ? plural(s.gaps, 'gap') : 'incomplete'));\n"
@@ -493,7 +499,7 @@ static const char page_js[] =
     "      if (c.ws) det.push('workstation ' + c.ws);\n"
     "      if (c.hs && c.pw !== undefined) det.push('hash ' + c.hs);\n"
     "      add(tr, el('td', 'mono pre', det.join('\\n')));\n"
-    "      add(tr, el('td', null, c.r || ''));\n"
+    "      add(tr, el('td', c.r === 'failure' ? 'failure' : null, c.r || ''));\n"
     "    });\n"
     "    if (s.nc > s.cr.length) add(b, el('p', 'small', '... ' + plural(s.nc - s.cr.length, 'more credential') + ' in the dialogue.'));\n"
     "  }\n"
@@ -586,7 +592,9 @@ static const char page_js[] =
     "  case 'cred':\n"
     "    r = lrow('ev', e.t, s.t0, e.p);\n"
     "    box = add(r[1], el('div', 'evbox ev-cred'));\n"
-    "    add(box, el('b', null, 'Credential (' + (e.m || '?') + ', ' + (e.r || 'unknown') + '): '));\n"
+    "    var head = add(box, el('b', null, 'Credential (' + (e.m || '?') + ', '));\n"
+    "    add(head, el('span', e.r === 'failure' ? 'failure' : null, e.r || 'unknown'));\n"
+    "    head.appendChild(document.createTextNode('): '));\n"
     "    var parts = [];\n"
     "    if (e.u !== undefined) parts.push('user ' + e.u);\n"
     "    var sec = secretOf(e);\n"
@@ -787,24 +795,34 @@ static void key(GString *b, const char *k)
 }
 
 /* One line from the network, as the transcript shows it (control
- * characters and invalid UTF-8 as \xNN), at most HTML_LINE_MAX bytes. */
-static void line_str(struct mt_html *h, GString *b, const void *p, size_t n)
+ * characters and invalid UTF-8 as \xNN), at most max bytes of it. */
+static void line_str_max(struct mt_html *h, GString *b, const void *p, size_t n, size_t max)
 {
     GString *t = h->tmp;
     g_string_truncate(t, 0);
-    size_t k = utf8_cut(p, n, HTML_LINE_MAX);
+    size_t k = utf8_cut(p, n, max);
     mt_esc_text(t, p, k);
     if (k < n)
         g_string_append_printf(t, " ... (%llu more bytes)", (unsigned long long)(n - k));
     mt_esc_json(b, t->str, t->len);
 }
 
-static void line_field(struct mt_html *h, GString *b, const char *k, const char *v)
+static void line_str(struct mt_html *h, GString *b, const void *p, size_t n)
+{
+    line_str_max(h, b, p, n, HTML_LINE_MAX);
+}
+
+static void line_field_max(struct mt_html *h, GString *b, const char *k, const char *v, size_t max)
 {
     if (!v)
         return;
     key(b, k);
-    line_str(h, b, v, strlen(v));
+    line_str_max(h, b, v, strlen(v), max);
+}
+
+static void line_field(struct mt_html *h, GString *b, const char *k, const char *v)
+{
+    line_field_max(h, b, k, v, HTML_LINE_MAX);
 }
 
 static void num_field(GString *b, const char *k, uint64_t v)
@@ -949,7 +967,7 @@ static GString *entry(struct mt_html *h, struct html_sess *s, const char *kind,
         return NULL;
     }
     s->lines += lines;
-    if (s->chunk_n >= HTML_CHUNK)
+    if (s->chunk_n >= HTML_CHUNK || s->chunk->len >= HTML_CHUNK_BYTES)
         flush_chunk(h, s);
     GString *b = s->chunk;
     if (s->chunk_n++)
@@ -1014,18 +1032,19 @@ static void reply(struct mt_html *h, struct html_sess *s, const struct mt_event 
     g_string_append_c(b, '}');
 }
 
-static void credential_fields(struct mt_html *h, GString *b, const struct mt_credential *c)
+static void credential_fields(struct mt_html *h, GString *b, const struct mt_credential *c,
+                              size_t max)
 {
-    line_field(h, b, "m", c->mechanism);
-    line_field(h, b, "u", c->username);
-    line_field(h, b, "pw", c->password);
-    line_field(h, b, "az", c->authzid);
-    line_field(h, b, "tk", c->token);
-    line_field(h, b, "hs", c->hash);
-    line_field(h, b, "ch", c->challenge);
-    line_field(h, b, "rs", c->response);
-    line_field(h, b, "dm", c->domain);
-    line_field(h, b, "ws", c->workstation);
+    line_field_max(h, b, "m", c->mechanism, max);
+    line_field_max(h, b, "u", c->username, max);
+    line_field_max(h, b, "pw", c->password, max);
+    line_field_max(h, b, "az", c->authzid, max);
+    line_field_max(h, b, "tk", c->token, max);
+    line_field_max(h, b, "hs", c->hash, max);
+    line_field_max(h, b, "ch", c->challenge, max);
+    line_field_max(h, b, "rs", c->response, max);
+    line_field_max(h, b, "dm", c->domain, max);
+    line_field_max(h, b, "ws", c->workstation, max);
     key(b, "r");
     g_string_append_printf(b, "\"%s\"", mt_auth_result_name(c->result));
 }
@@ -1035,7 +1054,7 @@ static void credential(struct mt_html *h, struct html_sess *s, const struct mt_e
     const struct mt_credential *c = ev->u.cred;
     GString *b = entry(h, s, "cred", ev, 1);
     if (b) {
-        credential_fields(h, b, c);
+        credential_fields(h, b, c, HTML_LINE_MAX);
         g_string_append_c(b, '}');
     }
     if (s->ncred++ < HTML_INDEX_ITEMS) {
@@ -1043,7 +1062,7 @@ static void credential(struct mt_html *h, struct html_sess *s, const struct mt_e
             g_string_append_c(s->creds, ',');
         g_string_append(s->creds, "{\"p\":");
         mt_append_u64(s->creds, ev->pkt);
-        credential_fields(h, s->creds, c);
+        credential_fields(h, s->creds, c, HTML_INDEX_STR);
         g_string_append_c(s->creds, '}');
     }
 }
@@ -1084,7 +1103,7 @@ static void message(struct mt_html *h, struct html_sess *s, const struct mt_even
     if (subject && s->nsubj++ < HTML_INDEX_ITEMS) {
         if (s->subjects->len)
             g_string_append_c(s->subjects, ',');
-        line_str(h, s->subjects, subject, utf8_cut(subject, strlen(subject), HTML_INDEX_STR));
+        line_str_max(h, s->subjects, subject, strlen(subject), HTML_INDEX_STR);
     }
     if (!kept) {
         s->msgs_left_out++;
@@ -1218,7 +1237,7 @@ static void sess_end(struct mt_html *h, struct html_sess *s, const struct mt_ses
             first = false;
         }
     g_string_append_c(b, '}');
-    line_field(h, b, "helo", si && si->client_name ? si->client_name : s->helo);
+    line_field_max(h, b, "helo", si && si->client_name ? si->client_name : s->helo, HTML_INDEX_STR);
     if (si && si->capabilities) {
         key(b, "caps");
         g_string_append_c(b, '[');

@@ -689,6 +689,11 @@ def check_crafted(tmp, chrome):
               "crafted (live): the frame's title unchanged, its script did not run (%r)" % titles)
         check("pwned" not in ids and "pwned2" not in ids,
               "crafted (live): no element made in the frame by <script> or onerror")
+    # a click on the body's link: the frame may not navigate off the file
+    for fs in chrome.tree(sid)[1:]:
+        chrome.send("Runtime.evaluate", {"expression": "for (const a of document.links) a.click()"},
+                    session=fs)
+    chrome.eval(sid, "new Promise(r => setTimeout(r, 500))")
     # Every request for something outside the file must have been refused by
     # the policy inside the browser (DevTools reports the attempt, then the
     # refusal): none may have gone to the network.
@@ -700,6 +705,9 @@ def check_crafted(tmp, chrome):
     remote = [u for r, u in asked.items()
               if not u.startswith(("file://", "data:", "about:")) and r not in refused]
     check(not remote, "crafted (live): no request went out (%r)" % remote[:5])
+    check("http://192.0.2.9/click" not in asked.values() or
+          any(k for k, u in asked.items() if u == "http://192.0.2.9/click" and k in refused),
+          "crafted (live): a click on a link in the body loads nothing")
     logs = [m["params"]["entry"].get("text", "")
             for m in chrome.session_events(sid, "Log.entryAdded")]
     blocked = [l for l in logs if "Content Security Policy" in l and "192.0.2.9" in l]

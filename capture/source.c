@@ -3,6 +3,7 @@
 #include "capture.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,12 +26,14 @@ struct mt_source {
     uint64_t size;
     pcap_dumper_t *dump;
     volatile sig_atomic_t stop;
+    int fd;               /* live: selectable descriptor, -1 if none */
 };
 
 static struct mt_source *source_new(const char *name)
 {
     struct mt_source *s = g_new0(struct mt_source, 1);
     s->name = g_strdup(name);
+    s->fd = -1;
     return s;
 }
 
@@ -132,6 +135,12 @@ int mt_source_open_live(struct mt_source **out, const char *iface, int snaplen, 
         mt_source_close(s);
         return r;
     }
+    /* In immediate mode Linux libpcap waits for a packet with no timeout:
+     * wait on the descriptor ourselves, so that timers (--duration, idle
+     * expiry, -w flushes) run on a quiet link too. */
+    s->fd = pcap_get_selectable_fd(s->p);
+    if (s->fd >= 0)
+        pcap_setnonblock(s->p, 1, ebuf);
     *out = s;
     return MT_CAP_OK;
 }
@@ -199,7 +208,18 @@ int mt_source_run(struct mt_source *s, struct mt_decoder *d, uint64_t *num, uint
         const u_char *data;
         if (!s->classic && s->fp && !s->is_stdin && !s->live && file_records == 0)
             off = ftell(s->fp);
-        int r = pcap_next_ex(s->p, &h, &data);
+        int r;
+        if (s->live && s->fd >= 0) {
+            struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+            int pr = poll(&pfd, 1, LIVE_TIMEOUT_MS);
+            r = pr > 0 ? pcap_next_ex(s->p, &h, &data) : 0; /* 0: nothing yet */
+            if (pr < 0 && errno != EINTR) {
+                snprintf(err, errlen, "%s: %s", s->name, strerror(errno));
+                return MT_CAP_ERR_READ;
+            }
+        } else {
+            r = pcap_next_ex(s->p, &h, &data);
+        }
         if (r == 1) {
             if (s->classic)
                 off += 16 + (long)h->caplen;

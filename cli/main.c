@@ -402,6 +402,13 @@ int main(int argc, char **argv)
                     filter ? filter : "");
         oo.flush_each = true; /* show each event as it happens */
     }
+    if (user && oo.extract_dir && getuid() == 0) {
+        /* -x under -Z: make the directory the user's before root is gone */
+        struct passwd *pw = getpwnam(user);
+        if (pw && mkdir(oo.extract_dir, 0755) == 0 &&
+            chown(oo.extract_dir, pw->pw_uid, pw->pw_gid) != 0)
+            fprintf(stderr, "mailtap: %s: %s\n", oo.extract_dir, strerror(errno));
+    }
     if (user && !drop_privileges(user)) {
         mt_source_close(r.src);
         return EXIT_USAGE;

@@ -11,9 +11,13 @@ mode=${1:-demo}
 top=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
+# the engine and the command; wireshark-dev for the plugin (optional in the build)
 build_pkgs=(build-essential cmake pkg-config libpcap-dev libglib2.0-dev libgmime-3.0-dev
-            nettle-dev zlib1g-dev)
-test_pkgs=(python3 tcpdump tcpflow)
+            nettle-dev zlib1g-dev wireshark-dev libwireshark-dev)
+# the tests: tcpflow (conformance), tshark (plugin), real servers and clients in
+# network namespaces (live capture), setpriv (util-linux)
+test_pkgs=(python3 tcpdump tcpflow tshark iproute2 dovecot-imapd dovecot-pop3d
+           python3-aiosmtpd swaks openssl util-linux)
 
 install_missing() {
     local missing=()
@@ -27,7 +31,7 @@ install_missing() {
         echo "bootstrap: need root to install packages (run with sudo)" >&2
         exit 1
     fi
-    export DEBIAN_FRONTEND=noninteractive
+    export DEBIAN_FRONTEND=noninteractive # tshark asks a debconf question otherwise
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }

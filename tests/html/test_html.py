@@ -661,15 +661,16 @@ def check_crafted(tmp, chrome):
     for fs in chrome.tree(sid)[1:]:       # frames in a process of their own
         inner.append(chrome.send("DOM.getDocument", {"depth": -1, "pierce": True},
                                  session=fs)["root"])
+    # frames in the page's process (a Chromium that does not isolate sandboxed frames)
     doc = chrome.send("DOM.getDocument", {"depth": -1, "pierce": True}, session=sid)["root"]
 
-    def walk(n, in_frame):
+    def walk(n):
         if n.get("nodeName") == "IFRAME" and "contentDocument" in n:
             inner.append(n["contentDocument"])
             return
         for c in n.get("children", []):
-            walk(c, in_frame)
-    walk(doc, False)
+            walk(c)
+    walk(doc)
     check(len(inner) >= 1, "crafted (live): the sandboxed frame has a document")
 
     def texts(n, acc, ids, titles, in_title=False):

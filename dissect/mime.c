@@ -402,7 +402,12 @@ static char *mime_text_utf8(const uint8_t *data, size_t len, const char *charset
 static void mime_boundaryless(struct mime_ctx *c, GMimeMultipart *mp, struct mt_mime_part *p)
 {
     const char *pro = g_mime_multipart_get_prologue(mp);
+    const char *q = pro;
 
+    while (q && g_ascii_isspace(*q))
+        q++;
+    if ((!q || !*q) && g_mime_multipart_get_count(mp) == 0)
+        return; /* no body at all (an IMAP BODY[HEADER] fetch): nothing is missing */
     g_snprintf(c->detail, sizeof c->detail, "part %s", p->path);
     mime_anomaly(c, MT_AN_MIME_NO_BOUNDARY, c->detail);
     if (pro && *pro) {

@@ -78,7 +78,10 @@ bool mt_esc_json(GString *out, const void *vp, size_t n)
         if (len <= n - i && g_utf8_validate((const gchar *)p + i, (gssize)len, &end) &&
             (size_t)(end - (const gchar *)(p + i)) == len) {
             gunichar u = g_utf8_get_char((const gchar *)p + i);
-            if (u == 0x2028 || u == 0x2029)
+            /* C1 controls and the Unicode line separators: escaped, so that
+             * no reader splits a JSON line on them (Python's splitlines
+             * does on U+0085) and no terminal acts on them */
+            if ((u >= 0x80 && u < 0xa0) || u == 0x2028 || u == 0x2029)
                 g_string_append_printf(out, "\\u%04x", u);
             else
                 g_string_append_len(out, (const gchar *)p + i, (gssize)len);

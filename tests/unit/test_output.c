@@ -46,6 +46,7 @@ static const struct {
     { "\xe4\xb8\xad", 3, "\"\xe4\xb8\xad\"", TRUE },
     { "x\xffy", 3, "\"x\xef\xbf\xbdy\"", FALSE },
     { "n\0", 2, "\"n\\u0000\"", TRUE },
+    { "nel\xc2\x85x", 6, "\"nel\\u0085x\"", TRUE },       /* C1: Python's splitlines splits on it */
 };
 
 static void test_json(void)

@@ -14,6 +14,7 @@
 
 #include "capture.h"
 #include "engine.h"
+#include "html.h"
 #include "mime.h"
 #include "output.h"
 #include "workers.h"
@@ -46,6 +47,8 @@ static void usage(FILE *f)
             "      --credentials      only a table of the credentials found\n"
             "      --redact           mask passwords, tokens and hashes in every output\n"
             "  -x, --extract DIR      save each message (.eml) and attachment under DIR\n"
+            "      --html FILE        also write a self-contained HTML report (sessions,\n"
+            "                         ladder diagrams, messages)\n"
             "      --write-streams DIR  save each session's reassembled byte streams\n"
             "                         (DIR/<session>-c2s.bin, DIR/<session>-s2c.bin)\n"
             "Limits (see docs/caps.md):\n"
@@ -175,6 +178,11 @@ static void on_signal(int sig)
         mt_source_stop(running_source);
 }
 
+static void html_tee(void *ud, struct mt_event *ev)
+{
+    mt_html_event(ud, ev);
+}
+
 struct run {
     struct mt_engine *eng;
     struct mt_source *src;
@@ -257,7 +265,7 @@ static bool parse_count(const char *s, uint64_t *out)
 int main(int argc, char **argv)
 {
     enum { O_CRED = 256, O_REDACT, O_STREAMS, O_CAP, O_LISTCAPS, O_DURATION, O_NOSUMMARY,
-           O_WORKERS };
+           O_WORKERS, O_HTML };
     static const struct option longopts[] = {
         { "read", required_argument, NULL, 'r' },
         { "interface", required_argument, NULL, 'i' },
@@ -278,6 +286,7 @@ int main(int argc, char **argv)
         { "list-caps", no_argument, NULL, O_LISTCAPS },
         { "no-summary", no_argument, NULL, O_NOSUMMARY },
         { "workers", required_argument, NULL, O_WORKERS },
+        { "html", required_argument, NULL, O_HTML },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -288,7 +297,7 @@ int main(int argc, char **argv)
     struct mt_output_opts oo = { 0 };
     GPtrArray *inputs = g_ptr_array_new();
     const char *streams_dir = NULL, *iface = NULL, *filter = NULL, *wfile = NULL,
-               *user = NULL;
+               *user = NULL, *html_path = NULL;
     bool quiet = false, listcaps = false, promisc = true, summary = true;
     uint64_t snaplen = 0, count = 0, duration = 0, nworkers = 1;
     int c;
@@ -340,6 +349,7 @@ int main(int argc, char **argv)
             break;
         case O_LISTCAPS: listcaps = true; break;
         case O_NOSUMMARY: summary = false; break;
+        case O_HTML: html_path = optarg; break;
         case O_WORKERS:
             if (!parse_count(optarg, &nworkers) || nworkers == 0 || nworkers > 64) {
                 fprintf(stderr, "mailtap: bad --workers '%s' (1 to 64)\n", optarg);
@@ -415,6 +425,17 @@ int main(int argc, char **argv)
     }
 
     mt_mime_global_init();
+    struct mt_html *html = NULL;
+    if (html_path) {
+        html = mt_html_new(html_path, oo.extract_dir, oo.redact, err, sizeof(err));
+        if (!html) {
+            fprintf(stderr, "mailtap: --html: %s\n", err);
+            mt_source_close(r.src);
+            return EXIT_USAGE;
+        }
+        oo.tee = html_tee;
+        oo.tee_ud = html;
+    }
     struct mt_output *out = mt_output_new(&oo, err, sizeof(err));
     if (!out) {
         fprintf(stderr, "mailtap: cannot extract: %s\n", err);
@@ -506,6 +527,10 @@ int main(int argc, char **argv)
     if (pool)
         mt_output_merge(out, mt_workers_finish(pool));
     mt_output_finish(out);
+    if (html && !mt_html_finish(html, err, sizeof(err))) {
+        fprintf(stderr, "mailtap: --html: %s\n", err);
+        rc = rc ? rc : EXIT_INPUT;
+    }
 
     const struct mt_capture_stats *cs = mt_decoder_stats(r.dec);
     struct mt_run_stats rst = { .packets = cs->packets, .bytes = cs->bytes, .tcp = cs->tcp,
@@ -529,6 +554,7 @@ int main(int argc, char **argv)
     mt_engine_free(r.eng);
     mt_workers_free(pool);
     mt_output_free(out);
+    mt_html_free(html);
     if (st.files)
         g_hash_table_destroy(st.files);
     g_ptr_array_free(inputs, TRUE);

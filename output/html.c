@@ -74,6 +74,7 @@ struct mt_html {
     uint64_t nindex;
     char *cwd, *page_dir; /* absolute: attachment links are relative to page_dir */
     bool extract;
+    bool redact;      /* --redact */
     GHashTable *open; /* id -> struct html_sess */
     uint64_t next_ord;
     uint64_t body_total;
@@ -986,7 +987,15 @@ static void command(struct mt_html *h, struct html_sess *s, const struct mt_even
     if (!b)
         return;
     key(b, "l");
-    if (ev->u.cmd.line.n) {
+    if (h->redact && ev->u.cmd.secret) {
+        GString *l = g_string_new_len((const char *)ev->u.cmd.tag.p, (gssize)ev->u.cmd.tag.n);
+        if (ev->u.cmd.tag.n)
+            g_string_append_c(l, ' ');
+        g_string_append_len(l, (const char *)ev->u.cmd.verb.p, (gssize)ev->u.cmd.verb.n);
+        g_string_append(l, ev->u.cmd.verb.n ? " ****" : "****");
+        line_str(h, b, l->str, l->len);
+        g_string_free(l, TRUE);
+    } else if (ev->u.cmd.line.n) {
         line_str(h, b, ev->u.cmd.line.p, ev->u.cmd.line.n);
     } else { /* no line kept: verb and argument */
         GString *l = g_string_new_len((const char *)ev->u.cmd.verb.p, (gssize)ev->u.cmd.verb.n);
@@ -997,7 +1006,13 @@ static void command(struct mt_html *h, struct html_sess *s, const struct mt_even
         line_str(h, b, l->str, l->len);
         g_string_free(l, TRUE);
     }
-    line_field(h, b, "n", ev->u.cmd.note);
+    if (h->redact && ev->u.cmd.note) {
+        char *r = mt_redact_note(ev->u.cmd.note);
+        line_field(h, b, "n", r);
+        g_free(r);
+    } else {
+        line_field(h, b, "n", ev->u.cmd.note);
+    }
     if (ev->u.cmd.auth_data)
         bool_field(b, "a", true);
     g_string_append_c(b, '}');
@@ -1039,12 +1054,15 @@ static void credential_fields(struct mt_html *h, GString *b, const struct mt_cre
 {
     line_field_max(h, b, "m", c->mechanism, max);
     line_field_max(h, b, "u", c->username, max);
-    line_field_max(h, b, "pw", c->password, max);
+    /* --redact: the secrets masked, as in the transcript and JSON */
+#define SECRET(v) (h->redact && (v) ? "****" : (v))
+    line_field_max(h, b, "pw", SECRET(c->password), max);
     line_field_max(h, b, "az", c->authzid, max);
-    line_field_max(h, b, "tk", c->token, max);
-    line_field_max(h, b, "hs", c->hash, max);
+    line_field_max(h, b, "tk", SECRET(c->token), max);
+    line_field_max(h, b, "hs", SECRET(c->hash), max);
     line_field_max(h, b, "ch", c->challenge, max);
-    line_field_max(h, b, "rs", c->response, max);
+    line_field_max(h, b, "rs", SECRET(c->response), max);
+#undef SECRET
     line_field_max(h, b, "dm", c->domain, max);
     line_field_max(h, b, "ws", c->workstation, max);
     key(b, "r");
@@ -1297,7 +1315,8 @@ static void put_head(struct mt_html *h)
     g_free(b64);
 }
 
-struct mt_html *mt_html_new(const char *path, const char *extract_dir, char *err, size_t errlen)
+struct mt_html *mt_html_new(const char *path, const char *extract_dir, bool redact, char *err,
+                            size_t errlen)
 {
     FILE *f = fopen(path, "w");
     if (!f) {
@@ -1318,6 +1337,7 @@ struct mt_html *mt_html_new(const char *path, const char *extract_dir, char *err
     h->page_dir = g_canonicalize_filename(dir, h->cwd);
     g_free(dir);
     h->extract = extract_dir != NULL;
+    h->redact = redact;
     h->open = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, sess_free);
     h->buf = g_string_sized_new(4096);
     h->tmp = g_string_sized_new(1024);

@@ -10,8 +10,10 @@
 struct mt_html;
 
 /* Opens path for writing (fails with a message in err).  extract_dir is
- * the -x directory or NULL: attachments saved there are linked. */
-struct mt_html *mt_html_new(const char *path, const char *extract_dir, char *err, size_t errlen);
+ * the -x directory or NULL: attachments saved there are linked.  redact:
+ * passwords, tokens and hashes are masked as in the other outputs. */
+struct mt_html *mt_html_new(const char *path, const char *extract_dir, bool redact, char *err,
+                            size_t errlen);
 /* Records what the page needs from one event (copies: events are only
  * valid during the call).  Called after the extractor, so file fields are
  * set. */

@@ -115,6 +115,8 @@ void mt_output_event(void *output, struct mt_event *ev)
             remember_credential(o, ev);
         break;
     }
+    if (o->o.tee)
+        o->o.tee(o->o.tee_ud, ev);
     if (o->o.flush_each)
         fflush(o->o.out);
 }

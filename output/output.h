@@ -18,6 +18,8 @@ struct mt_output_opts {
     bool flush_each;         /* flush after every event (live capture) */
     const char *extract_dir; /* NULL: no extraction */
     FILE *out;
+    mt_sink_fn tee;          /* also gets every event, after extraction (--html) */
+    void *tee_ud;
 };
 
 struct mt_output;

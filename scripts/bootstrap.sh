@@ -17,7 +17,7 @@ build_pkgs=(build-essential cmake pkg-config libpcap-dev libglib2.0-dev libgmime
 # the tests: tcpflow (conformance), tshark (plugin), real servers and clients in
 # network namespaces (live capture), setpriv (util-linux)
 test_pkgs=(python3 tcpdump tcpflow tshark iproute2 dovecot-imapd dovecot-pop3d
-           python3-aiosmtpd swaks openssl util-linux)
+           python3-aiosmtpd swaks openssl util-linux chromium fonts-dejavu-core)
 
 install_missing() {
     local missing=()

@@ -155,6 +155,13 @@ def main():
               and "AGFsaWNlQGV4YW1wbGUudGVzdABXb25kZXJsYW5kLTIwMjQ=" not in out,
               f"--redact hides the password {mode}")
 
+    # --html with --redact: the page holds no secret either
+    page = os.path.join(tmp, "r.html")
+    rc, out, err = run(["-r", sample, "--html", page, "--redact", "-q"])
+    text = open(page, encoding="utf-8").read() if os.path.exists(page) else ""
+    check(rc == 0 and "alice@example.test" in text and "Wonderland-2024" not in text,
+          "--html --redact hides the password in the page")
+
     # --workers: the same events, in another order
     others = sorted(os.path.join(a.samples, f) for f in os.listdir(a.samples) if f.endswith(".pcap"))
     args = []

@@ -6,7 +6,10 @@ their recorded order.  The generator replicates templates many times, each
 copy ("instance") with its own client addresses (10.100.0.0 and up, or
 fd99::1:x:y for IPv6) and client ports, its sequence numbers shifted by a
 random offset per direction, and copies interleaved in time: packets are
-taken round-robin from many concurrently open instances.  Segments larger
+taken round-robin from many concurrently open instances (a session of N
+packets sends ceil(N/64) per turn, so that large transfers go in bursts and
+the number of large messages in flight stays the same however long the
+capture is).  Segments larger
 than the flow's MSS (the samples were taken with offloads that merge
 segments) are cut to wire size, and IP and TCP checksums are computed for
 every packet written, so checksum-checking tools (libnids) accept them.
@@ -109,6 +112,7 @@ class Template:
         self.truth = None  # {"sessions": {...}, "messages": n, ...}
         self.bytes_out = 0  # bytes one instance adds to the capture
         self.kind = ""  # smtp / pop3 / imap
+        self.burst = 1  # packets an instance sends per round-robin turn
 
 
 def read_pcap(path):
@@ -535,7 +539,12 @@ class Writer:
         emit = self.emit
         while active:
             inst = active.popleft()
-            if emit(inst):
+            alive = True
+            for _ in range(inst[0].burst):
+                alive = emit(inst)
+                if not alive:
+                    break
+            if alive:
                 active.append(inst)
             elif more():
                 t = pick()
@@ -602,6 +611,9 @@ def main(argv=None):
                     help="size of a synthesized attachment when smtp-large.pcap is missing")
     ap.add_argument("--synth-large", action="store_true",
                     help="use a synthesized large SMTP session even if smtp-large.pcap exists")
+    ap.add_argument("--burst-len", type=int, default=64,
+                    help="a session of N packets sends ceil(N/BURST_LEN) per turn, so that every "
+                         "session stays open for about the same number of turns (default 64)")
     ap.add_argument("--force", action="store_true", help="rewrite the capture even if it exists")
     args = ap.parse_args(argv)
 
@@ -628,7 +640,7 @@ def main(argv=None):
     weighted, concurrency = choose_templates(args.profile, templates, rng, args, notes)
     params = {"profile": args.profile, "seed": args.seed, "size": target if args.profile != "short" else None,
               "sessions": args.sessions if args.profile == "short" else None,
-              "concurrency": concurrency, "large_share": args.large_share if args.profile == "mixed" else None,
+              "concurrency": concurrency, "burst_len": args.burst_len, "large_share": args.large_share if args.profile == "mixed" else None,
               "templates": sorted(t.name for t, _ in weighted)}
     if not args.force and os.path.exists(pcap_path) and os.path.exists(json_path):
         with open(json_path, encoding="utf-8") as f:
@@ -638,6 +650,8 @@ def main(argv=None):
             return 0
 
     tlist = [t for t, _ in weighted]
+    for t in tlist:
+        t.burst = max(1, -(-len(t.pkts) // args.burst_len))
     cum, acc = [], 0.0
     for _, w in weighted:
         acc += w

@@ -257,8 +257,9 @@ def bench(tools, capture, truth, args, work, label):
             if st["note"]:
                 continue
             x = run_once(t, capture, work, args.timeout)
-            log("%s run %d/%d %-28s %7.2f s %7.1f MiB%s" % (
-                label, r + 1, args.runs, t.label, x["wall"], x["rss_kib"] / 1024,
+            log("%s run %d/%d %-28s %7.2f s %7s MiB%s" % (
+                label, r + 1, args.runs, t.label, x["wall"],
+                "%.1f" % (x["rss_kib"] / 1024) if x["rss_kib"] is not None else "?",
                 " TIMEOUT" if x["timeout"] else (" rc=%d" % x["rc"] if x["rc"] else "")))
             if x["timeout"]:
                 st["note"] = "timed out after %d s (not run again)" % args.timeout

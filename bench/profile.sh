@@ -1,0 +1,60 @@
+#!/bin/sh
+# Where mailtap's time goes, on a mixed capture made by bench/gen.py.
+#
+#   bench/profile.sh [--mailtap PATH] [--size 20M] [--perf-size 250M]
+#
+# 1. valgrind --tool=callgrind on a small mixed capture (default 20 MB):
+#    instruction counts, exact and repeatable on a noisy shared machine.
+# 2. perf record -e cpu-clock on the full mixed capture (default 250 MB), when
+#    perf works here (virtual machines often have no hardware counters, so
+#    the timer event is used).
+# Reports go to bench/build/profile/: callgrind.txt (inclusive and
+# exclusive), perf.txt.  Needs valgrind and linux-perf (Debian).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+mailtap=$root/build/mailtap
+size=20M
+perf_size=250M
+while [ $# -gt 0 ]; do
+    case $1 in
+        --mailtap) mailtap=$2; shift 2 ;;
+        --size) size=$2; shift 2 ;;
+        --perf-size) perf_size=$2; shift 2 ;;
+        *) echo "usage: $0 [--mailtap PATH] [--size SIZE] [--perf-size SIZE]" >&2; exit 1 ;;
+    esac
+done
+out=$here/build/profile
+mkdir -p "$out"
+python3 "$here/gen.py" mixed --size "$size"
+small=$here/data/mixed-$size.pcap
+
+if command -v valgrind >/dev/null; then
+    echo "profile: callgrind on $small" >&2
+    rm -f "$out"/callgrind.out.*
+    valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out.mailtap" \
+        "$mailtap" -q --no-summary --json -r "$small" >/dev/null 2>"$out/callgrind.log"
+    {
+        echo "# callgrind_annotate, exclusive (self) cost"
+        callgrind_annotate "$out/callgrind.out.mailtap" 2>/dev/null | head -60
+        echo
+        echo "# callgrind_annotate --inclusive=yes"
+        callgrind_annotate --inclusive=yes "$out/callgrind.out.mailtap" 2>/dev/null | head -80
+    } >"$out/callgrind.txt"
+    echo "profile: wrote $out/callgrind.txt" >&2
+else
+    echo "profile: valgrind is not installed (apt-get install valgrind)" >&2
+fi
+
+if command -v perf >/dev/null && perf record -e cpu-clock -o /dev/null true >/dev/null 2>&1; then
+    python3 "$here/gen.py" mixed --size "$perf_size"
+    big=$here/data/mixed-$perf_size.pcap
+    echo "profile: perf record on $big" >&2
+    perf record -e cpu-clock -F 2000 -g -o "$out/perf.data" \
+        "$mailtap" -q --no-summary --json -r "$big" >/dev/null 2>"$out/perf.log"
+    perf report -i "$out/perf.data" --no-children --sort symbol,dso --stdio 2>/dev/null \
+        | grep -v '^$' | head -80 >"$out/perf.txt"
+    echo "profile: wrote $out/perf.txt" >&2
+else
+    echo "profile: perf record does not work here (linux-perf, perf_event_paranoid)" >&2
+fi

@@ -127,39 +127,6 @@ static int lookup_cmd(const uint8_t *p, size_t n)
     return -1;
 }
 
-static void line_anomalies(struct pop3 *po, enum mt_dir dir, const struct mt_item *it)
-{
-    if (it->flags & MT_LINE_TRUNCATED)
-        mt_sess_anomaly(po->s, dir, MT_AN_LINE_TOO_LONG, "line longer than %u bytes",
-                        mt_sess_limits(po->s)->line_max);
-    if (it->flags & MT_LINE_NUL)
-        mt_sess_anomaly(po->s, dir, MT_AN_NUL_BYTE, NULL);
-    if (it->flags & MT_LINE_BARE_CR)
-        mt_sess_anomaly(po->s, dir, MT_AN_BARE_CR, NULL);
-    if (it->flags & MT_LINE_BARE_LF)
-        mt_sess_anomaly(po->s, dir, MT_AN_BARE_LF, NULL);
-}
-
-static void emit_command(struct pop3 *po, const uint8_t *p, size_t n, const char *note,
-                         bool auth_data, bool secret)
-{
-    struct mt_event ev = { .type = MT_EV_COMMAND };
-    const uint8_t *sp = memchr(p, ' ', n);
-    ev.u.cmd.line = (struct mt_bytes){ p, n };
-    if (auth_data) {
-        ev.u.cmd.arg = (struct mt_bytes){ p, n };
-    } else {
-        size_t vn = sp ? (size_t)(sp - p) : n;
-        ev.u.cmd.verb = (struct mt_bytes){ p, vn };
-        if (sp)
-            ev.u.cmd.arg = (struct mt_bytes){ sp + 1, n - vn - 1 };
-    }
-    ev.u.cmd.note = note;
-    ev.u.cmd.auth_data = auth_data;
-    ev.u.cmd.secret = secret;
-    mt_sess_emit(po->s, &ev);
-}
-
 static void emit_reply(struct pop3 *po, const char *code, const struct pend *pd,
                        const char *note)
 {
@@ -293,7 +260,7 @@ static void client_command(struct pop3 *po, const struct mt_item *it)
     default:
         break;
     }
-    emit_command(po, p, n, note, false, secret);
+    mt_sess_command(po->s, p, n, note, false, secret);
     g_free(note);
     push_pending(po, idx, p, vn, arg, an, sp != NULL && an > 0);
     if (cmd == C_AUTH && an > 0)
@@ -305,14 +272,14 @@ static void client_auth_line(struct pop3 *po, const struct mt_item *it)
     if (it->n == 1 && it->p[0] == '*') { /* RFC 5034 4: the client cancels */
         if (po->sasl)
             mt_sasl_cancel(po->sasl);
-        emit_command(po, it->p, it->n, "cancelled", true, false);
+        mt_sess_command(po->s, it->p, it->n, "cancelled", true, false);
         return;
     }
     char *note = NULL;
     if (po->sasl)
         note = mt_sasl_step(po->sasl, MT_C2S, (const char *)it->p, it->n, mt_sess_anomaly_cb,
                             po->s);
-    emit_command(po, it->p, it->n, note, true, true);
+    mt_sess_command(po->s, it->p, it->n, note, true, true);
     g_free(note);
 }
 
@@ -324,7 +291,7 @@ static void client_bytes(struct pop3 *po, const uint8_t *p, size_t n)
     while (po->cstate != CS_TLS && mt_framer_next(f, &it)) {
         if (it.kind != MT_ITEM_LINE)
             continue;
-        line_anomalies(po, MT_C2S, &it);
+        mt_sess_line_anomalies(po->s, MT_C2S, it.flags);
         if (po->cstate == CS_AUTH)
             client_auth_line(po, &it);
         else
@@ -508,7 +475,7 @@ static void server_bytes(struct pop3 *po, const uint8_t *p, size_t n)
             }
             break;
         case SS_MULTI:
-            line_anomalies(po, MT_S2C, &it);
+            mt_sess_line_anomalies(po->s, MT_S2C, it.flags);
             if (it.n == 1 && it.p[0] == '.') {
                 multi_done(po);
             } else if (it.n > 0 && it.p[0] == '.') {
@@ -519,7 +486,7 @@ static void server_bytes(struct pop3 *po, const uint8_t *p, size_t n)
             break;
         case SS_STATUS:
         case SS_RESYNC:
-            line_anomalies(po, MT_S2C, &it);
+            mt_sess_line_anomalies(po->s, MT_S2C, it.flags);
             server_status(po, &it);
             break;
         }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "framer.h"
 #include "mime.h"
 
 struct mt_chunk {
@@ -113,6 +114,39 @@ void mt_sess_reasm_anomaly(struct mt_sess *s, enum mt_dir dir, enum mt_anomaly a
 {
     set_current(s, dir, pk);
     anomaly_record(s, dir, a, detail);
+}
+
+void mt_sess_line_anomalies(struct mt_sess *s, enum mt_dir dir, unsigned flags)
+{
+    if (flags & MT_LINE_TRUNCATED)
+        mt_sess_anomaly(s, dir, MT_AN_LINE_TOO_LONG, "line longer than %u bytes",
+                        s->eng->lim.line_max);
+    if (flags & MT_LINE_NUL)
+        mt_sess_anomaly(s, dir, MT_AN_NUL_BYTE, NULL);
+    if (flags & MT_LINE_BARE_CR)
+        mt_sess_anomaly(s, dir, MT_AN_BARE_CR, NULL);
+    if (flags & MT_LINE_BARE_LF)
+        mt_sess_anomaly(s, dir, MT_AN_BARE_LF, NULL);
+}
+
+void mt_sess_command(struct mt_sess *s, const uint8_t *p, size_t n, const char *note,
+                     bool auth_data, bool secret)
+{
+    struct mt_event ev = { .type = MT_EV_COMMAND };
+    const uint8_t *sp = memchr(p, ' ', n);
+    ev.u.cmd.line = (struct mt_bytes){ p, n };
+    if (auth_data) {
+        ev.u.cmd.arg = (struct mt_bytes){ p, n };
+    } else {
+        size_t vn = sp ? (size_t)(sp - p) : n;
+        ev.u.cmd.verb = (struct mt_bytes){ p, vn };
+        if (sp)
+            ev.u.cmd.arg = (struct mt_bytes){ sp + 1, n - vn - 1 };
+    }
+    ev.u.cmd.note = note;
+    ev.u.cmd.auth_data = auth_data;
+    ev.u.cmd.secret = secret;
+    mt_sess_emit(s, &ev);
 }
 
 void mt_sess_start_tls(struct mt_sess *s)

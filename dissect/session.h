@@ -56,6 +56,17 @@ void mt_sess_anomaly(struct mt_sess *s, enum mt_dir dir, enum mt_anomaly a,
  * the direction is the one of the bytes being processed. */
 void mt_sess_anomaly_cb(void *ud, enum mt_anomaly a, const char *detail);
 
+/* The anomalies a framed line carries (line_too_long, nul_byte, bare_cr,
+ * bare_lf), from its MT_LINE_* flags. */
+void mt_sess_line_anomalies(struct mt_sess *s, enum mt_dir dir, unsigned flags);
+
+/* Emits a command event for the client line p[0..n): verb and argument
+ * split at the first space, or, for a SASL response line (auth_data), all
+ * of it as the argument.  note: what was decoded from it; secret: the
+ * argument holds a password or token. */
+void mt_sess_command(struct mt_sess *s, const uint8_t *p, size_t n, const char *note,
+                     bool auth_data, bool secret);
+
 /* STARTTLS/STLS accepted: emits MT_EV_TLS; the rest of both directions is
  * counted but no longer handed to the dissector. */
 void mt_sess_start_tls(struct mt_sess *s);

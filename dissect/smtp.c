@@ -219,19 +219,6 @@ static char *path_arg(const uint8_t *p, size_t n, char **params)
     return g_strndup((const char *)p + start, i - start);
 }
 
-static void line_anomalies(struct smtp *sm, enum mt_dir dir, const struct mt_item *it)
-{
-    if (it->flags & MT_LINE_TRUNCATED)
-        mt_sess_anomaly(sm->s, dir, MT_AN_LINE_TOO_LONG, "line longer than %u bytes",
-                        mt_sess_limits(sm->s)->line_max);
-    if (it->flags & MT_LINE_NUL)
-        mt_sess_anomaly(sm->s, dir, MT_AN_NUL_BYTE, NULL);
-    if (it->flags & MT_LINE_BARE_CR)
-        mt_sess_anomaly(sm->s, dir, MT_AN_BARE_CR, NULL);
-    if (it->flags & MT_LINE_BARE_LF)
-        mt_sess_anomaly(sm->s, dir, MT_AN_BARE_LF, NULL);
-}
-
 static struct pend *push_pending(struct smtp *sm, enum smtp_cmd cmd, const uint8_t *verb,
                                  size_t vn, char *addr, bool last)
 {
@@ -251,26 +238,6 @@ static struct pend *push_pending(struct smtp *sm, enum smtp_cmd cmd, const uint8
     pd->last = last;
     g_queue_push_tail(&sm->pending, pd);
     return pd;
-}
-
-static void emit_command(struct smtp *sm, const uint8_t *p, size_t n, const char *note,
-                         bool auth_data, bool secret)
-{
-    struct mt_event ev = { .type = MT_EV_COMMAND };
-    const uint8_t *sp = memchr(p, ' ', n);
-    ev.u.cmd.line = (struct mt_bytes){ p, n };
-    if (auth_data) {
-        ev.u.cmd.arg = (struct mt_bytes){ p, n };
-    } else {
-        size_t vn = sp ? (size_t)(sp - p) : n;
-        ev.u.cmd.verb = (struct mt_bytes){ p, vn };
-        if (sp)
-            ev.u.cmd.arg = (struct mt_bytes){ sp + 1, n - vn - 1 };
-    }
-    ev.u.cmd.note = note;
-    ev.u.cmd.auth_data = auth_data;
-    ev.u.cmd.secret = secret;
-    mt_sess_emit(sm->s, &ev);
 }
 
 /* ---- messages ---- */
@@ -357,7 +324,7 @@ static void client_command(struct smtp *sm, const struct mt_item *it)
         if (cmd == C_OTHER)
             return;
     }
-    line_anomalies(sm, MT_C2S, it);
+    mt_sess_line_anomalies(sm->s, MT_C2S, it->flags);
     switch (cmd) {
     case C_HELO:
     case C_EHLO:
@@ -409,7 +376,7 @@ static void client_command(struct smtp *sm, const struct mt_item *it)
             else
                 ok = false;
         }
-        emit_command(sm, p, n, NULL, false, false);
+        mt_sess_command(sm->s, p, n, NULL, false, false);
         push_pending(sm, cmd, p, vn, NULL, last);
         if (!ok) {
             mt_sess_anomaly(sm->s, MT_C2S, MT_AN_BDAT_INVALID, "BDAT %.*s", (int)MIN(an, 40),
@@ -432,7 +399,7 @@ static void client_command(struct smtp *sm, const struct mt_item *it)
     default:
         break;
     }
-    emit_command(sm, p, n, note, false, secret);
+    mt_sess_command(sm->s, p, n, note, false, secret);
     g_free(note);
     push_pending(sm, cmd, p, vn, addr, last)->params = params;
     if (cmd == C_DATA) {
@@ -450,6 +417,23 @@ static void client_command(struct smtp *sm, const struct mt_item *it)
 
 static void client_command(struct smtp *sm, const struct mt_item *it);
 
+/* The client went on with commands while an AUTH exchange was open (the
+ * server's answer was lost, or never came): the exchange ends with an
+ * unknown result, its command stops waiting for a reply, and the line is
+ * taken as the command it is. */
+static void auth_abandon(struct smtp *sm, const struct mt_item *it)
+{
+    for (GList *l = sm->pending.head; l; l = l->next)
+        if (((struct pend *)l->data)->cmd == C_AUTH) {
+            pend_free(l->data);
+            g_queue_delete_link(&sm->pending, l);
+            break;
+        }
+    auth_finish(sm, MT_AUTH_UNKNOWN);
+    smtp_cstate(sm, CS_COMMAND);
+    client_command(sm, it);
+}
+
 static void client_auth_line(struct smtp *sm, const struct mt_item *it)
 {
     /* Base64 has no space or colon: "MAIL FROM:<...>" after AUTH means the
@@ -463,15 +447,7 @@ static void client_auth_line(struct smtp *sm, const struct mt_item *it)
         if (lookup_cmd(it->p, vn) != C_OTHER) {
             mt_sess_anomaly(sm->s, MT_C2S, MT_AN_PROTOCOL_VIOLATION,
                             "command inside an AUTH exchange");
-            for (GList *l = sm->pending.head; l; l = l->next)
-                if (((struct pend *)l->data)->cmd == C_AUTH) {
-                    pend_free(l->data);
-                    g_queue_delete_link(&sm->pending, l);
-                    break;
-                }
-            auth_finish(sm, MT_AUTH_UNKNOWN);
-            smtp_cstate(sm, CS_COMMAND);
-            client_command(sm, it);
+            auth_abandon(sm, it);
             return;
         }
     }
@@ -479,29 +455,21 @@ static void client_auth_line(struct smtp *sm, const struct mt_item *it)
      * sends a 3-byte response ending in 0x13: the client gave up waiting */
     if (it->n == 4 && g_ascii_strncasecmp((const char *)it->p, "QUIT", 4) == 0 && sm->sasl &&
         mt_sasl_steps(sm->sasl) >= 2) {
-        for (GList *l = sm->pending.head; l; l = l->next)
-            if (((struct pend *)l->data)->cmd == C_AUTH) {
-                pend_free(l->data);
-                g_queue_delete_link(&sm->pending, l);
-                break;
-            }
-        auth_finish(sm, MT_AUTH_UNKNOWN);
-        smtp_cstate(sm, CS_COMMAND);
-        client_command(sm, it);
+        auth_abandon(sm, it);
         return;
     }
-    line_anomalies(sm, MT_C2S, it);
+    mt_sess_line_anomalies(sm->s, MT_C2S, it->flags);
     if (it->n == 1 && it->p[0] == '*') {
         if (sm->sasl)
             mt_sasl_cancel(sm->sasl);
-        emit_command(sm, it->p, it->n, "cancelled", true, false);
+        mt_sess_command(sm->s, it->p, it->n, "cancelled", true, false);
         return;
     }
     char *note = NULL;
     if (sm->sasl)
         note = mt_sasl_step(sm->sasl, MT_C2S, (const char *)it->p, it->n, mt_sess_anomaly_cb,
                             sm->s);
-    emit_command(sm, it->p, it->n, note, true, true);
+    mt_sess_command(sm->s, it->p, it->n, note, true, true);
     g_free(note);
 }
 
@@ -733,7 +701,7 @@ static void server_bytes(struct smtp *sm, const uint8_t *p, size_t n)
     while (sm->cstate != CS_TLS && mt_framer_next(f, &it)) {
         if (sm->server_resync && !is_code(it.p, it.n))
             continue; /* the tail of a reply cut by the gap */
-        line_anomalies(sm, MT_S2C, &it);
+        mt_sess_line_anomalies(sm->s, MT_S2C, it.flags);
         if (!is_code(it.p, it.n)) {
             mt_sess_anomaly(sm->s, MT_S2C, MT_AN_PROTOCOL_VIOLATION, "reply without a code");
             if (!sm->reply_open)

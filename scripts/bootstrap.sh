@@ -54,8 +54,10 @@ test)
     configure_build "$top/build" -DMAILTAP_WERROR=ON
     (cd "$top/build" && ctest --output-on-failure -j "$jobs")
     # the same suite once more under AddressSanitizer and UndefinedBehaviorSanitizer
+    # (the Wireshark plugin is left out there: an ASan module cannot load into
+    # Debian's uninstrumented tshark; the first run tests it)
     configure_build "$top/build-asan" -DMAILTAP_WERROR=ON -DMAILTAP_SANITIZE=ON \
-        -DCMAKE_BUILD_TYPE=Debug
+        -DCMAKE_BUILD_TYPE=Debug -DMAILTAP_PLUGIN=OFF
     (cd "$top/build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j "$jobs")
     ;;
 *)

@@ -56,6 +56,16 @@ bool mt_esc_json(GString *out, const void *vp, size_t n)
     g_string_append_c(out, '"');
     size_t i = 0;
     while (i < n) {
+        /* the common case in bulk: printable ASCII that needs no escape */
+        size_t j = i;
+        while (j < n && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '"' && p[j] != '\\')
+            j++;
+        if (j > i) {
+            g_string_append_len(out, (const gchar *)p + i, (gssize)(j - i));
+            i = j;
+            if (i == n)
+                break;
+        }
         uint8_t c = p[i];
         if (c < 0x80) {
             switch (c) {

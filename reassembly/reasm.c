@@ -80,14 +80,20 @@ struct mt_reasm {
 static guint key_hash(gconstpointer k)
 {
     const struct flowkey *fk = k;
-    /* FNV-1a over the fields that matter */
-    uint32_t h = 2166136261u;
+    /* 64 bits at a time, multiply-xorshift mixed: the key is hashed for
+     * every packet (FNV byte by byte cost 3% of the run) */
+    uint64_t h = 0x9e3779b97f4a7c15ull, w;
     const uint8_t *p = (const uint8_t *)fk;
-    for (size_t i = 0; i < sizeof(*fk); i++) {
-        h ^= p[i];
-        h *= 16777619u;
+    size_t n = sizeof(*fk), i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
     }
-    return h;
+    for (; i < n; i++)
+        h = (h ^ p[i]) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 29;
+    return (guint)h;
 }
 
 static gboolean key_equal(gconstpointer a, gconstpointer b)

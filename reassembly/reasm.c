@@ -286,7 +286,7 @@ static void drain(struct mt_reasm *r, struct flow *f, int side, const struct mt_
         struct seg *g = s->ooo;
         s->ooo = g->next;
         s->ooo_bytes -= g->len;
-        uint32_t skip = (uint32_t)-SEQ_DIFF(g->seq, s->next);
+        uint32_t skip = s->next - g->seq; /* modulo 2^32: no signed negation */
         if (skip < g->len) {
             if (g->hole)
                 deliver_gap(r, f, side, g->len - skip, pk);
@@ -387,14 +387,14 @@ static void stream_data(struct mt_reasm *r, struct flow *f, int side, uint32_t s
                 "%u payload bytes cut by the snap length", missing);
     int32_t d = SEQ_DIFF(seq, s->next);
     if (d < 0) {
-        uint32_t old = (uint32_t)-d;
+        uint32_t old = 0u - (uint32_t)d; /* d may be INT32_MIN: negate unsigned */
         /* a keep-alive: one byte (or none) just before next */
         if (old == 1 && total <= 1)
             return;
         /* compare what was delivered and is still remembered */
         int32_t hd = SEQ_DIFF(seq, s->hist_seq);
         uint32_t hoff = hd > 0 ? (uint32_t)hd : 0;
-        uint32_t poff = hd < 0 ? (uint32_t)-hd : 0;
+        uint32_t poff = hd < 0 ? 0u - (uint32_t)hd : 0;
         uint32_t m = MIN(old, len);
         if (poff < m && hoff < s->hist_len) {
             uint32_t cmp = MIN(m - poff, s->hist_len - hoff);

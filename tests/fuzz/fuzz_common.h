@@ -98,9 +98,7 @@ static inline void fz_sink(void *ud, struct mt_event *ev)
         fz_touch_str(ev->u.reply.note);
         fz_touch(ev->u.reply.cmd_verb.p, ev->u.reply.cmd_verb.n);
         break;
-    case MT_EV_CREDENTIAL:
-        fz_touch_cred(ev->u.cred);
-        break;
+    case MT_EV_CREDENTIAL: fz_touch_cred(ev->u.cred); break;
     case MT_EV_MESSAGE: {
         const struct mt_message *m = ev->u.msg;
         fz_touch_str(m->mail_from);
@@ -121,8 +119,7 @@ static inline void fz_sink(void *ud, struct mt_event *ev)
         fz_touch_str(mt_anomaly_name(ev->u.anomaly.kind));
         fz_touch_str(ev->u.anomaly.detail);
         break;
-    default:
-        break;
+    default: break;
     }
 }
 

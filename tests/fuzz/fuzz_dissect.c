@@ -40,7 +40,7 @@ static const char *const greetings[] = {
     "+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n",
     "* OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN] ready\r\n",
 };
-static const uint16_t ports[] = { 25, 587, 110, 143, 2525, 465, 993, 8025 };
+static const uint16_t ports[] = {25, 587, 110, 143, 2525, 465, 993, 8025};
 
 struct fz_sess {
     struct mt_engine *e;
@@ -57,8 +57,8 @@ struct fz_sess {
 static void pkt(struct fz_sess *s, enum mt_dir dir, uint8_t flags, const uint8_t *p, uint32_t n,
                 uint32_t seq)
 {
-    static const struct mt_endpoint cl = { .family = 4, .addr = { 192, 0, 2, 1 }, .port = 40000 };
-    struct mt_endpoint sv = { .family = 4, .addr = { 192, 0, 2, 25 }, .port = s->port };
+    static const struct mt_endpoint cl = {.family = 4, .addr = {192, 0, 2, 1}, .port = 40000};
+    struct mt_endpoint sv = {.family = 4, .addr = {192, 0, 2, 25}, .port = s->port};
     struct mt_packet pk;
     memset(&pk, 0, sizeof(pk));
     pk.src = dir == MT_C2S ? cl : sv;
@@ -164,8 +164,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case 2:
             if (s.last[dir])
-                pkt(&s, dir, MT_TH_ACK | MT_TH_PSH, s.last[dir], s.last_len[dir],
-                    s.last_seq[dir]);
+                pkt(&s, dir, MT_TH_ACK | MT_TH_PSH, s.last[dir], s.last_len[dir], s.last_seq[dir]);
             break;
         case 3: {
             if (n == 0)
@@ -174,8 +173,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             n--;
             len = len < n ? len : n;
             if (len > 0)
-                pkt(&s, dir, MT_TH_ACK | MT_TH_PSH, p, (uint32_t)len,
-                    s.seq[dir] - (uint32_t)len);
+                pkt(&s, dir, MT_TH_ACK | MT_TH_PSH, p, (uint32_t)len, s.seq[dir] - (uint32_t)len);
             p += len;
             n -= len;
             break;
@@ -184,12 +182,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             pkt(&s, dir, MT_TH_FIN | MT_TH_ACK, NULL, 0, s.seq[dir]);
             s.seq[dir]++;
             break;
-        case 5:
-            pkt(&s, dir, MT_TH_RST | MT_TH_ACK, NULL, 0, s.seq[dir]);
-            break;
-        case 6:
-            pkt(&s, dir, MT_TH_ACK, NULL, 0, s.seq[dir]);
-            break;
+        case 5: pkt(&s, dir, MT_TH_RST | MT_TH_ACK, NULL, 0, s.seq[dir]); break;
+        case 6: pkt(&s, dir, MT_TH_ACK, NULL, 0, s.seq[dir]); break;
         case 7:
             s.ts += (int64_t)lim.idle_timeout * 1000000 + 1;
             mt_engine_expire(s.e, s.ts);

@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *p = data + 1;
     size_t n = size - 1;
 
-    struct run r = { .pause_literals = (cfgb & 4) != 0 };
+    struct run r = {.pause_literals = (cfgb & 4) != 0};
     struct imap_tok_cfg cfg = {
         .server = (cfgb & 1) != 0,
         .line_max = MT_DEF_LINE_MAX,
@@ -96,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             else
                 (void)imap_tok_gap(r.t, 5);
         }
-        fz_touch(&(bool){ imap_tok_in_line(r.t) }, sizeof(bool));
+        fz_touch(&(bool){imap_tok_in_line(r.t)}, sizeof(bool));
     }
     imap_tok_free(r.t);
     return 0;

@@ -19,8 +19,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const mechs[] = {
-    "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER", "NTLM", "plain", "login",
-    "cram-md5", "ntlm", "DIGEST-MD5", "SCRAM-SHA-1", "GSSAPI", "X-UNKNOWN", "", "APOP",
+    "PLAIN",    "LOGIN", "CRAM-MD5",   "XOAUTH2",     "OAUTHBEARER", "NTLM",      "plain", "login",
+    "cram-md5", "ntlm",  "DIGEST-MD5", "SCRAM-SHA-1", "GSSAPI",      "X-UNKNOWN", "",      "APOP",
 };
 #define NMECHS (sizeof(mechs) / sizeof(mechs[0]))
 #define MAX_STEPS 64
@@ -85,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             g_free(note);
             free(buf);
         }
-        fz_touch(&(unsigned){ mt_sasl_steps(s) }, sizeof(unsigned));
+        fz_touch(&(unsigned){mt_sasl_steps(s)}, sizeof(unsigned));
         if (!lf)
             break;
         p += k + 1;

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs each libFuzzer harness for a bounded time (CI: 60 s each).
 #
-#   tests/fuzz/run_fuzz.sh [-t SECONDS] [-k] [-b BUILD_DIR] [-o OUT_DIR] [HARNESS ...]
+#   tests/fuzz/run_fuzz.sh [-t SECONDS] [-k] [-s SUPP] [-b BUILD_DIR] [-o OUT_DIR] [HARNESS ...]
 #
 # -t  seconds per harness (default 60)
+# -s  a UBSan suppressions file (for a build with MAILTAP_FUZZ_EXTRA_FLAGS
+#     making that check recoverable: see fuzz.cmake)
 # -k  keep going after a crash (libFuzzer -fork=1 -ignore_crashes=1 ...; one
 #     child process at a time) to collect every distinct finding of a long run
 # -b  a build directory configured with CC=clang -DMAILTAP_FUZZ=ON; without
@@ -24,13 +26,15 @@ secs=60
 build=
 out=
 keep_going=()
-while getopts "t:kb:o:h" opt; do
+supp=
+while getopts "t:ks:b:o:h" opt; do
     case $opt in
     t) secs=$OPTARG ;;
     k) keep_going=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1) ;;
+    s) supp=$(cd "$(dirname "$OPTARG")" && pwd)/$(basename "$OPTARG") ;;
     b) build=$OPTARG ;;
     o) out=$OPTARG ;;
-    *) sed -n '2,16p' "$0"; exit 1 ;;
+    *) sed -n '2,20p' "$0"; exit 1 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -112,7 +116,7 @@ for h in "${harnesses[@]}"; do
     echo "run_fuzz: $h for ${secs}s" >&2
     set +e
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1} \
-        UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+        UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1${supp:+:suppressions=$supp}} \
         "$bin" -max_total_time="$secs" -timeout=25 -rss_limit_mb=2048 \
         -max_len="$(max_len "$h")" -print_final_stats=1 "${keep_going[@]}" "${dict[@]}" \
         -artifact_prefix="$out/artifacts/$h-" "$out/corpus/$h" "${seeds[@]}" \

@@ -542,17 +542,9 @@ static void client_bytes(struct smtp *sm, const uint8_t *p, size_t n)
     mt_framer_input(f, p, n);
     while (sm->cstate != CS_TLS && mt_framer_next(f, &it)) {
         client_item(sm, &it);
-        if (sm->cstate == CS_DATA) {
-            /* (only after held bytes were replayed) continue in bulk */
-            size_t rest = f->in_len - f->in_off;
-            const uint8_t *rp = f->in + f->in_off;
-            f->in_off = f->in_len;
-            if (rest)
-                client_bytes(sm, rp, rest);
-            return;
-        }
-        if (sm->cstate == CS_DATA_WAIT) {
-            /* hold the rest of this input */
+        if (sm->cstate == CS_DATA || sm->cstate == CS_DATA_WAIT) {
+            /* the rest of this input is a body (in bulk) or held until
+             * the reply to DATA: not lines */
             size_t rest = f->in_len - f->in_off;
             const uint8_t *rp = f->in + f->in_off;
             f->in_off = f->in_len;

@@ -172,6 +172,19 @@ void mt_fmt_time(GString *out, int64_t us)
     g_string_append_len(out, b, 27);
 }
 
+void mt_json_anomaly_counts(GString *b, const uint32_t *counts)
+{
+    g_string_append_c(b, '{');
+    bool first = true;
+    for (int a = 0; a < MT_AN__COUNT; a++)
+        if (counts[a]) {
+            g_string_append_printf(b, "%s\"%s\":%u", first ? "" : ",",
+                                   mt_anomaly_name((enum mt_anomaly)a), counts[a]);
+            first = false;
+        }
+    g_string_append_c(b, '}');
+}
+
 char *mt_redact_note(const char *note)
 {
     static const char *const keys[] = { "password=\"", "token=\"", "hash=\"", "response=\"",

@@ -1248,15 +1248,7 @@ static void sess_end(struct mt_html *h, struct html_sess *s, const struct mt_ses
     num_field(b, "gaps", s->ngaps);
     num_field(b, "gapb", s->gap_bytes);
     key(b, "an");
-    g_string_append_c(b, '{');
-    bool first = true;
-    for (int a = 0; a < MT_AN__COUNT; a++)
-        if (s->anomalies[a]) {
-            g_string_append_printf(b, "%s\"%s\":%u", first ? "" : ",",
-                                   mt_anomaly_name((enum mt_anomaly)a), s->anomalies[a]);
-            first = false;
-        }
-    g_string_append_c(b, '}');
+    mt_json_anomaly_counts(b, s->anomalies);
     line_field_max(h, b, "helo", si && si->client_name ? si->client_name : s->helo, HTML_INDEX_STR);
     if (si && si->capabilities) {
         key(b, "caps");

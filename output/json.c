@@ -94,15 +94,8 @@ static void session(GString *b, const struct mt_session_info *s)
                                (unsigned long long)s->gaps[i].len);
     g_string_append_printf(b, "],\"gap_count\":%u,\"gap_bytes\":%llu", s->ngaps,
                            (unsigned long long)s->gap_bytes);
-    g_string_append(b, ",\"anomalies\":{");
-    bool first = true;
-    for (int a = 0; a < MT_AN__COUNT; a++)
-        if (s->anomalies[a]) {
-            g_string_append_printf(b, "%s\"%s\":%u", first ? "" : ",",
-                                   mt_anomaly_name((enum mt_anomaly)a), s->anomalies[a]);
-            first = false;
-        }
-    g_string_append_c(b, '}');
+    g_string_append(b, ",\"anomalies\":");
+    mt_json_anomaly_counts(b, s->anomalies);
     if (s->client_name)
         str_field(b, "helo", s->client_name);
     if (s->capabilities) {

@@ -67,6 +67,8 @@ void mt_esc_text(GString *out, const void *p, size_t n);
 bool mt_esc_json(GString *out, const void *p, size_t n);
 /* Decimal digits of v. */
 void mt_append_u64(GString *out, uint64_t v);
+/* A session's anomaly counts as a JSON object {"name": count, ...}. */
+void mt_json_anomaly_counts(GString *out, const uint32_t *counts);
 /* RFC 3339 UTC with microseconds. */
 void mt_fmt_time(GString *out, int64_t us);
 /* Masks the values of password="...", token="..." and hash="..." in a note. */

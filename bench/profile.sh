@@ -5,7 +5,7 @@
 #
 # 1. valgrind --tool=callgrind on a small mixed capture (default 20 MB):
 #    instruction counts, exact and repeatable on a noisy shared machine.
-# 2. perf record -e cpu-clock on the full mixed capture (default 250 MB), when
+# 2. perf record -e cpu-clock (flat: the libraries have no frame pointers) on the full mixed capture (default 250 MB), when
 #    perf works here (virtual machines often have no hardware counters, so
 #    the timer event is used).
 # Reports go to bench/build/profile/: callgrind.txt (inclusive and
@@ -50,10 +50,17 @@ if command -v perf >/dev/null && perf record -e cpu-clock -o /dev/null true >/de
     python3 "$here/gen.py" mixed --size "$perf_size"
     big=$here/data/mixed-$perf_size.pcap
     echo "profile: perf record on $big" >&2
-    perf record -e cpu-clock -F 2000 -g -o "$out/perf.data" \
+    perf record -e cpu-clock -F 2000 -o "$out/perf.data" \
         "$mailtap" -q --no-summary --json -r "$big" >/dev/null 2>"$out/perf.log"
-    perf report -i "$out/perf.data" --no-children --sort symbol,dso --stdio 2>/dev/null \
-        | grep -v '^$' | head -80 >"$out/perf.txt"
+    {
+        echo "# perf report --sort dso (share of samples per library)"
+        perf report -i "$out/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null \
+            | grep '%' | grep -v '^#' | head -15
+        echo
+        echo "# perf report --sort symbol"
+        perf report -i "$out/perf.data" --no-children --sort symbol,dso --stdio -g none 2>/dev/null \
+            | grep '%' | grep -v '^#' | head -50
+    } >"$out/perf.txt"
     echo "profile: wrote $out/perf.txt" >&2
 else
     echo "profile: perf record does not work here (linux-perf, perf_event_paranoid)" >&2

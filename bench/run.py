@@ -562,7 +562,7 @@ def main(argv=None):
     ap.add_argument("--runs", type=int, default=3, help="runs of each tool (default 3; medians reported)")
     ap.add_argument("--size", help="size of the mixed capture of compare/workers (default 250M, quick 50M)")
     ap.add_argument("--timeout", type=int, default=0,
-                    help="seconds before a run is stopped and the tool not run again (default 300, quick 60)")
+                    help="seconds before a run is stopped and the tool not run again (default 180, quick 60)")
     ap.add_argument("--mailtap", help="mailtap binary (default build/mailtap)")
     ap.add_argument("--build", action="store_true",
                     help="build mailtap from the committed HEAD into bench/build/cmake and use it")
@@ -575,7 +575,7 @@ def main(argv=None):
 
     quick = args.quick
     size = args.size or ("50M" if quick else "250M")
-    args.timeout = args.timeout or (60 if quick else 300)
+    args.timeout = args.timeout or (60 if quick else 180)
     results = args.results or (os.path.join(BUILD, "RESULTS-quick.md") if quick
                                else os.path.join(HERE, "RESULTS.md"))
     png = os.path.splitext(results)[0].replace("RESULTS", "results") + ".png"

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdint.h>
 #include <time.h>
 
 #include <glib.h>
@@ -188,6 +189,21 @@ void mt_source_position(const struct mt_source *s, uint64_t *pos, uint64_t *size
     }
 }
 
+/* A record's time in microseconds; a pcapng timestamp can be anything, so
+ * it is clamped to +-2^40 s (about 35,000 years): the products and the
+ * differences the engine takes of times (idle expiry) cannot overflow. */
+static int64_t ts_us(const struct timeval *tv)
+{
+    const int64_t max_sec = (int64_t)1 << 40;
+    int64_t sec = (int64_t)tv->tv_sec;
+    if (sec > max_sec)
+        sec = max_sec;
+    if (sec < -max_sec)
+        sec = -max_sec;
+    int64_t usec = tv->tv_usec >= 0 && tv->tv_usec < 1000000 ? tv->tv_usec : 0;
+    return sec * 1000000 + usec;
+}
+
 static int64_t wall_us(void)
 {
     return g_get_real_time();
@@ -226,7 +242,7 @@ int mt_source_run(struct mt_source *s, struct mt_decoder *d, uint64_t *num, uint
             (*num)++;
             count++;
             file_records++;
-            last_ts = (int64_t)h->ts.tv_sec * 1000000 + h->ts.tv_usec;
+            last_ts = ts_us(&h->ts);
             if (s->dump)
                 pcap_dump((u_char *)s->dump, h, data);
             mt_decoder_packet(d, s->dlt, last_ts, *num, data, h->caplen, h->len, cb, ud);

@@ -250,7 +250,8 @@ bool mt_lines_add(struct mt_lines *l, const uint8_t *p, size_t n)
 
 const struct mt_bytes *mt_lines_view(struct mt_lines *l)
 {
-    for (size_t i = 0; i < l->n; i++)
-        l->v[i].p = l->buf + l->off[i];
+    static const uint8_t empty[1];
+    for (size_t i = 0; i < l->n; i++) /* only empty lines so far: no buffer */
+        l->v[i].p = l->buf ? l->buf + l->off[i] : empty;
     return l->v;
 }

@@ -322,7 +322,7 @@ def generate(profile, args, size=None, sessions=None):
     path = os.path.join(args.data, name + ".pcap")
     with open(os.path.join(args.data, name + ".json"), encoding="utf-8") as f:
         truth = json.load(f)
-    truth["gen_cmd"] = "bench/gen.py " + " ".join(cmd[3:]).replace(args.data, os.path.relpath(args.data, ROOT))
+    truth["gen_cmd"] = "bench/gen.py " + " ".join(cmd[2:]).replace(args.data, os.path.relpath(args.data, ROOT))
     return path, truth
 
 
@@ -459,23 +459,34 @@ def plot(path, sections):
     i = 0
     if "compare" in sections:
         res, truth = sections["compare"]
-        items = [(st["tool"].label, st["wall"]) for st in res.values() if st.get("wall")]
+        # Tools that timed out are drawn at the timeout, hatched.
+        items = []
+        for st in res.values():
+            if st.get("wall"):
+                items.append((st["tool"].label, st["wall"], False))
+            elif st.get("runs") and st["runs"][0].get("timeout"):
+                items.append((st["tool"].label, st["runs"][0]["wall"], True))
         ax = axes[i]
         i += 1
-        names = [n for n, _ in items]
-        walls = [w for _, w in items]
+        names = [n for n, _, _ in items]
+        walls = [w for _, w, _ in items]
         colors = ["#4c72b0" if n.startswith("mailtap") else "#999999" if n.startswith("floor") else "#dd8452"
                   for n in names]
-        ax.barh(range(len(items)), walls, color=colors)
+        bars = ax.barh(range(len(items)), walls, color=colors)
+        for bar, (_, _, to) in zip(bars, items):
+            if to:
+                bar.set_hatch("//")
+                bar.set_alpha(0.5)
         ax.set_yticks(range(len(items)))
         ax.set_yticklabels(names)
         ax.invert_yaxis()
         ax.set_xscale("log")
+        ax.set_xlim(right=max(walls) * 6)  # room for the labels
         ax.set_xlabel("wall time, s (log scale; median)")
         ax.set_title("%s: %.0f MB, %s packets" % (truth["file"], truth["bytes"] / 1e6,
                                                    "{:,}".format(truth["packets"])))
-        for y, w in enumerate(walls):
-            ax.text(w, y, " %.2f s" % w, va="center", fontsize=8)
+        for y, (_, w, to) in enumerate(items):
+            ax.text(w, y, " > %.0f s (timed out)" % w if to else " %.2f s" % w, va="center", fontsize=8)
     if "scaling" in sections:
         rows = sections["scaling"]
         ax = axes[i]
@@ -495,7 +506,7 @@ def plot(path, sections):
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()
         ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
-        ax.set_title("scaling: time linear, memory flat")
+        ax.set_title("scaling: mailtap --json on mixed captures")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     return True

@@ -3,7 +3,8 @@
 # bundled sample (demo) or run the whole test suite (test).
 #   scripts/bootstrap.sh demo   install what is missing, build, analyze samples/smtp-auth-plain.pcap
 #   scripts/bootstrap.sh test   install what is missing, build (warnings as errors), run ctest,
-#                               then build and run the suite again under ASan+UBSan
+#                               then build and run the suite again under ASan+UBSan, then
+#                               run each fuzz harness for 30 s (MAILTAP_FUZZ_SECONDS)
 # Run as root (or with sudo) so missing Debian packages can be installed.
 set -euo pipefail
 
@@ -17,7 +18,8 @@ build_pkgs=(build-essential cmake pkg-config libpcap-dev libglib2.0-dev libgmime
 # the tests: tcpflow (conformance), tshark (plugin), real servers and clients in
 # network namespaces (live capture), setpriv (util-linux)
 test_pkgs=(python3 tcpdump tcpflow tshark iproute2 dovecot-imapd dovecot-pop3d
-           python3-aiosmtpd swaks openssl util-linux chromium fonts-dejavu-core)
+           python3-aiosmtpd swaks openssl util-linux chromium fonts-dejavu-core
+           clang libclang-rt-14-dev)
 
 install_missing() {
     local missing=()
@@ -59,6 +61,8 @@ test)
     configure_build "$top/build-asan" -DMAILTAP_WERROR=ON -DMAILTAP_SANITIZE=ON \
         -DCMAKE_BUILD_TYPE=Debug -DMAILTAP_PLUGIN=OFF
     (cd "$top/build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j "$jobs")
+    # and each libFuzzer harness for a bounded time (clang; skipped without it)
+    "$top/tests/fuzz/run_fuzz.sh" -t "${MAILTAP_FUZZ_SECONDS:-30}" -o "$top/build-fuzz-out"
     ;;
 *)
     echo "usage: $0 demo|test" >&2

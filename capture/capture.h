@@ -57,9 +57,6 @@ void mt_decoder_free(struct mt_decoder *d);
 void mt_decoder_packet(struct mt_decoder *d, int dlt, int64_t ts_us, uint64_t num,
                        const uint8_t *data, uint32_t caplen, uint32_t wirelen,
                        mt_packet_cb cb, void *ud);
-/* Also usable on a bare IPv4 or IPv6 datagram (the Wireshark plugin). */
-void mt_decoder_ip(struct mt_decoder *d, int64_t ts_us, uint64_t num, const uint8_t *data,
-                   uint32_t caplen, uint32_t wirelen, mt_packet_cb cb, void *ud);
 const struct mt_capture_stats *mt_decoder_stats(const struct mt_decoder *d);
 /* End of input: IPv4 fragment sets still waiting are counted incomplete. */
 void mt_decoder_flush(struct mt_decoder *d);

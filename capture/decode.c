@@ -393,13 +393,6 @@ static void decode_ethertype(struct mt_decoder *d, const struct pktctx *x, uint1
         d->st.non_tcp++;
 }
 
-void mt_decoder_ip(struct mt_decoder *d, int64_t ts_us, uint64_t num, const uint8_t *data,
-                   uint32_t caplen, uint32_t wirelen, mt_packet_cb cb, void *ud)
-{
-    struct pktctx x = { ts_us, num, cb, ud };
-    decode_by_version(d, &x, data, caplen);
-}
-
 void mt_decoder_packet(struct mt_decoder *d, int dlt, int64_t ts_us, uint64_t num,
                        const uint8_t *data, uint32_t caplen, uint32_t wirelen,
                        mt_packet_cb cb, void *ud)

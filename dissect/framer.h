@@ -61,9 +61,6 @@ static inline void mt_framer_chunked(struct mt_framer *f, bool on) { f->chunked 
 /* Forgets the partial line and any raw count: after a gap. */
 void mt_framer_reset(struct mt_framer *f);
 
-/* Bytes held for a partial line. */
-static inline size_t mt_framer_pending(const struct mt_framer *f) { return f->len; }
-
 #endif
 
 #ifndef MT_LINES_DEFINED

@@ -43,11 +43,6 @@ struct mt_summary *mt_output_summary(struct mt_output *o)
     return o->summary;
 }
 
-const struct mt_output_counts *mt_output_counts(const struct mt_output *o)
-{
-    return &o->counts;
-}
-
 static char *esc_cell(const char *s)
 {
     GString *g = g_string_new(NULL);
@@ -78,30 +73,8 @@ static void remember_credential(struct mt_output *o, const struct mt_event *ev)
 void mt_output_event(void *output, struct mt_event *ev)
 {
     struct mt_output *o = output;
-    switch (ev->type) {
-    case MT_EV_SESSION_END:
-        o->counts.sessions++;
-        break;
-    case MT_EV_MESSAGE:
-        o->counts.messages++;
-        if (o->x) {
-            mt_extract_message(o->x, ev->sess, ev->u.msg);
-            if (ev->u.msg->file)
-                o->counts.files++;
-            for (size_t i = 0; i < ev->u.msg->nparts; i++)
-                if (ev->u.msg->parts[i].file)
-                    o->counts.files++;
-        }
-        break;
-    case MT_EV_CREDENTIAL:
-        o->counts.credentials++;
-        break;
-    case MT_EV_ANOMALY:
-        o->counts.anomalies++;
-        break;
-    default:
-        break;
-    }
+    if (ev->type == MT_EV_MESSAGE && o->x)
+        mt_extract_message(o->x, ev->sess, ev->u.msg);
     mt_summary_event(o->summary, ev);
     switch (o->o.format) {
     case MT_FMT_JSON:
@@ -162,11 +135,6 @@ void mt_output_finish(struct mt_output *o)
 void mt_output_merge(struct mt_output *dst, struct mt_output *src)
 {
     mt_summary_merge(dst->summary, src->summary);
-    dst->counts.sessions += src->counts.sessions;
-    dst->counts.messages += src->counts.messages;
-    dst->counts.credentials += src->counts.credentials;
-    dst->counts.anomalies += src->counts.anomalies;
-    dst->counts.files += src->counts.files;
     while (src->creds->len)
         g_ptr_array_add(dst->creds, g_ptr_array_steal_index(src->creds, 0));
 }

@@ -31,12 +31,6 @@ void mt_output_event(void *output, struct mt_event *ev);
 void mt_output_finish(struct mt_output *o);
 void mt_output_free(struct mt_output *o);
 
-/* Counters for the closing summary. */
-struct mt_output_counts {
-    uint64_t sessions, messages, credentials, anomalies, files;
-};
-const struct mt_output_counts *mt_output_counts(const struct mt_output *o);
-
 /* ---- the closing summary (summary.c) ---- */
 struct mt_run_stats {
     uint64_t packets, bytes, tcp, bad;
@@ -52,7 +46,7 @@ void mt_summary_print(const struct mt_summary *s, const struct mt_run_stats *rs,
                       FILE *out);
 /* The output's own summary. */
 struct mt_summary *mt_output_summary(struct mt_output *o);
-/* Adds what src counted (summary, counts, credential rows) to dst: the
+/* Adds what src counted (summary, credential rows) to dst: the
  * outputs of several workers become one. */
 void mt_output_merge(struct mt_output *dst, struct mt_output *src);
 void mt_summary_merge(struct mt_summary *dst, const struct mt_summary *src);

@@ -6,7 +6,6 @@
 struct mt_output {
     struct mt_output_opts o;
     struct mt_extractor *x;
-    struct mt_output_counts counts;
     GString *buf;
     GPtrArray *creds; /* rows for --credentials: char*[7] */
     struct mt_summary *summary;

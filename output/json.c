@@ -11,13 +11,22 @@ static void key(GString *b, const char *k)
     g_string_append(b, "\":");
 }
 
+/* A string field; where it was not valid UTF-8 (a password in a legacy
+ * charset, a raw file name), its bytes also come Base64-encoded in
+ * "<k>_b64", so nothing is lost. */
 static void str_field(GString *b, const char *k, const char *v)
 {
     key(b, k);
-    if (v)
-        mt_esc_json(b, v, strlen(v));
-    else
+    if (!v) {
         g_string_append(b, "null");
+        return;
+    }
+    size_t n = strlen(v);
+    if (!mt_esc_json(b, v, n)) {
+        gchar *b64 = g_base64_encode((const guchar *)v, n);
+        g_string_append_printf(b, ",\"%s_b64\":\"%s\"", k, b64);
+        g_free(b64);
+    }
 }
 
 /* Network bytes: the string, and the raw bytes in Base64 if they were not
@@ -277,12 +286,22 @@ void mt_json_event(struct mt_output *o, const struct mt_event *ev)
         str_field(b, "code", ev->u.reply.code);
         key(b, "lines");
         g_string_append_c(b, '[');
+        bool clean = true;
         for (size_t i = 0; i < ev->u.reply.nlines; i++) {
             if (i)
                 g_string_append_c(b, ',');
-            mt_esc_json(b, ev->u.reply.lines[i].p, ev->u.reply.lines[i].n);
+            clean &= mt_esc_json(b, ev->u.reply.lines[i].p, ev->u.reply.lines[i].n);
         }
         g_string_append_c(b, ']');
+        if (!clean) { /* the raw bytes of every line, as with verb and arg */
+            g_string_append(b, ",\"lines_b64\":[");
+            for (size_t i = 0; i < ev->u.reply.nlines; i++) {
+                gchar *b64 = g_base64_encode(ev->u.reply.lines[i].p, ev->u.reply.lines[i].n);
+                g_string_append_printf(b, "%s\"%s\"", i ? "," : "", b64);
+                g_free(b64);
+            }
+            g_string_append_c(b, ']');
+        }
         if (ev->u.reply.note)
             str_field(b, "decoded", ev->u.reply.note);
         if (ev->u.reply.cmd_pkt) {

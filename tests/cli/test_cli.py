@@ -44,6 +44,32 @@ def records(path):
     return data, endian, out
 
 
+def tcp_session_pcap(path, c2s, s2c):
+    """A minimal capture: handshake, one client and one server segment, FIN."""
+    out = open(path, "wb")
+    out.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 262144, 1))
+    cl, sv = bytes([192, 0, 2, 1]), bytes([192, 0, 2, 25])
+    seq = {cl: 1000, sv: 5000}
+    t = [0]
+
+    def pkt(src, dst, sport, dport, flags, data=b""):
+        tcp = struct.pack("!HHIIBBHHH", sport, dport, seq[src], seq[dst] + 1, 5 << 4, flags,
+                          65535, 0, 0) + data
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0, 64, 6, 0, src, dst)
+        frame = b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00" + ip + tcp
+        t[0] += 1
+        out.write(struct.pack("<IIII", 1700000000, t[0], len(frame), len(frame)) + frame)
+        seq[src] += len(data) + (1 if flags & 0x03 else 0)
+    pkt(cl, sv, 40000, 25, 0x02)
+    seq[sv] -= 0
+    pkt(sv, cl, 25, 40000, 0x12)
+    pkt(sv, cl, 25, 40000, 0x18, s2c)
+    pkt(cl, sv, 40000, 25, 0x18, c2s)
+    pkt(cl, sv, 40000, 25, 0x11)
+    pkt(sv, cl, 25, 40000, 0x11)
+    out.close()
+
+
 def jsonl(out):
     return [json.loads(l) for l in out.splitlines() if l.strip()]
 
@@ -161,6 +187,23 @@ def main():
     text = open(page, encoding="utf-8").read() if os.path.exists(page) else ""
     check(rc == 0 and "alice@example.test" in text and "Wonderland-2024" not in text,
           "--html --redact hides the password in the page")
+
+    # bytes that are not UTF-8: valid JSON, raw bytes kept in *_b64; no raw
+    # control bytes in the transcript
+    odd = os.path.join(tmp, "odd.pcap")
+    tcp_session_pcap(odd, b"EHLO caf\xe9\x1b[2J\r\nQUIT\r\n", b"220 h\xf4te \x9b ready\r\n")
+    rc, out, err = run(["-r", odd, "--json"])
+    ev = jsonl(out)
+    cmd = [e for e in ev if e["type"] == "command" and e["verb"] == "EHLO"]
+    rep = [e for e in ev if e["type"] == "reply" and e["code"] == "220"]
+    import base64
+    check(rc == 0 and cmd and base64.b64decode(cmd[0]["arg_b64"]) == b"caf\xe9\x1b[2J",
+          "invalid UTF-8 argument kept in arg_b64")
+    check(rep and base64.b64decode(rep[0]["lines_b64"][0]) == b"220 h\xf4te \x9b ready",
+          "invalid UTF-8 reply kept in lines_b64")
+    rc, out, err = run(["-r", odd])
+    check(rc == 0 and "\x1b" not in out and "\\x1b[2J" in out and "\\xe9" in out,
+          "transcript escapes the escape sequence and the invalid byte")
 
     # --workers: the same events, in another order
     others = sorted(os.path.join(a.samples, f) for f in os.listdir(a.samples) if f.endswith(".pcap"))

@@ -559,12 +559,12 @@ class Writer:
 
 def choose_templates(profile, templates, rng, args, notes):
     """-> (list of (template, weight), concurrency)."""
-    by_name = {t.name: t for t in templates}
     large = [t for t in templates if t.name.endswith("-large")]
     small = [t for t in templates if not t.name.endswith("-large")]
     if profile in ("large", "mixed") and not large:
-        notes.append("samples/smtp-large.pcap missing: synthesized an SMTP session "
-                     "with a %d-byte base64 attachment" % args.attach)
+        notes.append("%s: synthesized an SMTP session with a %d-byte base64 attachment"
+                     % ("--synth-large" if args.synth_large else "no samples/smtp-large.pcap",
+                        args.attach))
         large = [synth_large_smtp(rng, args.attach)]
     if profile == "large":
         return [(t, 1.0) for t in large], args.concurrency or 4
@@ -585,7 +585,6 @@ def choose_templates(profile, templates, rng, args, notes):
         out.append((t, (1.0 - args.large_share) / len(kinds) / n))
     for t in large:
         out.append((t, args.large_share / len(large)))
-    del by_name
     return out, args.concurrency or 256
 
 

@@ -637,7 +637,6 @@ def main(argv=None):
 
     sections = {}
     captures = {}
-    md_parts = []
 
     if "compare" in only or "workers" in only:
         mixed, mtruth = generate("mixed", args, size=size)

@@ -504,6 +504,24 @@ static void client_item(struct smtp *sm, const struct mt_item *it)
     }
 }
 
+/* The wait for the reply to DATA is over: the body follows (accepted) or
+ * not (rejected), and what the client sent meanwhile is replayed as such. */
+static void data_decided(struct smtp *sm, bool accepted)
+{
+    GByteArray *held = sm->held;
+    sm->held = NULL;
+    if (accepted) {
+        mt_msgbuf_begin(&sm->msg);
+        smtp_cstate(sm, CS_DATA);
+    } else {
+        smtp_cstate(sm, CS_COMMAND); /* rejected DATA: no message follows */
+    }
+    if (held) {
+        client_bytes(sm, held->data, held->len);
+        g_byte_array_free(held, TRUE);
+    }
+}
+
 static void client_bytes(struct smtp *sm, const uint8_t *p, size_t n)
 {
     struct mt_framer *f = &sm->fr[MT_C2S];
@@ -516,12 +534,7 @@ static void client_bytes(struct smtp *sm, const uint8_t *p, size_t n)
             return;
         }
         /* far more than a command's worth: the 354 was not captured */
-        GByteArray *held = sm->held;
-        sm->held = NULL;
-        mt_msgbuf_begin(&sm->msg);
-        smtp_cstate(sm, CS_DATA);
-        client_bytes(sm, held->data, held->len);
-        g_byte_array_free(held, TRUE);
+        data_decided(sm, true);
         client_bytes(sm, p, n);
         return;
     }
@@ -648,20 +661,8 @@ static void server_reply(struct smtp *sm)
             mt_sess_set_client_name(sm->s, (const uint8_t *)pd->addr, strlen(pd->addr));
         break;
     case C_DATA:
-        if (sm->cstate == CS_DATA_WAIT) {
-            GByteArray *held = sm->held;
-            sm->held = NULL;
-            if (strcmp(code, "354") == 0) {
-                mt_msgbuf_begin(&sm->msg);
-                smtp_cstate(sm, CS_DATA);
-            } else {
-                smtp_cstate(sm, CS_COMMAND); /* rejected DATA: no message follows */
-            }
-            if (held) {
-                client_bytes(sm, held->data, held->len);
-                g_byte_array_free(held, TRUE);
-            }
-        }
+        if (sm->cstate == CS_DATA_WAIT)
+            data_decided(sm, strcmp(code, "354") == 0);
         break;
     case C_AUTH:
         if (sm->cstate == CS_AUTH)
@@ -765,15 +766,8 @@ static void smtp_gap(void *st, struct mt_sess *s, enum mt_dir dir, uint64_t len)
 static void smtp_end(void *st, struct mt_sess *s)
 {
     struct smtp *sm = st;
-    if (sm->cstate == CS_DATA_WAIT && sm->held) {
-        /* the reply to DATA never came: assume it was accepted */
-        GByteArray *held = sm->held;
-        sm->held = NULL;
-        mt_msgbuf_begin(&sm->msg);
-        smtp_cstate(sm, CS_DATA);
-        client_bytes(sm, held->data, held->len);
-        g_byte_array_free(held, TRUE);
-    }
+    if (sm->cstate == CS_DATA_WAIT && sm->held)
+        data_decided(sm, true); /* the reply to DATA never came: assume accepted */
     if (sm->cstate == CS_DATA || (sm->cstate == CS_BDAT && sm->msg.active) ||
         (sm->cstate == CS_COMMAND && sm->msg.active && sm->msg.total > 0))
         emit_message(sm, sm->cstate == CS_DATA ? MT_SRC_DATA : MT_SRC_BDAT, false);

@@ -12,6 +12,7 @@
 #include <glib.h>
 
 #include "engine.h"
+#include "synth.h"
 #include "session.h"
 
 struct out {
@@ -72,52 +73,28 @@ struct turn {
     const char *text;
 };
 
-struct conv {
-    struct mt_engine *e;
-    uint32_t seq[2];
-    uint64_t num;
-};
-
-static void packet(struct conv *c, int dir, uint8_t flags, const uint8_t *p, uint32_t n)
-{
-    struct mt_packet pk;
-    memset(&pk, 0, sizeof(pk));
-    pk.num = ++c->num;
-    pk.ts_us = 1700000000000000 + (int64_t)c->num * 1000;
-    struct mt_endpoint cl = { .family = 4, .addr = { 192, 0, 2, 1 }, .port = 40000 };
-    struct mt_endpoint sv = { .family = 4, .addr = { 192, 0, 2, 2 }, .port = 110 };
-    pk.src = dir == MT_C2S ? cl : sv;
-    pk.dst = dir == MT_C2S ? sv : cl;
-    pk.seq = c->seq[dir];
-    pk.ack = c->seq[!dir];
-    pk.flags = flags;
-    pk.win = 65535;
-    pk.payload = p;
-    pk.len = n;
-    mt_engine_packet(c->e, &pk);
-    c->seq[dir] += n + ((flags & (MT_TH_SYN | MT_TH_FIN)) ? 1 : 0);
-}
-
 /* Plays the turns, each cut into segments of at most seg bytes. */
 static char *play(const struct turn *t, size_t nt, size_t seg, uint16_t port)
 {
     struct mt_limits lim;
     mt_limits_default(&lim);
     struct out o = { g_string_new(NULL) };
-    struct conv c = { .e = mt_engine_new(&lim, sink, &o), .seq = { 1000, 5000 } };
+    struct synth c = { .e = mt_engine_new(&lim, sink, &o), .seq = { 1000, 5000 },
+                       .server_port = 110 };
     (void)port;
-    packet(&c, MT_C2S, MT_TH_SYN, NULL, 0);
-    packet(&c, MT_S2C, MT_TH_SYN | MT_TH_ACK, NULL, 0);
-    packet(&c, MT_C2S, MT_TH_ACK, NULL, 0);
+    synth_pkt(&c, MT_C2S, MT_TH_SYN, NULL, 0);
+    synth_pkt(&c, MT_S2C, MT_TH_SYN | MT_TH_ACK, NULL, 0);
+    synth_pkt(&c, MT_C2S, MT_TH_ACK, NULL, 0);
     for (size_t i = 0; i < nt; i++) {
         int dir = t[i].who == 'c' ? MT_C2S : MT_S2C;
         const uint8_t *p = (const uint8_t *)t[i].text;
         size_t n = strlen(t[i].text);
         for (size_t off = 0; off < n; off += seg)
-            packet(&c, dir, MT_TH_PSH | MT_TH_ACK, p + off, (uint32_t)MIN(seg, n - off));
+            synth_pkt(&c, (enum mt_dir)dir, MT_TH_PSH | MT_TH_ACK, p + off,
+                      (uint32_t)MIN(seg, n - off));
     }
-    packet(&c, MT_C2S, MT_TH_FIN | MT_TH_ACK, NULL, 0);
-    packet(&c, MT_S2C, MT_TH_FIN | MT_TH_ACK, NULL, 0);
+    synth_pkt(&c, MT_C2S, MT_TH_FIN | MT_TH_ACK, NULL, 0);
+    synth_pkt(&c, MT_S2C, MT_TH_FIN | MT_TH_ACK, NULL, 0);
     mt_engine_finish(c.e);
     mt_engine_free(c.e);
     return g_string_free(o.s, FALSE);

@@ -13,7 +13,6 @@ where bytes are missing.  See README.md here for why each case exists.
 """
 
 import argparse
-import glob
 import os
 import shutil
 import sys
@@ -32,8 +31,6 @@ LOSSY = {"snaplen": ["snaplen_truncated", "gap"], "ipfrag-drop": ["ipfrag_incomp
 # Session fields compared with the baseline.
 FIELDS = ["c2s_bytes", "s2c_bytes", "complete", "gaps", "gap_bytes", "start", "end",
           "anomalies"]
-SYNTHETIC = [("synth-smtp.pcap", {}), ("synth-smtp-ipv6.pcap", {"ipv6": True}),
-             ("synth-smtp-2sessions.pcap", {"sessions": 2})]
 
 
 def data_flows(flows):
@@ -126,16 +123,7 @@ def main():
         print("0 passed, 1 failed")
         return 1
     tmp = tempfile.mkdtemp(prefix="mailtap-linklayer-")
-    samples = sorted(glob.glob(os.path.join(args.samples, "*.pcap")) +
-                     glob.glob(os.path.join(args.samples, "*.pcapng")))
-    synth_cmds = {}
-    for name, kw in SYNTHETIC:
-        path = os.path.join(tmp, name)
-        pt.write_capture(path, pt.synth_capture(**kw))
-        samples.append(path)
-        synth_cmds[path] = (f"python3 {os.path.relpath(TOOL)} synth {name}" +
-                            "".join(f" --{k} {v}" if v is not True else f" --{k}"
-                                    for k, v in kw.items()))
+    samples, synth_cmds = pt.suite_inputs(args.samples, tmp)
     passed = failed = skipped = 0
 
     def report(name, errors, repro):

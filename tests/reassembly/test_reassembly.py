@@ -11,7 +11,6 @@ directory for why each case exists.
 """
 
 import argparse
-import glob
 import os
 import shutil
 import sys
@@ -46,8 +45,6 @@ XFAIL = {"reorder-wide"}
 LOSSLESS = {"none", "reorder", "reorder-wide", "duplicate", "overlap-identical",
             "overlap-conflict", "resplit-1", "resplit-random"}
 MAIL_PORTS = {25, 465, 587, 2525, 110, 995, 143, 993}
-SYNTHETIC = [("synth-smtp.pcap", {}), ("synth-smtp-ipv6.pcap", {"ipv6": True}),
-             ("synth-smtp-2sessions.pcap", {"sessions": 2})]
 
 TOOL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "pcaptool.py")
 
@@ -217,16 +214,7 @@ def main():
         print("0 passed, 1 failed")
         return 1
     tmp = tempfile.mkdtemp(prefix="mailtap-reassembly-")
-    samples = sorted(glob.glob(os.path.join(args.samples, "*.pcap")) +
-                     glob.glob(os.path.join(args.samples, "*.pcapng")))
-    synth_cmds = {}
-    for name, kw in SYNTHETIC:
-        path = os.path.join(tmp, name)
-        pt.write_capture(path, pt.synth_capture(**kw))
-        samples.append(path)
-        synth_cmds[path] = (f"python3 {os.path.relpath(TOOL)} synth {name}" +
-                            "".join(f" --{k} {v}" if v is not True else f" --{k}"
-                                    for k, v in kw.items()))
+    samples, synth_cmds = pt.suite_inputs(args.samples, tmp)
     passed = failed = skipped = xfailed = 0
     try:
         for sample in samples:

@@ -33,6 +33,7 @@ import argparse
 import gzip
 import ipaddress
 import json
+import glob
 import os
 import random
 import struct
@@ -1431,6 +1432,29 @@ def tcpflow_streams(path, workdir, parts=False):
     if parts:
         return out
     return {k: b"".join(v) for k, v in out.items()}
+
+
+# The synthetic captures the reassembly and link-layer suites add to the
+# samples: IPv4 with a sequence-number wrap, IPv6, two interleaved sessions.
+SYNTHETIC = [("synth-smtp.pcap", {}), ("synth-smtp-ipv6.pcap", {"ipv6": True}),
+             ("synth-smtp-2sessions.pcap", {"sessions": 2})]
+
+
+def suite_inputs(samples_dir, tmp):
+    """The samples (*.pcap, *.pcapng) and the SYNTHETIC captures, written
+    into tmp.  Returns (paths, {synthetic path: the command that remakes it})."""
+    tool = os.path.relpath(os.path.abspath(__file__))
+    samples = sorted(glob.glob(os.path.join(samples_dir, "*.pcap")) +
+                     glob.glob(os.path.join(samples_dir, "*.pcapng")))
+    synth_cmds = {}
+    for name, kw in SYNTHETIC:
+        path = os.path.join(tmp, name)
+        write_capture(path, synth_capture(**kw))
+        samples.append(path)
+        synth_cmds[path] = (f"python3 {tool} synth {name}" +
+                            "".join(f" --{k} {v}" if v is not True else f" --{k}"
+                                    for k, v in kw.items()))
+    return samples, synth_cmds
 
 
 def selftest(inputs, use_tcpflow=True, workdir=None):

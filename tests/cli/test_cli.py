@@ -205,6 +205,36 @@ def main():
     check(rc == 0 and "\x1b" not in out and "\\x1b[2J" in out and "\\xe9" in out,
           "transcript escapes the escape sequence and the invalid byte")
 
+    # progress on stderr only when it is a terminal, and never with -q
+    import pty
+    big = os.path.join(tmp, "many.pcap")
+    with open(big, "wb") as f:  # enough records for several progress ticks
+        data0, _, recs0 = records(sample)
+        f.write(data0[:24])
+        for _ in range(300):
+            f.write(data0[24:])
+    def stderr_on_tty(args):
+        master, slave = pty.openpty()
+        r = subprocess.run([MAILTAP] + args, stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                b = os.read(master, 65536)
+            except OSError:
+                break
+            if not b:
+                break
+            chunks.append(b)
+        os.close(master)
+        return r.returncode, b"".join(chunks).decode("utf-8", "replace")
+    rc, tty_err = stderr_on_tty(["-r", big])
+    check(rc == 0 and "packets" in tty_err and "%" in tty_err, "progress on a terminal")
+    rc, tty_err = stderr_on_tty(["-q", "-r", big])
+    check(rc == 0 and "packets" not in tty_err, "-q silences the progress")
+    rc, out, err = run(["-r", big])
+    check(rc == 0 and "%" not in err, "no progress when stderr is not a terminal")
+
     # --workers: the same events, in another order
     others = sorted(os.path.join(a.samples, f) for f in os.listdir(a.samples) if f.endswith(".pcap"))
     args = []

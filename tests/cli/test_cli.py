@@ -235,6 +235,18 @@ def main():
     rc, out, err = run(["-r", big])
     check(rc == 0 and "%" not in err, "no progress when stderr is not a terminal")
 
+    # cmake --install puts the binary and the man page (and the plugin, when
+    # built) in place; DESTDIR keeps it inside the temporary directory
+    builddir = os.path.dirname(os.path.abspath(MAILTAP))
+    if os.path.exists(os.path.join(builddir, "cmake_install.cmake")):
+        dest = os.path.join(tmp, "destdir")
+        r = subprocess.run(["cmake", "--install", builddir, "--prefix", "/usr/local"],
+                           env=dict(os.environ, DESTDIR=dest), capture_output=True)
+        check(r.returncode == 0 and
+              os.access(os.path.join(dest, "usr/local/bin/mailtap"), os.X_OK) and
+              os.path.isfile(os.path.join(dest, "usr/local/share/man/man1/mailtap.1")),
+              "cmake --install: binary and man page")
+
     # --workers: the same events, in another order
     others = sorted(os.path.join(a.samples, f) for f in os.listdir(a.samples) if f.endswith(".pcap"))
     args = []

@@ -31,6 +31,7 @@
  * so mime_bomb_cut() counts such lines first and hands GMime only the
  * input before the line that passes MIME_DELIM_LINES_MAX(parts cap). */
 #include "mime.h"
+#include "mime_int.h"
 #include "b64.h"
 
 #include <string.h>
@@ -54,18 +55,10 @@
  * bytes, parameters, text bodies without charset=).  UTF-8 first since it
  * validates strictly; GB18030 is a superset of GB2312 and GBK and rejects
  * most Latin-1 text; ISO-8859-1 accepts any byte and ends the list. */
-static const char *mime_fallback_charsets[] = { "UTF-8", "GB18030", "ISO-8859-1", NULL };
+const char *mime_fallback_charsets[] = { "UTF-8", "GB18030", "ISO-8859-1", NULL };
 
-struct mime_ctx {
-    const struct mt_limits *lim;
-    mt_anomaly_cb cb;
-    void *ud;
-    GArray *parts; /* struct mt_mime_part */
-    unsigned reported; /* bit per once-per-message anomaly */
-    char detail[MT_CAP_ANOMALY_DETAIL];
-};
 
-static void mime_anomaly(struct mime_ctx *c, enum mt_anomaly a, const char *detail)
+void mime_anomaly(struct mime_ctx *c, enum mt_anomaly a, const char *detail)
 {
     if (c->cb)
         c->cb(c->ud, a, detail);
@@ -113,12 +106,31 @@ static void mime_b64_table_init(void)
         mime_b64_ok[(guchar)*ok] = 1;
 }
 
+static GMimeParserOptions *mime_options_new(void)
+{
+    GMimeParserOptions *opts = g_mime_parser_options_new();
+
+    g_mime_parser_options_set_fallback_charsets(opts, mime_fallback_charsets);
+    g_mime_parser_options_set_rfc2047_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
+    g_mime_parser_options_set_parameter_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
+    g_mime_parser_options_set_address_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
+    return opts;
+}
+
+static GMimeParserOptions *mime_fast_opts;
+
 static gpointer mime_init_once(gpointer arg)
 {
     (void)arg;
     g_mime_init();
     mime_b64_table_init();
+    mime_fast_opts = mime_options_new();
     return NULL;
+}
+
+GMimeParserOptions *mime_fast_options(void)
+{
+    return mime_fast_opts;
 }
 
 void mt_mime_global_init(void)
@@ -129,7 +141,7 @@ void mt_mime_global_init(void)
 }
 
 /* Valid UTF-8 copy of s, at most cap bytes, cut at a character boundary. */
-static char *mime_utf8_dup(const char *s, gssize n, size_t cap)
+char *mime_utf8_dup(const char *s, gssize n, size_t cap)
 {
     char *v, *end;
     size_t len;
@@ -145,7 +157,7 @@ static char *mime_utf8_dup(const char *s, gssize n, size_t cap)
     return v;
 }
 
-static char *mime_lower_dup(const char *s)
+char *mime_lower_dup(const char *s)
 {
     char *v;
 
@@ -217,7 +229,6 @@ static void mime_append_name(GString *out, const char *name)
     g_string_append_c(out, '"');
 }
 
-static void mime_append_list(GString *out, InternetAddressList *list);
 
 static void mime_append_address(GString *out, InternetAddress *ia)
 {
@@ -240,7 +251,7 @@ static void mime_append_address(GString *out, InternetAddress *ia)
     }
 }
 
-static void mime_append_list(GString *out, InternetAddressList *list)
+void mime_append_list(GString *out, InternetAddressList *list)
 {
     int n = list ? internet_address_list_length(list) : 0;
     for (int i = 0; i < n; i++) {
@@ -431,7 +442,7 @@ static char *mime_convert_filter(const uint8_t *data, size_t len, const char *ch
 
 /* A text/... body to UTF-8: from the declared charset, else the first of the
  * fallback charsets that converts cleanly.  Capped at MIME_TEXT_MAX. */
-static char *mime_text_utf8(const uint8_t *data, size_t len, const char *charset)
+char *mime_text_utf8(const uint8_t *data, size_t len, const char *charset)
 {
     const gchar *cs = charset ? g_mime_charset_canon_name(charset) : NULL;
     char *conv = NULL, *v;
@@ -665,6 +676,23 @@ static void mime_walk(struct mime_ctx *c, GMimeObject *root)
     g_array_free(stack, TRUE);
 }
 
+bool mt_mime_force_gmime;
+
+bool mt_mime_parse_fast(const uint8_t *data, size_t len, const struct mt_limits *lim,
+                        struct mt_mime_result *out, mt_anomaly_cb cb, void *ud)
+{
+    struct mime_ctx c = { .lim = lim, .cb = cb, .ud = ud };
+
+    memset(out, 0, sizeof *out);
+    if (!data || len == 0)
+        return false;
+    mt_mime_global_init();
+    if (mime_header_len(data, len) > lim->header_max / 2 ||
+        mime_bomb_cut(data, len, lim->mime_parts_max) < len)
+        return false;
+    return mime_fast_parse(&c, data, len, out);
+}
+
 void mt_mime_parse(const uint8_t *data, size_t len, const struct mt_limits *lim,
                    struct mt_mime_result *out, mt_anomaly_cb cb, void *ud)
 {
@@ -696,11 +724,11 @@ void mt_mime_parse(const uint8_t *data, size_t len, const struct mt_limits *lim,
     if (feed > UINT32_MAX) /* GByteArray lengths are guint */
         feed = UINT32_MAX;
 
-    opts = g_mime_parser_options_new();
-    g_mime_parser_options_set_fallback_charsets(opts, mime_fallback_charsets);
-    g_mime_parser_options_set_rfc2047_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
-    g_mime_parser_options_set_parameter_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
-    g_mime_parser_options_set_address_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
+    if (feed == len && hlen <= lim->header_max / 2 && !mt_mime_force_gmime &&
+        mime_fast_parse(&c, data, len, out))
+        return; /* well-formed: no object tree needed (mime_fast.c) */
+
+    opts = mime_options_new();
     g_mime_parser_options_set_warning_callback(opts, mime_parser_warning, &c);
 
     /* GMime reads the caller's bytes in place: the array borrows data

@@ -2,6 +2,7 @@
 #ifndef MT_MIME_H
 #define MT_MIME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,15 @@ void mt_mime_global_init(void);
  * on.  Always fills out (possibly with no parts). */
 void mt_mime_parse(const uint8_t *data, size_t len, const struct mt_limits *lim,
                    struct mt_mime_result *out, mt_anomaly_cb cb, void *ud);
+
+/* Tests only: the fast path alone (mime_fast.c).  Returns false, with out
+ * empty and nothing raised, when the message needs GMime's full parse. */
+bool mt_mime_parse_fast(const uint8_t *data, size_t len, const struct mt_limits *lim,
+                        struct mt_mime_result *out, mt_anomaly_cb cb, void *ud);
+
+/* Tests only: true makes every message take GMime's full parse rather
+ * than the fast path of mime_fast.c, so that the two can be compared. */
+extern bool mt_mime_force_gmime;
 
 void mt_mime_result_clear(struct mt_mime_result *r);
 

@@ -1,9 +1,13 @@
 /* Fuzz harness: mt_mime_parse on a whole message (RFC 5322, CRLF or LF),
- * under the default caps, then every field of the result is read. */
+ * under the default caps, then every field of the result is read.  Then
+ * the fast path (mime_fast.c) against GMime's full parse: where the fast
+ * path takes the message, any difference is a crash. */
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "mime.h"
 #include "fuzz_common.h"
+#include "../unit/mime_diff.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -26,5 +30,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < r.nparts; i++)
         fz_touch_part(&r.parts[i]);
     mt_mime_result_clear(&r);
+
+    GString *why = g_string_new(NULL);
+    if (mime_diff(data, size, &lim, why) == 1) {
+        fprintf(stderr, "fast MIME path differs from GMime: %s\n", why->str);
+        abort();
+    }
+    g_string_free(why, TRUE);
     return 0;
 }

@@ -1,0 +1,472 @@
+/* The fast path of MIME decoding: well-formed messages without GMime's
+ * object tree.
+ *
+ * GMime's full parse builds a GObject per part, header, header list,
+ * content type, parameter list, data wrapper and substream, and frees them
+ * all again: for the small messages that make most of the mail on a link
+ * that costs far more than reading the message.  This file walks the
+ * message itself (header blocks, multipart delimiter lines, content
+ * ranges) and calls GMime only for what is not structure and where its
+ * exact behaviour matters: RFC 2047 header decoding, address lists,
+ * Content-Type and Content-Disposition parameters (RFC 2231), the
+ * transfer-encoding names and quoted-printable decoding.  Base64 uses
+ * the same decoder as the full parse.
+ *
+ * It must give exactly what the full parse gives, so it takes only the
+ * messages whose structure it knows GMime reads the same way, and gives
+ * up (returns false, having raised nothing) on anything else: 8-bit or
+ * control bytes in a header block, a header line that is not
+ * "name: value", a header block without its empty line, a repeated
+ * header that matters, a part header block near header_max, message/...
+ * parts, multipart/digest, a multipart without boundary or whose
+ * delimiters are missing, out of order or ambiguous (one boundary a
+ * prefix of another), uuencode, parts or depth past the caps.  Those
+ * messages, which include every malformed and hostile one, take GMime's
+ * full parse with its anomalies.  tests/unit/test_mime.c checks both paths
+ * against each other on every fixture and sample message.
+ *
+ * Where content ends (RFC 2046 5.1.1): the line break before a delimiter
+ * line belongs to the delimiter, so a part's content stops before it; the
+ * content of a message that is not multipart runs to its last byte.  A
+ * line is a delimiter when it starts with "--" and the boundary and the
+ * rest of it is white space (GMime's is_boundary), a close delimiter when
+ * "--" follows the boundary. */
+#include "mime_int.h"
+
+#include <string.h>
+
+#include "b64.h"
+#include "hash.h"
+
+/* Multipart nesting the fast path follows (the caps may allow more:
+ * deeper messages take the full parse). */
+#define FAST_DEPTH_MAX 16u
+
+/* The header fields of one entity that the outputs need: raw values
+ * (everything after the colon up to the field's last line break, as GMime
+ * keeps them). */
+enum { FH_CT, FH_CTE, FH_CD, FH_FROM, FH_TO, FH_CC, FH_SUBJECT, FH_DATE, FH_MSGID, FH_N };
+
+static const char *const fast_names[FH_N] = {
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    "Content-Disposition",
+    "From",
+    "To",
+    "Cc",
+    "Subject",
+    "Date",
+    "Message-ID",
+};
+
+struct fast_entity {
+    const char *raw[FH_N];
+    size_t rawlen[FH_N];
+    size_t body; /* offset of the first byte after the empty line */
+};
+
+struct fast {
+    struct mime_ctx *c;
+    const char *d;
+    GArray *parts;                       /* struct mt_mime_part */
+    const char *bnd[FAST_DEPTH_MAX + 1]; /* boundaries of the open multiparts */
+    size_t bndlen[FAST_DEPTH_MAX + 1];
+    unsigned nbnd;
+    GArray *bad; /* indexes in parts of leaves with invalid base64 */
+};
+
+static bool fast_is_lwsp(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r';
+}
+
+/* Parses the header block of the entity at d[pos..end).  top: the
+ * message's own block (address and subject fields count). */
+static bool fast_headers(const char *d, size_t pos, size_t end, bool top, struct fast_entity *e)
+{
+    size_t i = pos;
+
+    memset(e, 0, sizeof *e);
+    for (;;) {
+        size_t ns, nlen, vs;
+        const char *lf;
+        unsigned h;
+
+        if (i >= end)
+            return false; /* no empty line */
+        if (d[i] == '\n') {
+            e->body = i + 1;
+            break;
+        }
+        if (d[i] == '\r') {
+            if (i + 1 < end && d[i + 1] == '\n') {
+                e->body = i + 2;
+                break;
+            }
+            return false;
+        }
+        ns = i;
+        while (i < end && d[i] != ':') {
+            unsigned char ch = (unsigned char)d[i];
+            if (ch <= ' ' || ch >= 0x7f)
+                return false; /* not a field name (RFC 5322 2.2) */
+            i++;
+        }
+        if (i >= end || i == ns)
+            return false;
+        nlen = i - ns;
+        vs = ++i;
+        for (;;) { /* the value, with its continuation lines */
+            lf = memchr(d + i, '\n', end - i);
+            if (!lf)
+                return false;
+            for (const char *q = d + i; q < lf; q++) {
+                unsigned char ch = (unsigned char)*q;
+                if (ch >= 0x7f || (ch < ' ' && ch != '\t' && !(ch == '\r' && q + 1 == lf)))
+                    return false;
+            }
+            i = (size_t)(lf - d) + 1;
+            if (i < end && (d[i] == ' ' || d[i] == '\t'))
+                continue;
+            break;
+        }
+        for (h = 0; h < FH_N; h++) {
+            if (!top && h >= FH_FROM)
+                break;
+            if (strlen(fast_names[h]) == nlen &&
+                g_ascii_strncasecmp(d + ns, fast_names[h], nlen) == 0)
+                break;
+        }
+        if (h < FH_N && !(!top && h >= FH_FROM)) {
+            if (e->raw[h])
+                return false; /* repeated: GMime merges or picks; leave it to GMime */
+            e->raw[h] = d + vs;
+            e->rawlen[h] = i - vs;
+        }
+    }
+    return true;
+}
+
+/* The decoded value of a raw header value, as g_mime_header_get_value
+ * gives it: unfolded, RFC 2047 decoded. */
+static char *fast_value(const char *raw, size_t n)
+{
+    char *r = g_strndup(raw, n);
+    char *u = g_mime_utils_header_unfold(r);
+    char *v = g_mime_utils_header_decode_text(mime_fast_options(), u);
+
+    g_free(r);
+    g_free(u);
+    return v;
+}
+
+static char *fast_header_text(const struct fast_entity *e, unsigned h, size_t cap)
+{
+    char *v, *out;
+
+    if (!e->raw[h])
+        return NULL;
+    v = fast_value(e->raw[h], e->rawlen[h]);
+    out = mime_utf8_dup(v, -1, cap);
+    g_free(v);
+    return out;
+}
+
+static char *fast_address(const struct fast_entity *e, unsigned h, size_t cap)
+{
+    InternetAddressList *list;
+    char *r, *out = NULL;
+
+    if (!e->raw[h])
+        return NULL;
+    r = g_strndup(e->raw[h], e->rawlen[h]);
+    list = internet_address_list_parse(mime_fast_options(), r);
+    g_free(r);
+    if (list && internet_address_list_length(list) > 0) {
+        GString *s = g_string_new(NULL);
+        mime_append_list(s, list);
+        out = mime_utf8_dup(s->str, (gssize)s->len, cap);
+        g_string_free(s, TRUE);
+    }
+    if (list)
+        g_object_unref(list);
+    return out ? out : fast_header_text(e, h, cap);
+}
+
+/* The line at d[pos..end) (pos at a line start): 0 if not a delimiter of
+ * the open multiparts, else 1 + the index of the boundary, and *closing. */
+static unsigned fast_delim(const struct fast *f, size_t pos, size_t end, bool *closing)
+{
+    const char *d = f->d, *lf;
+    size_t le;
+
+    if (end - pos < 2 || d[pos] != '-' || d[pos + 1] != '-')
+        return 0;
+    lf = memchr(d + pos, '\n', end - pos);
+    le = lf ? (size_t)(lf - d) : end;
+    for (unsigned k = f->nbnd; k-- > 0;) {
+        size_t bl = f->bndlen[k], q = pos + 2 + bl;
+        if (q > le || memcmp(d + pos + 2, f->bnd[k], bl) != 0)
+            continue;
+        *closing = false;
+        if (le - q >= 2 && d[q] == '-' && d[q + 1] == '-') {
+            *closing = true;
+            q += 2;
+        }
+        while (q < le && fast_is_lwsp(d[q]))
+            q++;
+        if (q == le)
+            return k + 1;
+    }
+    return 0;
+}
+
+/* The start of the next delimiter line of the open multiparts at or after
+ * the line start pos, or end; *which and *closing say whose and which. */
+static size_t fast_next_delim(const struct fast *f, size_t pos, size_t end, unsigned *which,
+                              bool *closing)
+{
+    const char *d = f->d;
+
+    *which = 0;
+    while (pos < end) {
+        const char *lf;
+        if (d[pos] == '-' && (*which = fast_delim(f, pos, end, closing)) != 0)
+            return pos;
+        lf = memchr(d + pos, '\n', end - pos);
+        if (!lf)
+            break;
+        pos = (size_t)(lf - d) + 1;
+    }
+    *which = 0;
+    return end;
+}
+
+/* Decodes a leaf's content d[cs..ce) into p (data, size, sha256). */
+static void fast_leaf_data(struct fast *f, GMimeContentEncoding enc, size_t cs, size_t ce,
+                           struct mt_mime_part *p, bool *bad_b64)
+{
+    const char *src = f->d + cs;
+    size_t n = ce - cs;
+
+    *bad_b64 = false;
+    if (enc == GMIME_CONTENT_ENCODING_BASE64) {
+        size_t bad = 0;
+        p->data = g_malloc(MT_B64_DECODED_MAX(n));
+        p->data_len = mt_b64_decode_lenient(src, n, p->data, &bad);
+        *bad_b64 = bad != 0;
+    } else if (enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) {
+        GMimeEncoding st;
+        g_mime_encoding_init_decode(&st, enc);
+        p->data = g_malloc(g_mime_encoding_outlen(&st, n) + 16);
+        p->data_len = g_mime_encoding_step(&st, src, n, (char *)p->data);
+        p->data_len += g_mime_encoding_flush(&st, "", 0, (char *)p->data + p->data_len);
+    } else if (n > 0) {
+        p->data = g_memdup2(src, n);
+        p->data_len = n;
+    }
+    if (p->data_len == 0) {
+        g_free(p->data);
+        p->data = NULL;
+    }
+    p->size = p->data_len;
+    mt_sha256_hex(p->data ? p->data : (const uint8_t *)"", p->data_len, p->sha256);
+}
+
+static bool fast_entity(struct fast *f, size_t start, size_t end, bool top, size_t content_end,
+                        char *path, unsigned depth);
+
+/* The children of a multipart whose body is d[body..end). */
+static bool fast_multipart(struct fast *f, size_t body, size_t end, const char *path,
+                           unsigned depth)
+{
+    unsigned which, nchild = 0;
+    bool closing = false;
+    size_t k = fast_next_delim(f, body, end, &which, &closing);
+
+    if (which != f->nbnd || closing)
+        return false; /* no first delimiter, or another's (GMime: prologue) */
+    for (;;) {
+        const char *lf = memchr(f->d + k, '\n', end - k);
+        size_t cstart, n, cend;
+        char *cpath;
+
+        if (!lf)
+            return false;
+        cstart = (size_t)(lf - f->d) + 1;
+        n = fast_next_delim(f, cstart, end, &which, &closing);
+        if (which != f->nbnd)
+            return false; /* unterminated, or a parent's delimiter inside */
+        /* the line break before the delimiter line is the delimiter's */
+        cend = n;
+        if (cend > cstart && f->d[cend - 1] == '\n')
+            cend--;
+        if (cend > cstart && f->d[cend - 1] == '\r')
+            cend--;
+        cpath = g_strdup_printf("%s.%u", path, ++nchild);
+        if (!fast_entity(f, cstart, n, false, cend, cpath, depth + 1))
+            return false;
+        if (closing)
+            return true;
+        k = n;
+    }
+}
+
+/* One entity at d[start..end): its headers, then its content, which ends
+ * at content_end (the line break before the parent's next delimiter
+ * excluded).  Appends its part (and its children's) to f->parts; takes
+ * path. */
+static bool fast_entity(struct fast *f, size_t start, size_t end, bool top, size_t content_end,
+                        char *path, unsigned depth)
+{
+    const struct mt_limits *lim = f->c->lim;
+    struct fast_entity e;
+    struct mt_mime_part part;
+    GMimeContentType *ct = NULL;
+    GMimeContentDisposition *cd = NULL;
+    GMimeContentEncoding enc = GMIME_CONTENT_ENCODING_DEFAULT;
+    const char *mtype, *fn;
+    char *mt = NULL;
+    bool ok = false;
+
+    memset(&part, 0, sizeof part);
+    part.path = path;
+    part.depth = depth;
+    if (depth > lim->mime_depth_max || f->parts->len >= lim->mime_parts_max)
+        goto out; /* the full parse raises the cap's anomaly */
+    if (!fast_headers(f->d, start, end, top, &e) || e.body > content_end)
+        goto out; /* no content line at all before the delimiter */
+    if (e.body - start > lim->header_max / 2)
+        goto out; /* near header_too_large: the full parse measures it */
+    if (e.raw[FH_CT]) {
+        char *r = g_strndup(e.raw[FH_CT], e.rawlen[FH_CT]);
+        ct = g_mime_content_type_parse(mime_fast_options(), r);
+        g_free(r);
+        if (!ct)
+            goto out;
+        mt = g_mime_content_type_get_mime_type(ct);
+    } else { /* RFC 2045 5.2 (in a digest it would differ: refused below) */
+        mt = g_strdup("text/plain");
+    }
+    mtype = mt;
+    if (!mtype || g_ascii_strncasecmp(mtype, "message/", 8) == 0)
+        goto out; /* embedded messages: the full parse */
+    if (g_ascii_strcasecmp(mtype, "multipart/digest") == 0)
+        goto out; /* children default to message/rfc822 */
+    if (e.raw[FH_CD]) {
+        char *r = g_strndup(e.raw[FH_CD], e.rawlen[FH_CD]);
+        cd = g_mime_content_disposition_parse(mime_fast_options(), r);
+        g_free(r);
+    }
+    part.content_type = mime_lower_dup(mtype);
+    part.charset = mime_lower_dup(ct ? g_mime_content_type_get_parameter(ct, "charset") : NULL);
+    if (e.raw[FH_CTE]) {
+        char *v = fast_value(e.raw[FH_CTE], e.rawlen[FH_CTE]);
+        enc = g_mime_content_encoding_from_string(v);
+        part.encoding = mime_lower_dup(v);
+        g_free(v);
+    }
+    if (!part.encoding)
+        part.encoding = g_strdup("7bit");
+    part.disposition = mime_lower_dup(cd ? g_mime_content_disposition_get_disposition(cd) : NULL);
+    fn = cd ? g_mime_content_disposition_get_parameter(cd, "filename") : NULL;
+    if (!fn && ct) /* g_mime_part_get_filename's order */
+        fn = g_mime_content_type_get_parameter(ct, "name");
+    part.filename = mime_utf8_dup(fn, -1, SIZE_MAX);
+
+    if (g_ascii_strncasecmp(mtype, "multipart/", 10) == 0) {
+        const char *b = g_mime_content_type_get_parameter(ct, "boundary");
+        size_t bl = b ? strlen(b) : 0;
+        bool ok_children;
+
+        if (bl == 0 || f->nbnd >= FAST_DEPTH_MAX)
+            goto out;
+        for (unsigned k = 0; k < f->nbnd; k++) {
+            size_t m = MIN(bl, f->bndlen[k]);
+            if (memcmp(b, f->bnd[k], m) == 0)
+                goto out; /* one boundary a prefix of another: ambiguous lines */
+        }
+        part.is_multipart = true;
+        g_array_append_val(f->parts, part);
+        memset(&part, 0, sizeof part); /* owned by f->parts now */
+        path = NULL;
+        f->bnd[f->nbnd] = b;
+        f->bndlen[f->nbnd] = bl;
+        f->nbnd++;
+        ok_children = fast_multipart(
+            f, e.body, end, g_array_index(f->parts, struct mt_mime_part, f->parts->len - 1).path,
+            depth);
+        /* the boundary string lives in ct: pop before ct goes */
+        f->nbnd--;
+        ok = ok_children;
+        goto out;
+    }
+    if (enc == GMIME_CONTENT_ENCODING_UUENCODE)
+        goto out;
+    {
+        bool bad = false;
+        size_t ce = top ? end : content_end;
+
+        fast_leaf_data(f, enc, e.body, ce, &part, &bad);
+        if (part.content_type && g_str_has_prefix(part.content_type, "text/"))
+            part.text_utf8 = mime_text_utf8(part.data, part.data_len, part.charset);
+        g_array_append_val(f->parts, part);
+        if (bad) { /* raised once the whole message is known to take this path */
+            guint idx = f->parts->len - 1;
+            g_array_append_val(f->bad, idx);
+        }
+        memset(&part, 0, sizeof part);
+        path = NULL;
+        ok = true;
+    }
+out:
+    if (path || part.content_type || part.encoding) {
+        part.path = path;
+        mt_mime_part_clear(&part);
+    }
+    if (ct)
+        g_object_unref(ct);
+    if (cd)
+        g_object_unref(cd);
+    g_free(mt);
+    return ok;
+}
+
+bool mime_fast_parse(struct mime_ctx *c, const uint8_t *data, size_t len,
+                     struct mt_mime_result *out)
+{
+    struct fast f = {.c = c, .d = (const char *)data};
+    struct fast_entity e;
+    size_t cap = c->lim->header_max;
+    bool ok;
+
+    f.parts = g_array_new(FALSE, FALSE, sizeof(struct mt_mime_part));
+    f.bad = g_array_new(FALSE, FALSE, sizeof(guint));
+    ok =
+        fast_entity(&f, 0, len, true, len, g_strdup("1"), 0) && fast_headers(f.d, 0, len, true, &e);
+    if (!ok) {
+        for (guint i = 0; i < f.parts->len; i++)
+            mt_mime_part_clear(&g_array_index(f.parts, struct mt_mime_part, i));
+        g_array_free(f.parts, TRUE);
+        g_array_free(f.bad, TRUE);
+        return false;
+    }
+    out->headers.from = fast_address(&e, FH_FROM, cap);
+    out->headers.to = fast_address(&e, FH_TO, cap);
+    out->headers.cc = fast_address(&e, FH_CC, cap);
+    out->headers.subject = fast_header_text(&e, FH_SUBJECT, cap);
+    out->headers.date = fast_header_text(&e, FH_DATE, cap);
+    out->headers.message_id = fast_header_text(&e, FH_MSGID, cap);
+    for (guint i = 0; i < f.bad->len; i++) {
+        const struct mt_mime_part *p =
+            &g_array_index(f.parts, struct mt_mime_part, g_array_index(f.bad, guint, i));
+        g_snprintf(c->detail, sizeof c->detail, "part %s", p->path);
+        mime_anomaly(c, MT_AN_MIME_BAD_BASE64, c->detail);
+    }
+    g_array_free(f.bad, TRUE);
+    out->nparts = f.parts->len;
+    out->parts = (struct mt_mime_part *)g_array_free(f.parts, out->nparts == 0);
+    if (out->nparts == 0)
+        out->parts = NULL;
+    return true;
+}

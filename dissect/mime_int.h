@@ -1,0 +1,47 @@
+/* What mime.c (GMime's full parse) and mime_fast.c (the fast path for
+ * well-formed messages) share.  Internal to dissect/. */
+#ifndef MT_MIME_INT_H
+#define MT_MIME_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gmime/gmime.h>
+
+#include "mime.h"
+
+struct mime_ctx {
+    const struct mt_limits *lim;
+    mt_anomaly_cb cb;
+    void *ud;
+    GArray *parts;     /* struct mt_mime_part */
+    unsigned reported; /* bit per once-per-message anomaly */
+    char detail[MT_CAP_ANOMALY_DETAIL];
+};
+
+/* Charsets tried, in order, for 8-bit text that declares none. */
+extern const char *mime_fallback_charsets[];
+
+void mime_anomaly(struct mime_ctx *c, enum mt_anomaly a, const char *detail);
+/* Valid UTF-8 copy of s (n bytes, or up to NUL when n < 0), at most cap bytes. */
+char *mime_utf8_dup(const char *s, gssize n, size_t cap);
+/* Lower-case, trimmed copy; NULL for NULL or blank. */
+char *mime_lower_dup(const char *s);
+/* A text/... body to UTF-8 (declared charset, else the fallbacks), capped. */
+char *mime_text_utf8(const uint8_t *data, size_t len, const char *charset);
+/* An address list as display text, decoded. */
+void mime_append_list(GString *out, InternetAddressList *list);
+
+/* Parser options of the fast path: those of the full parse, without the
+ * warning callback (read-only once made, shared by all threads). */
+GMimeParserOptions *mime_fast_options(void);
+
+/* The fast path: parses data[0..len) without building GMime's object
+ * tree, for messages whose structure it fully understands (see
+ * mime_fast.c).  Returns false, having changed nothing and raised
+ * nothing, for anything else: the caller then takes GMime's full parse. */
+bool mime_fast_parse(struct mime_ctx *c, const uint8_t *data, size_t len,
+                     struct mt_mime_result *out);
+
+#endif

@@ -147,15 +147,24 @@ static bool fast_headers(const char *d, size_t pos, size_t end, bool top, struct
     return true;
 }
 
+/* A raw header value unfolded (RFC 5322 2.2.3), trimmed: what GMime
+ * parses Content-Type and Content-Disposition from. */
+static char *fast_unfold(const char *raw, size_t n)
+{
+    char *r = g_strndup(raw, n);
+    char *u = g_mime_utils_header_unfold(r);
+
+    g_free(r);
+    return u;
+}
+
 /* The decoded value of a raw header value, as g_mime_header_get_value
  * gives it: unfolded, RFC 2047 decoded. */
 static char *fast_value(const char *raw, size_t n)
 {
-    char *r = g_strndup(raw, n);
-    char *u = g_mime_utils_header_unfold(r);
+    char *u = fast_unfold(raw, n);
     char *v = g_mime_utils_header_decode_text(mime_fast_options(), u);
 
-    g_free(r);
     g_free(u);
     return v;
 }
@@ -339,7 +348,7 @@ static bool fast_entity(struct fast *f, size_t start, size_t end, bool top, size
     if (e.body - start > lim->header_max / 2)
         goto out; /* near header_too_large: the full parse measures it */
     if (e.raw[FH_CT]) {
-        char *r = g_strndup(e.raw[FH_CT], e.rawlen[FH_CT]);
+        char *r = fast_unfold(e.raw[FH_CT], e.rawlen[FH_CT]);
         ct = g_mime_content_type_parse(mime_fast_options(), r);
         g_free(r);
         if (!ct)
@@ -354,7 +363,7 @@ static bool fast_entity(struct fast *f, size_t start, size_t end, bool top, size
     if (g_ascii_strcasecmp(mtype, "multipart/digest") == 0)
         goto out; /* children default to message/rfc822 */
     if (e.raw[FH_CD]) {
-        char *r = g_strndup(e.raw[FH_CD], e.rawlen[FH_CD]);
+        char *r = fast_unfold(e.raw[FH_CD], e.rawlen[FH_CD]);
         cd = g_mime_content_disposition_parse(mime_fast_options(), r);
         g_free(r);
     }

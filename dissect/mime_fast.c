@@ -47,16 +47,15 @@
  * keeps them). */
 enum { FH_CT, FH_CTE, FH_CD, FH_FROM, FH_TO, FH_CC, FH_SUBJECT, FH_DATE, FH_MSGID, FH_N };
 
-static const char *const fast_names[FH_N] = {
-    "Content-Type",
-    "Content-Transfer-Encoding",
-    "Content-Disposition",
-    "From",
-    "To",
-    "Cc",
-    "Subject",
-    "Date",
-    "Message-ID",
+static const struct {
+    const char *name;
+    size_t len;
+} fast_names[FH_N] = {
+#define FAST_NAME(s) { s, sizeof s - 1 }
+    FAST_NAME("Content-Type"), FAST_NAME("Content-Transfer-Encoding"),
+    FAST_NAME("Content-Disposition"), FAST_NAME("From"), FAST_NAME("To"), FAST_NAME("Cc"),
+    FAST_NAME("Subject"), FAST_NAME("Date"), FAST_NAME("Message-ID"),
+#undef FAST_NAME
 };
 
 struct fast_entity {
@@ -130,14 +129,11 @@ static bool fast_headers(const char *d, size_t pos, size_t end, bool top, struct
                 continue;
             break;
         }
-        for (h = 0; h < FH_N; h++) {
-            if (!top && h >= FH_FROM)
+        for (h = 0; h < (top ? FH_N : FH_FROM); h++)
+            if (fast_names[h].len == nlen &&
+                g_ascii_strncasecmp(d + ns, fast_names[h].name, nlen) == 0)
                 break;
-            if (strlen(fast_names[h]) == nlen &&
-                g_ascii_strncasecmp(d + ns, fast_names[h], nlen) == 0)
-                break;
-        }
-        if (h < FH_N && !(!top && h >= FH_FROM)) {
+        if (h < (top ? FH_N : FH_FROM)) {
             if (e->raw[h])
                 return false; /* repeated: GMime merges or picks; leave it to GMime */
             e->raw[h] = d + vs;

@@ -51,10 +51,19 @@ static const struct {
     const char *name;
     size_t len;
 } fast_names[FH_N] = {
-#define FAST_NAME(s) { s, sizeof s - 1 }
-    FAST_NAME("Content-Type"), FAST_NAME("Content-Transfer-Encoding"),
-    FAST_NAME("Content-Disposition"), FAST_NAME("From"), FAST_NAME("To"), FAST_NAME("Cc"),
-    FAST_NAME("Subject"), FAST_NAME("Date"), FAST_NAME("Message-ID"),
+#define FAST_NAME(s)                                                                               \
+    {                                                                                              \
+        s, sizeof s - 1                                                                            \
+    }
+    FAST_NAME("Content-Type"),
+    FAST_NAME("Content-Transfer-Encoding"),
+    FAST_NAME("Content-Disposition"),
+    FAST_NAME("From"),
+    FAST_NAME("To"),
+    FAST_NAME("Cc"),
+    FAST_NAME("Subject"),
+    FAST_NAME("Date"),
+    FAST_NAME("Message-ID"),
 #undef FAST_NAME
 };
 
@@ -71,6 +80,7 @@ struct fast {
     const char *bnd[FAST_DEPTH_MAX + 1]; /* boundaries of the open multiparts */
     size_t bndlen[FAST_DEPTH_MAX + 1];
     unsigned nbnd;
+    bool crlf;   /* the message's first line ends with CRLF */
     GArray *bad; /* indexes in parts of leaves with invalid base64 */
 };
 
@@ -226,6 +236,17 @@ static unsigned fast_delim(const struct fast *f, size_t pos, size_t end, bool *c
     return 0;
 }
 
+/* Whether the line break whose LF is at d[lf] is of the message's kind
+ * (CRLF or bare LF).  GMime decides how much of the line break before a
+ * delimiter to drop by the message's kind, not by the break itself, so a
+ * message that mixes them around a delimiter takes the full parse. */
+static bool fast_eol_ok(const struct fast *f, size_t lf)
+{
+    bool cr = lf > 0 && f->d[lf - 1] == '\r';
+
+    return cr == f->crlf;
+}
+
 /* The start of the next delimiter line of the open multiparts at or after
  * the line start pos, or end; *which and *closing say whose and which. */
 static size_t fast_next_delim(const struct fast *f, size_t pos, size_t end, unsigned *which,
@@ -302,12 +323,12 @@ static bool fast_multipart(struct fast *f, size_t body, size_t end, const char *
         n = fast_next_delim(f, cstart, end, &which, &closing);
         if (which != f->nbnd)
             return false; /* unterminated, or a parent's delimiter inside */
-        /* the line break before the delimiter line is the delimiter's */
-        cend = n;
-        if (cend > cstart && f->d[cend - 1] == '\n')
-            cend--;
-        if (cend > cstart && f->d[cend - 1] == '\r')
-            cend--;
+        /* the line break before the delimiter line is the delimiter's;
+         * both it and the delimiter line's own must be the message's kind */
+        lf = n < end ? memchr(f->d + n, '\n', end - n) : NULL;
+        if (n == cstart || !fast_eol_ok(f, n - 1) || !lf || !fast_eol_ok(f, (size_t)(lf - f->d)))
+            return false;
+        cend = n - (f->crlf ? 2 : 1);
         cpath = g_strdup_printf("%s.%u", path, ++nchild);
         if (!fast_entity(f, cstart, n, false, cend, cpath, depth + 1))
             return false;
@@ -445,6 +466,10 @@ bool mime_fast_parse(struct mime_ctx *c, const uint8_t *data, size_t len,
     size_t cap = c->lim->header_max;
     bool ok;
 
+    {
+        const char *lf = memchr(data, '\n', len);
+        f.crlf = lf && lf > f.d && lf[-1] == '\r';
+    }
     f.parts = g_array_new(FALSE, FALSE, sizeof(struct mt_mime_part));
     f.bad = g_array_new(FALSE, FALSE, sizeof(guint));
     ok =

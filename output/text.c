@@ -157,7 +157,6 @@ static void message(GString *b, const struct mt_message *m)
 void mt_text_event(struct mt_output *o, const struct mt_event *ev)
 {
     GString *b = o->buf;
-    g_string_truncate(b, 0);
     switch (ev->type) {
     case MT_EV_SESSION_START:
         if (ev->sess->proto == MT_PROTO_UNKNOWN)
@@ -232,5 +231,4 @@ void mt_text_event(struct mt_output *o, const struct mt_event *ev)
         g_string_append(b, "  -- TLS from here on: not decrypted\n");
         break;
     }
-    fwrite(b->str, 1, b->len, o->o.out);
 }

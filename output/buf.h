@@ -69,17 +69,26 @@ static inline void mt_buf_bool(GString *g, bool v)
 #define MT_U64_DIGITS 20 /* most decimal digits of a uint64_t */
 
 /* Writes the decimal digits of v at d (at most MT_U64_DIGITS); returns
- * their end. */
+ * their end.  Two digits a step, from the end. */
 static inline char *mt_put_u64(char *d, uint64_t v)
 {
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                                "25262728293031323334353637383940414243444546474849"
+                                "50515253545556575859606162636465666768697071727374"
+                                "75767778798081828384858687888990919293949596979899";
     int n = 1;
-    for (uint64_t t = v; t >= 10; t /= 10)
+    for (uint64_t p = 10; n < MT_U64_DIGITS && v >= p; p *= 10)
         n++;
     char *e = d + n;
-    do {
-        *--e = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
+    while (v >= 100) {
+        e -= 2;
+        memcpy(e, pairs + 2 * (v % 100), 2);
+        v /= 100;
+    }
+    if (v >= 10)
+        memcpy(e - 2, pairs + 2 * v, 2);
+    else
+        e[-1] = (char)('0' + v);
     return d + n;
 }
 

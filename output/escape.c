@@ -74,6 +74,44 @@ static inline char *reserve(GString *g, char *d, size_t n)
     return g->str + used;
 }
 
+static inline bool text_word_safe(uint64_t x)
+{
+    return !word_unprintable(x);
+}
+
+static inline bool json_word_safe(uint64_t x)
+{
+    return !(word_unprintable(x) | word_has(x, '"') | word_has(x, '\\'));
+}
+
+/* The bulk copy both escapers share, on their locals p, n, i, d, run and
+ * drun: from p[i] on, the bytes that need nothing, eight at a time while
+ * word_safe says so, then one at a time through the table, up to the first
+ * byte that needs care (or the end).  As p[run..i) went out as it is, to
+ * drun on, the last bytes can go as one word overlapping the ones already
+ * copied. */
+#define BULK_COPY(word_safe, flag)                                           \
+    do {                                                                     \
+        while (n - i >= 8) {                                                 \
+            uint64_t x = load8(p + i);                                       \
+            if (!word_safe(x))                                               \
+                break;                                                       \
+            memcpy(d, &x, 8);                                                \
+            d += 8;                                                          \
+            i += 8;                                                          \
+        }                                                                    \
+        if (n - i < 8 && n - run >= 8) {                                     \
+            uint64_t x = load8(p + n - 8);                                   \
+            if (word_safe(x)) {                                              \
+                memcpy(drun + (n - 8 - run), &x, 8);                         \
+                d = drun + (n - run);                                        \
+                i = n;                                                       \
+            }                                                                \
+        }                                                                    \
+        while (i < n && (safe[p[i]] & (flag)))                              \
+            *d++ = (char)p[i++];                                             \
+    } while (0)
+
 void mt_esc_text(GString *out, const void *vp, size_t n)
 {
     const uint8_t *p = vp;
@@ -81,18 +119,11 @@ void mt_esc_text(GString *out, const void *vp, size_t n)
     /* room for all of p as it is; each escape below asks for more.  Always
      * at least n - i bytes free from d on. */
     char *d = mt_buf_room(out, n);
-    while (i < n) {
+    size_t run = 0;  /* p[run..i) went out as it is, */
+    char *drun = d;  /* to drun on */
+    for (;;) {
         /* the common case in bulk: printable ASCII, copied as it is */
-        while (n - i >= 8) {
-            uint64_t x = load8(p + i);
-            if (word_unprintable(x))
-                break;
-            memcpy(d, &x, 8);
-            d += 8;
-            i += 8;
-        }
-        while (i < n && (safe[p[i]] & SAFE_TEXT))
-            *d++ = (char)p[i++];
+        BULK_COPY(text_word_safe, SAFE_TEXT);
         if (i == n)
             break;
         /* a backslash stays as sent (IMAP's \Seen): escapes are only for
@@ -104,41 +135,43 @@ void mt_esc_text(GString *out, const void *vp, size_t n)
             const gchar *end;
             size_t rest = n - i;
             size_t k = rest < 4 ? rest : 4;
+            size_t len = (size_t)g_utf8_skip[c];
             /* one valid, printable UTF-8 character? */
-            if (!g_utf8_validate((const gchar *)p + i, (gssize)MIN(k, (size_t)g_utf8_skip[c]),
-                                 &end) ||
-                (size_t)(end - (const gchar *)(p + i)) != (size_t)g_utf8_skip[c]) {
+            if (!g_utf8_validate((const gchar *)p + i, (gssize)MIN(k, len), &end) ||
+                (size_t)(end - (const gchar *)(p + i)) != len) {
                 *d++ = '\\';
                 *d++ = 'x';
                 d = mt_put_hex(d, c, 2);
                 i++;
-                continue;
-            }
-            gunichar u = g_utf8_get_char((const gchar *)p + i);
-            size_t len = (size_t)g_utf8_skip[c];
-            if (!g_unichar_isprint(u) || (u >= 0x80 && u < 0xa0) || u == 0x2028 ||
-                u == 0x2029 || (u >= 0x202a && u <= 0x202e) || (u >= 0x2066 && u <= 0x2069)) {
-                memcpy(d, "\\u{", 3);
-                d = mt_put_hex(d + 3, u, 4);
-                *d++ = '}';
             } else {
-                memcpy(d, p + i, len);
-                d += len;
+                gunichar u = g_utf8_get_char((const gchar *)p + i);
+                if (!g_unichar_isprint(u) || (u >= 0x80 && u < 0xa0) || u == 0x2028 ||
+                    u == 0x2029 || (u >= 0x202a && u <= 0x202e) ||
+                    (u >= 0x2066 && u <= 0x2069)) {
+                    memcpy(d, "\\u{", 3);
+                    d = mt_put_hex(d + 3, u, 4);
+                    *d++ = '}';
+                } else {
+                    memcpy(d, p + i, len);
+                    d += len;
+                }
+                i += len;
             }
-            i += len;
-            continue;
+        } else {
+            *d++ = '\\';
+            switch (c) {
+            case '\t': *d++ = 't'; break;
+            case '\r': *d++ = 'r'; break;
+            case '\n': *d++ = 'n'; break;
+            default:
+                *d++ = 'x';
+                d = mt_put_hex(d, c, 2);
+                break;
+            }
+            i++;
         }
-        *d++ = '\\';
-        switch (c) {
-        case '\t': *d++ = 't'; break;
-        case '\r': *d++ = 'r'; break;
-        case '\n': *d++ = 'n'; break;
-        default:
-            *d++ = 'x';
-            d = mt_put_hex(d, c, 2);
-            break;
-        }
-        i++;
+        run = i;
+        drun = d;
     }
     mt_buf_end(out, d);
 }
@@ -152,23 +185,18 @@ bool mt_esc_json(GString *out, const void *vp, size_t n)
     char *d = mt_buf_room(out, n + 2);
     *d++ = '"';
     size_t i = 0;
-    while (i < n) {
+    size_t run = 0;  /* p[run..i) went out as it is, */
+    char *drun = d;  /* to drun on */
+    for (;;) {
         /* the common case in bulk: printable ASCII that needs no escape */
-        while (n - i >= 8) {
-            uint64_t x = load8(p + i);
-            if (word_unprintable(x) | word_has(x, '"') | word_has(x, '\\'))
-                break;
-            memcpy(d, &x, 8);
-            d += 8;
-            i += 8;
-        }
-        while (i < n && (safe[p[i]] & SAFE_JSON))
-            *d++ = (char)p[i++];
+        BULK_COPY(json_word_safe, SAFE_JSON);
         if (i == n)
             break;
         /* the longest escape, "\u0085", is 6 bytes for at least one byte in */
         d = reserve(out, d, n - i + 6 + 1);
         uint8_t c = p[i];
+        size_t len = (size_t)g_utf8_skip[c];
+        const gchar *end;
         if (c < 0x80) {
             *d++ = '\\';
             switch (c) {
@@ -182,12 +210,8 @@ bool mt_esc_json(GString *out, const void *vp, size_t n)
                 d = mt_put_hex(d, c, 4);
             }
             i++;
-            continue;
-        }
-        size_t len = (size_t)g_utf8_skip[c];
-        const gchar *end;
-        if (len <= n - i && g_utf8_validate((const gchar *)p + i, (gssize)len, &end) &&
-            (size_t)(end - (const gchar *)(p + i)) == len) {
+        } else if (len <= n - i && g_utf8_validate((const gchar *)p + i, (gssize)len, &end) &&
+                   (size_t)(end - (const gchar *)(p + i)) == len) {
             gunichar u = g_utf8_get_char((const gchar *)p + i);
             /* C1 controls and the Unicode line separators: escaped, so that
              * no reader splits a JSON line on them (Python's splitlines
@@ -206,6 +230,8 @@ bool mt_esc_json(GString *out, const void *vp, size_t n)
             clean = false;
             i++;
         }
+        run = i;
+        drun = d;
     }
     *d++ = '"';
     mt_buf_end(out, d);

@@ -4,72 +4,66 @@
 
 #include "output_int.h"
 
-/* ,"k": with k a string literal (the macros below need one: its length
- * is then known when compiling). */
+/* ,"k": with k a string literal.  The macros below need one: the key then
+ * goes in as one copy of a length known when compiling. */
 #define key(b, k) mt_buf_lit(b, ",\"" k "\":")
-#define str_field(b, k, v) str_field_n(b, k, sizeof(k) - 1, v)
-#define bytes_field(b, k, v) bytes_field_n(b, k, sizeof(k) - 1, v)
-#define num_field(b, k, v) num_field_n(b, ",\"" k "\":", sizeof(k) + 3, v)
-
-static void key_n(GString *b, const char *k, size_t kn)
-{
-    char *d = mt_buf_room(b, kn + 4);
-    d[0] = ',';
-    d[1] = '"';
-    memcpy(d + 2, k, kn);
-    d[kn + 2] = '"';
-    d[kn + 3] = ':';
-    mt_buf_end(b, d + kn + 4);
-}
+#define str_field(b, k, v) \
+    do {                   \
+        key(b, k);         \
+        str_value(b, k, v); \
+    } while (0)
+#define bytes_field(b, k, v) \
+    do {                     \
+        key(b, k);           \
+        bytes_value(b, k, v); \
+    } while (0)
+#define num_field(b, k, v) \
+    do {                   \
+        key(b, k);         \
+        mt_buf_u64(b, v);  \
+    } while (0)
+#define endpoint(b, k, e)    \
+    do {                     \
+        key(b, k);           \
+        endpoint_value(b, e); \
+    } while (0)
 
 /* ,"<k>_b64":"<Base64 of p>" */
-static void b64_field(GString *b, const char *k, size_t kn, const void *p, size_t n)
+static void b64_field(GString *b, const char *k, const void *p, size_t n)
 {
     gchar *b64 = g_base64_encode(p, n);
     mt_buf_lit(b, ",\"");
-    mt_buf_put(b, k, kn);
+    mt_buf_str(b, k);
     mt_buf_lit(b, "_b64\":\"");
     mt_buf_str(b, b64);
     mt_buf_putc(b, '"');
     g_free(b64);
 }
 
-/* A string field; where it was not valid UTF-8 (a password in a legacy
- * charset, a raw file name), its bytes also come Base64-encoded in
+/* A string field's value; where it was not valid UTF-8 (a password in a
+ * legacy charset, a raw file name), its bytes also come Base64-encoded in
  * "<k>_b64", so nothing is lost. */
-static void str_field_n(GString *b, const char *k, size_t kn, const char *v)
+static void str_value(GString *b, const char *k, const char *v)
 {
-    key_n(b, k, kn);
     if (!v) {
         mt_buf_lit(b, "null");
         return;
     }
     size_t n = strlen(v);
     if (!mt_esc_json(b, v, n))
-        b64_field(b, k, kn, v, n);
+        b64_field(b, k, v, n);
 }
 
 /* Network bytes: the string, and the raw bytes in Base64 if they were not
  * valid UTF-8. */
-static void bytes_field_n(GString *b, const char *k, size_t kn, struct mt_bytes v)
+static void bytes_value(GString *b, const char *k, struct mt_bytes v)
 {
-    key_n(b, k, kn);
     if (!mt_esc_json(b, v.p, v.n))
-        b64_field(b, k, kn, v.p, v.n);
+        b64_field(b, k, v.p, v.n);
 }
 
-/* ,"<k>":<v>; kk is ,"<k>": already. */
-static void num_field_n(GString *b, const char *kk, size_t kkn, uint64_t v)
+static void endpoint_value(GString *b, const struct mt_endpoint *e)
 {
-    char *d = mt_buf_room(b, kkn + MT_U64_DIGITS);
-    memcpy(d, kk, kkn);
-    mt_buf_end(b, mt_put_u64(d + kkn, v));
-}
-
-#define endpoint(b, k, e) endpoint_n(b, k, sizeof(k) - 1, e)
-static void endpoint_n(GString *b, const char *k, size_t kn, const struct mt_endpoint *e)
-{
-    key_n(b, k, kn);
     mt_buf_lit(b, "{\"ip\":\"");
     mt_append_ip(b, e);
     mt_buf_lit(b, "\",\"port\":");
@@ -77,11 +71,13 @@ static void endpoint_n(GString *b, const char *k, size_t kn, const struct mt_end
     mt_buf_putc(b, '}');
 }
 
-static void head(struct mt_output *o, GString *b, const char *type, const struct mt_event *ev)
+/* The fields every event but the session starts with; type is a literal. */
+#define head(o, b, type, ev) head_n(o, b, "{\"type\":\"" type "\",\"session\":", \
+                                    sizeof("{\"type\":\"" type "\",\"session\":") - 1, ev)
+static void head_n(struct mt_output *o, GString *b, const char *start, size_t n,
+                   const struct mt_event *ev)
 {
-    mt_buf_lit(b, "{\"type\":\"");
-    mt_buf_str(b, type);
-    mt_buf_lit(b, "\",\"session\":");
+    mt_buf_put(b, start, n);
     mt_buf_u64(b, ev->sess->id);
     mt_buf_lit(b, ",\"ts\":\"");
     mt_fmt_time_cached(b, &o->tc, ev->ts_us);

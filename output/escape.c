@@ -74,43 +74,50 @@ static inline char *reserve(GString *g, char *d, size_t n)
     return g->str + used;
 }
 
-static inline bool text_word_safe(uint64_t x)
+static inline bool word_safe(uint64_t x, bool json)
 {
+    if (json)
+        return !(word_unprintable(x) | word_has(x, '"') | word_has(x, '\\'));
     return !word_unprintable(x);
 }
 
-static inline bool json_word_safe(uint64_t x)
+/* The bulk copy both escapers share: from p[*i] on, the bytes that need
+ * nothing, eight at a time while word_safe says so, then one at a time
+ * through the table, up to the first byte that needs care (or the end);
+ * moves *i and *d past them.  As p[run..*i) went out as it is, to drun on,
+ * the last bytes can go as one word overlapping the ones already copied.
+ * Always inlined, with json a constant: a call per run costs more than
+ * most runs. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void bulk_copy(const uint8_t *p, size_t n, size_t *ip, char **dp, size_t run,
+                             char *drun, bool json)
 {
-    return !(word_unprintable(x) | word_has(x, '"') | word_has(x, '\\'));
+    size_t i = *ip;
+    char *d = *dp;
+    while (n - i >= 8) {
+        uint64_t x = load8(p + i);
+        if (!word_safe(x, json))
+            break;
+        memcpy(d, &x, 8);
+        d += 8;
+        i += 8;
+    }
+    if (n - i < 8 && n - run >= 8) {
+        uint64_t x = load8(p + n - 8);
+        if (word_safe(x, json)) {
+            memcpy(drun + (n - 8 - run), &x, 8);
+            d = drun + (n - run);
+            i = n;
+        }
+    }
+    uint8_t flag = json ? SAFE_JSON : SAFE_TEXT;
+    while (i < n && (safe[p[i]] & flag))
+        *d++ = (char)p[i++];
+    *ip = i;
+    *dp = d;
 }
-
-/* The bulk copy both escapers share, on their locals p, n, i, d, run and
- * drun: from p[i] on, the bytes that need nothing, eight at a time while
- * word_safe says so, then one at a time through the table, up to the first
- * byte that needs care (or the end).  As p[run..i) went out as it is, to
- * drun on, the last bytes can go as one word overlapping the ones already
- * copied. */
-#define BULK_COPY(word_safe, flag)                                           \
-    do {                                                                     \
-        while (n - i >= 8) {                                                 \
-            uint64_t x = load8(p + i);                                       \
-            if (!word_safe(x))                                               \
-                break;                                                       \
-            memcpy(d, &x, 8);                                                \
-            d += 8;                                                          \
-            i += 8;                                                          \
-        }                                                                    \
-        if (n - i < 8 && n - run >= 8) {                                     \
-            uint64_t x = load8(p + n - 8);                                   \
-            if (word_safe(x)) {                                              \
-                memcpy(drun + (n - 8 - run), &x, 8);                         \
-                d = drun + (n - run);                                        \
-                i = n;                                                       \
-            }                                                                \
-        }                                                                    \
-        while (i < n && (safe[p[i]] & (flag)))                              \
-            *d++ = (char)p[i++];                                             \
-    } while (0)
 
 void mt_esc_text(GString *out, const void *vp, size_t n)
 {
@@ -123,7 +130,7 @@ void mt_esc_text(GString *out, const void *vp, size_t n)
     char *drun = d;  /* to drun on */
     for (;;) {
         /* the common case in bulk: printable ASCII, copied as it is */
-        BULK_COPY(text_word_safe, SAFE_TEXT);
+        bulk_copy(p, n, &i, &d, run, drun, false);
         if (i == n)
             break;
         /* a backslash stays as sent (IMAP's \Seen): escapes are only for
@@ -189,7 +196,7 @@ bool mt_esc_json(GString *out, const void *vp, size_t n)
     char *drun = d;  /* to drun on */
     for (;;) {
         /* the common case in bulk: printable ASCII that needs no escape */
-        BULK_COPY(json_word_safe, SAFE_JSON);
+        bulk_copy(p, n, &i, &d, run, drun, true);
         if (i == n)
             break;
         /* the longest escape, "\u0085", is 6 bytes for at least one byte in */

@@ -126,8 +126,8 @@ void mt_esc_text(GString *out, const void *vp, size_t n)
     /* room for all of p as it is; each escape below asks for more.  Always
      * at least n - i bytes free from d on. */
     char *d = mt_buf_room(out, n);
-    size_t run = 0;  /* p[run..i) went out as it is, */
-    char *drun = d;  /* to drun on */
+    size_t run = 0; /* p[run..i) went out as it is, */
+    char *drun = d; /* to drun on */
     for (;;) {
         /* the common case in bulk: printable ASCII, copied as it is */
         bulk_copy(p, n, &i, &d, run, drun, false);
@@ -153,8 +153,7 @@ void mt_esc_text(GString *out, const void *vp, size_t n)
             } else {
                 gunichar u = g_utf8_get_char((const gchar *)p + i);
                 if (!g_unichar_isprint(u) || (u >= 0x80 && u < 0xa0) || u == 0x2028 ||
-                    u == 0x2029 || (u >= 0x202a && u <= 0x202e) ||
-                    (u >= 0x2066 && u <= 0x2069)) {
+                    u == 0x2029 || (u >= 0x202a && u <= 0x202e) || (u >= 0x2066 && u <= 0x2069)) {
                     memcpy(d, "\\u{", 3);
                     d = mt_put_hex(d + 3, u, 4);
                     *d++ = '}';
@@ -192,8 +191,8 @@ bool mt_esc_json(GString *out, const void *vp, size_t n)
     char *d = mt_buf_room(out, n + 2);
     *d++ = '"';
     size_t i = 0;
-    size_t run = 0;  /* p[run..i) went out as it is, */
-    char *drun = d;  /* to drun on */
+    size_t run = 0; /* p[run..i) went out as it is, */
+    char *drun = d; /* to drun on */
     for (;;) {
         /* the common case in bulk: printable ASCII that needs no escape */
         bulk_copy(p, n, &i, &d, run, drun, true);

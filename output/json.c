@@ -7,26 +7,10 @@
 /* ,"k": with k a string literal.  The macros below need one: the key then
  * goes in as one copy of a length known when compiling. */
 #define key(b, k) mt_buf_lit(b, ",\"" k "\":")
-#define str_field(b, k, v) \
-    do {                   \
-        key(b, k);         \
-        str_value(b, k, v); \
-    } while (0)
-#define bytes_field(b, k, v) \
-    do {                     \
-        key(b, k);           \
-        bytes_value(b, k, v); \
-    } while (0)
-#define num_field(b, k, v) \
-    do {                   \
-        key(b, k);         \
-        mt_buf_u64(b, v);  \
-    } while (0)
-#define endpoint(b, k, e)    \
-    do {                     \
-        key(b, k);           \
-        endpoint_value(b, e); \
-    } while (0)
+#define str_field(b, k, v) (key(b, k), str_value(b, k, v))
+#define bytes_field(b, k, v) (key(b, k), bytes_value(b, k, v))
+#define num_field(b, k, v) (key(b, k), mt_buf_u64(b, v))
+#define endpoint(b, k, e) (key(b, k), endpoint_value(b, e))
 
 /* ,"<k>_b64":"<Base64 of p>" */
 static void b64_field(GString *b, const char *k, const void *p, size_t n)
@@ -72,8 +56,8 @@ static void endpoint_value(GString *b, const struct mt_endpoint *e)
 }
 
 /* The fields every event but the session starts with; type is a literal. */
-#define head(o, b, type, ev) head_n(o, b, "{\"type\":\"" type "\",\"session\":", \
-                                    sizeof("{\"type\":\"" type "\",\"session\":") - 1, ev)
+#define HEAD_START(type) "{\"type\":\"" type "\",\"session\":"
+#define head(o, b, type, ev) head_n(o, b, HEAD_START(type), sizeof(HEAD_START(type)) - 1, ev)
 static void head_n(struct mt_output *o, GString *b, const char *start, size_t n,
                    const struct mt_event *ev)
 {

@@ -4,127 +4,137 @@
 
 #include "output_int.h"
 
-static void key(GString *b, const char *k)
+/* ,"k": with k a string literal.  The macros below need one: the key then
+ * goes in as one copy of a length known when compiling. */
+#define key(b, k) mt_buf_lit(b, ",\"" k "\":")
+#define str_field(b, k, v) (key(b, k), str_value(b, k, v))
+#define bytes_field(b, k, v) (key(b, k), bytes_value(b, k, v))
+#define num_field(b, k, v) (key(b, k), mt_buf_u64(b, v))
+#define endpoint(b, k, e) (key(b, k), endpoint_value(b, e))
+
+/* ,"<k>_b64":"<Base64 of p>" */
+static void b64_field(GString *b, const char *k, const void *p, size_t n)
 {
-    g_string_append(b, ",\"");
-    g_string_append(b, k);
-    g_string_append(b, "\":");
+    gchar *b64 = g_base64_encode(p, n);
+    mt_buf_lit(b, ",\"");
+    mt_buf_str(b, k);
+    mt_buf_lit(b, "_b64\":\"");
+    mt_buf_str(b, b64);
+    mt_buf_putc(b, '"');
+    g_free(b64);
 }
 
-/* A string field; where it was not valid UTF-8 (a password in a legacy
- * charset, a raw file name), its bytes also come Base64-encoded in
+/* A string field's value; where it was not valid UTF-8 (a password in a
+ * legacy charset, a raw file name), its bytes also come Base64-encoded in
  * "<k>_b64", so nothing is lost. */
-static void str_field(GString *b, const char *k, const char *v)
+static void str_value(GString *b, const char *k, const char *v)
 {
-    key(b, k);
     if (!v) {
-        g_string_append(b, "null");
+        mt_buf_lit(b, "null");
         return;
     }
     size_t n = strlen(v);
-    if (!mt_esc_json(b, v, n)) {
-        gchar *b64 = g_base64_encode((const guchar *)v, n);
-        g_string_append_printf(b, ",\"%s_b64\":\"%s\"", k, b64);
-        g_free(b64);
-    }
+    if (!mt_esc_json(b, v, n))
+        b64_field(b, k, v, n);
 }
 
 /* Network bytes: the string, and the raw bytes in Base64 if they were not
  * valid UTF-8. */
-static void bytes_field(GString *b, const char *k, struct mt_bytes v)
+static void bytes_value(GString *b, const char *k, struct mt_bytes v)
 {
-    key(b, k);
-    if (!mt_esc_json(b, v.p, v.n)) {
-        gchar *b64 = g_base64_encode(v.p, v.n);
-        g_string_append_printf(b, ",\"%s_b64\":\"%s\"", k, b64);
-        g_free(b64);
-    }
+    if (!mt_esc_json(b, v.p, v.n))
+        b64_field(b, k, v.p, v.n);
 }
 
-static void endpoint(GString *b, const char *k, const struct mt_endpoint *e)
+static void endpoint_value(GString *b, const struct mt_endpoint *e)
 {
-    char ip[64];
-    key(b, k);
-    g_string_append(b, "{\"ip\":\"");
-    g_string_append(b, mt_endpoint_ip(e, ip, sizeof(ip)));
-    g_string_append(b, "\",\"port\":");
-    mt_append_u64(b, e->port);
-    g_string_append_c(b, '}');
+    mt_buf_lit(b, "{\"ip\":\"");
+    mt_append_ip(b, e);
+    mt_buf_lit(b, "\",\"port\":");
+    mt_buf_u64(b, e->port);
+    mt_buf_putc(b, '}');
 }
 
-/* "<k>":<v> with a leading comma; k is a literal without quotes. */
-static void num_field(GString *b, const char *k, uint64_t v)
+/* The fields every event but the session starts with; type is a literal. */
+#define HEAD_START(type) "{\"type\":\"" type "\",\"session\":"
+#define head(o, b, type, ev) head_n(o, b, HEAD_START(type), sizeof(HEAD_START(type)) - 1, ev)
+static void head_n(struct mt_output *o, GString *b, const char *start, size_t n,
+                   const struct mt_event *ev)
 {
-    g_string_append_c(b, ',');
-    g_string_append_c(b, '"');
-    g_string_append(b, k);
-    g_string_append(b, "\":");
-    mt_append_u64(b, v);
+    mt_buf_put(b, start, n);
+    mt_buf_u64(b, ev->sess->id);
+    mt_buf_lit(b, ",\"ts\":\"");
+    mt_fmt_time_cached(b, &o->tc, ev->ts_us);
+    mt_buf_lit(b, "\",\"pkt\":");
+    mt_buf_u64(b, ev->pkt);
+    mt_buf_lit(b, ",\"proto\":\"");
+    mt_buf_str(b, mt_proto_name(ev->proto));
+    mt_buf_putc(b, '"');
 }
 
-static void head(GString *b, const char *type, const struct mt_event *ev)
+static void session(struct mt_output *o, GString *b, const struct mt_session_info *s)
 {
-    g_string_append(b, "{\"type\":\"");
-    g_string_append(b, type);
-    g_string_append(b, "\",\"session\":");
-    mt_append_u64(b, ev->sess->id);
-    g_string_append(b, ",\"ts\":\"");
-    mt_fmt_time(b, ev->ts_us);
-    g_string_append(b, "\",\"pkt\":");
-    mt_append_u64(b, ev->pkt);
-    g_string_append(b, ",\"proto\":\"");
-    g_string_append(b, mt_proto_name(ev->proto));
-    g_string_append_c(b, '"');
-}
-
-static void session(GString *b, const struct mt_session_info *s)
-{
-    g_string_append_printf(b, "{\"type\":\"session\",\"session\":%llu,\"proto\":\"%s\"",
-                           (unsigned long long)s->id, mt_proto_name(s->proto));
+    mt_buf_lit(b, "{\"type\":\"session\"");
+    num_field(b, "session", s->id);
+    mt_buf_lit(b, ",\"proto\":\"");
+    mt_buf_str(b, mt_proto_name(s->proto));
+    mt_buf_putc(b, '"');
     endpoint(b, "client", &s->client);
     endpoint(b, "server", &s->server);
     key(b, "start");
-    g_string_append_c(b, '"');
-    mt_fmt_time(b, s->start_us);
-    g_string_append(b, "\",\"end\":\"");
-    mt_fmt_time(b, s->end_us);
-    g_string_append_printf(b,
-                           "\",\"c2s_bytes\":%llu,\"s2c_bytes\":%llu,\"packets\":%llu,"
-                           "\"handshake\":%s,\"closed\":%s,\"starttls\":%s,\"complete\":%s",
-                           (unsigned long long)s->bytes[MT_C2S],
-                           (unsigned long long)s->bytes[MT_S2C], (unsigned long long)s->packets,
-                           s->handshake ? "true" : "false", s->closed ? "true" : "false",
-                           s->starttls ? "true" : "false", s->complete ? "true" : "false");
-    g_string_append(b, ",\"gaps\":[");
-    for (uint32_t i = 0; s->gaps && i < s->ngaps && i < MT_GAPS_KEPT; i++)
-        g_string_append_printf(b, "%s{\"dir\":\"%s\",\"offset\":%llu,\"len\":%llu}",
-                               i ? "," : "", s->gaps[i].dir == MT_C2S ? "c2s" : "s2c",
-                               (unsigned long long)s->gaps[i].offset,
-                               (unsigned long long)s->gaps[i].len);
-    g_string_append_printf(b, "],\"gap_count\":%u,\"gap_bytes\":%llu", s->ngaps,
-                           (unsigned long long)s->gap_bytes);
-    g_string_append(b, ",\"anomalies\":");
+    mt_buf_putc(b, '"');
+    mt_fmt_time_cached(b, &o->tc, s->start_us);
+    mt_buf_lit(b, "\",\"end\":\"");
+    mt_fmt_time_cached(b, &o->tc, s->end_us);
+    mt_buf_putc(b, '"');
+    num_field(b, "c2s_bytes", s->bytes[MT_C2S]);
+    num_field(b, "s2c_bytes", s->bytes[MT_S2C]);
+    num_field(b, "packets", s->packets);
+    key(b, "handshake");
+    mt_buf_bool(b, s->handshake);
+    key(b, "closed");
+    mt_buf_bool(b, s->closed);
+    key(b, "starttls");
+    mt_buf_bool(b, s->starttls);
+    key(b, "complete");
+    mt_buf_bool(b, s->complete);
+    mt_buf_lit(b, ",\"gaps\":[");
+    for (uint32_t i = 0; s->gaps && i < s->ngaps && i < MT_GAPS_KEPT; i++) {
+        if (i)
+            mt_buf_putc(b, ',');
+        if (s->gaps[i].dir == MT_C2S)
+            mt_buf_lit(b, "{\"dir\":\"c2s\"");
+        else
+            mt_buf_lit(b, "{\"dir\":\"s2c\"");
+        num_field(b, "offset", s->gaps[i].offset);
+        num_field(b, "len", s->gaps[i].len);
+        mt_buf_putc(b, '}');
+    }
+    mt_buf_putc(b, ']');
+    num_field(b, "gap_count", s->ngaps);
+    num_field(b, "gap_bytes", s->gap_bytes);
+    mt_buf_lit(b, ",\"anomalies\":");
     mt_json_anomaly_counts(b, s->anomalies);
     if (s->client_name)
         str_field(b, "helo", s->client_name);
     if (s->capabilities) {
         key(b, "capabilities");
-        g_string_append_c(b, '[');
+        mt_buf_putc(b, '[');
         for (int i = 0; s->capabilities[i]; i++) {
             if (i)
-                g_string_append_c(b, ',');
+                mt_buf_putc(b, ',');
             mt_esc_json(b, s->capabilities[i], strlen(s->capabilities[i]));
         }
-        g_string_append_c(b, ']');
+        mt_buf_putc(b, ']');
     }
-    g_string_append_c(b, '}');
+    mt_buf_putc(b, '}');
 }
 
 static void credential(struct mt_output *o, GString *b, const struct mt_event *ev)
 {
     const struct mt_credential *c = ev->u.cred;
     bool r = o->o.redact;
-    head(b, "credential", ev);
+    head(o, b, "credential", ev);
     endpoint(b, "client", &ev->sess->client);
     endpoint(b, "server", &ev->sess->server);
     str_field(b, "mechanism", c->mechanism);
@@ -138,13 +148,13 @@ static void credential(struct mt_output *o, GString *b, const struct mt_event *e
     str_field(b, "domain", c->domain);
     str_field(b, "workstation", c->workstation);
     str_field(b, "result", mt_auth_result_name(c->result));
-    g_string_append_c(b, '}');
+    mt_buf_putc(b, '}');
 }
 
 /* "SIZE=454 BODY=8BITMIME SMTPUTF8" as {"SIZE":"454","BODY":"8BITMIME","SMTPUTF8":null}. */
 static void esmtp_params(GString *b, const char *s)
 {
-    g_string_append_c(b, '{');
+    mt_buf_putc(b, '{');
     bool first = true;
     while (s && *s) {
         while (*s == ' ')
@@ -155,47 +165,47 @@ static void esmtp_params(GString *b, const char *s)
         const char *eq = memchr(s, '=', n);
         size_t kn = eq ? (size_t)(eq - s) : n;
         if (!first)
-            g_string_append_c(b, ',');
+            mt_buf_putc(b, ',');
         first = false;
         char *k = g_ascii_strup(s, (gssize)kn);
         mt_esc_json(b, k, kn);
         g_free(k);
-        g_string_append_c(b, ':');
+        mt_buf_putc(b, ':');
         if (eq)
             mt_esc_json(b, eq + 1, n - kn - 1);
         else
-            g_string_append(b, "null");
+            mt_buf_lit(b, "null");
         s += n;
     }
-    g_string_append_c(b, '}');
+    mt_buf_putc(b, '}');
 }
 
-static void message(GString *b, const struct mt_event *ev)
+static void message(struct mt_output *o, GString *b, const struct mt_event *ev)
 {
     const struct mt_message *m = ev->u.msg;
-    head(b, "message", ev);
+    head(o, b, "message", ev);
     num_field(b, "index", m->index);
     str_field(b, "source", mt_msg_source_name(m->source));
     if (ev->proto == MT_PROTO_SMTP) {
         str_field(b, "mail_from", m->mail_from);
         key(b, "rcpt_to");
-        g_string_append_c(b, '[');
+        mt_buf_putc(b, '[');
         for (size_t i = 0; i < m->nrcpt; i++) {
             if (i)
-                g_string_append_c(b, ',');
+                mt_buf_putc(b, ',');
             mt_esc_json(b, m->rcpt_to[i], strlen(m->rcpt_to[i]));
         }
-        g_string_append_c(b, ']');
+        mt_buf_putc(b, ']');
         key(b, "mail_params");
         esmtp_params(b, m->mail_params);
         key(b, "rcpt_params");
-        g_string_append_c(b, '[');
+        mt_buf_putc(b, '[');
         for (size_t i = 0; i < m->nrcpt; i++) {
             if (i)
-                g_string_append_c(b, ',');
+                mt_buf_putc(b, ',');
             esmtp_params(b, m->rcpt_params ? m->rcpt_params[i] : NULL);
         }
-        g_string_append_c(b, ']');
+        mt_buf_putc(b, ']');
     }
     if (m->mailbox)
         str_field(b, "mailbox", m->mailbox);
@@ -205,60 +215,62 @@ static void message(GString *b, const struct mt_event *ev)
         str_field(b, "flags", m->flags);
     if (m->section)
         str_field(b, "section", m->section);
-    g_string_append_printf(b, ",\"size\":%llu,\"sha256\":\"%s\",\"complete\":%s,\"truncated\":%s",
-                           (unsigned long long)m->size, m->sha256, m->complete ? "true" : "false",
-                           m->truncated ? "true" : "false");
+    num_field(b, "size", m->size);
+    mt_buf_lit(b, ",\"sha256\":\"");
+    mt_buf_str(b, m->sha256);
+    mt_buf_lit(b, "\",\"complete\":");
+    mt_buf_bool(b, m->complete);
+    key(b, "truncated");
+    mt_buf_bool(b, m->truncated);
     const struct mt_mime_headers *h = &m->headers;
-    g_string_append(b, ",\"headers\":{");
-    bool first = true;
-    const char *names[] = { "from", "to", "cc", "subject", "date", "message_id" };
+    mt_buf_lit(b, ",\"headers\":{");
+    /* the names with their quotes, colon and the comma before all but the first */
+    static const char *const names[] = { "\"from\":",    ",\"to\":",   ",\"cc\":",
+                                         ",\"subject\":", ",\"date\":", ",\"message_id\":" };
     const char *vals[] = { h->from, h->to, h->cc, h->subject, h->date, h->message_id };
     for (int i = 0; i < 6; i++) {
-        if (!first)
-            g_string_append_c(b, ',');
-        first = false;
-        g_string_append_printf(b, "\"%s\":", names[i]);
+        mt_buf_str(b, names[i]);
         if (vals[i])
             mt_esc_json(b, vals[i], strlen(vals[i]));
         else
-            g_string_append(b, "null");
+            mt_buf_lit(b, "null");
     }
-    g_string_append(b, "},\"parts\":[");
+    mt_buf_lit(b, "},\"parts\":[");
     for (size_t i = 0; i < m->nparts; i++) {
         const struct mt_mime_part *p = &m->parts[i];
         if (i)
-            g_string_append_c(b, ',');
-        g_string_append(b, "{\"path\":");
+            mt_buf_putc(b, ',');
+        mt_buf_lit(b, "{\"path\":");
         mt_esc_json(b, p->path ? p->path : "", p->path ? strlen(p->path) : 0);
         str_field(b, "content_type", p->content_type);
         str_field(b, "charset", p->charset);
         str_field(b, "encoding", p->encoding);
         str_field(b, "filename", p->filename);
         str_field(b, "disposition", p->disposition);
-        g_string_append_printf(b, ",\"size\":%llu", (unsigned long long)p->size);
+        num_field(b, "size", p->size);
         str_field(b, "sha256", p->is_multipart ? NULL : p->sha256);
         if (p->file)
             str_field(b, "file", p->file);
-        g_string_append_c(b, '}');
+        mt_buf_putc(b, '}');
     }
-    g_string_append_c(b, ']');
+    mt_buf_putc(b, ']');
     if (m->file)
         str_field(b, "file", m->file);
-    g_string_append_c(b, '}');
+    mt_buf_putc(b, '}');
 }
 
+/* Appends the event's line to o->buf (output.c writes it out). */
 void mt_json_event(struct mt_output *o, const struct mt_event *ev)
 {
     GString *b = o->buf;
-    g_string_truncate(b, 0);
     switch (ev->type) {
     case MT_EV_SESSION_START:
         return;
     case MT_EV_SESSION_END:
-        session(b, ev->sess);
+        session(o, b, ev->sess);
         break;
     case MT_EV_COMMAND:
-        head(b, "command", ev);
+        head(o, b, "command", ev);
         if (ev->u.cmd.tag.n)
             bytes_field(b, "tag", ev->u.cmd.tag);
         bytes_field(b, "verb", ev->u.cmd.verb);
@@ -267,7 +279,7 @@ void mt_json_event(struct mt_output *o, const struct mt_event *ev)
         else
             bytes_field(b, "arg", ev->u.cmd.arg);
         if (ev->u.cmd.auth_data)
-            g_string_append(b, ",\"auth_data\":true");
+            mt_buf_lit(b, ",\"auth_data\":true");
         if (ev->u.cmd.note) {
             if (o->o.redact) {
                 char *r = mt_redact_note(ev->u.cmd.note);
@@ -277,30 +289,34 @@ void mt_json_event(struct mt_output *o, const struct mt_event *ev)
                 str_field(b, "decoded", ev->u.cmd.note);
             }
         }
-        g_string_append_c(b, '}');
+        mt_buf_putc(b, '}');
         break;
     case MT_EV_REPLY:
-        head(b, "reply", ev);
+        head(o, b, "reply", ev);
         if (ev->u.reply.tag.n)
             bytes_field(b, "tag", ev->u.reply.tag);
         str_field(b, "code", ev->u.reply.code);
         key(b, "lines");
-        g_string_append_c(b, '[');
+        mt_buf_putc(b, '[');
         bool clean = true;
         for (size_t i = 0; i < ev->u.reply.nlines; i++) {
             if (i)
-                g_string_append_c(b, ',');
+                mt_buf_putc(b, ',');
             clean &= mt_esc_json(b, ev->u.reply.lines[i].p, ev->u.reply.lines[i].n);
         }
-        g_string_append_c(b, ']');
+        mt_buf_putc(b, ']');
         if (!clean) { /* the raw bytes of every line, as with verb and arg */
-            g_string_append(b, ",\"lines_b64\":[");
+            mt_buf_lit(b, ",\"lines_b64\":[");
             for (size_t i = 0; i < ev->u.reply.nlines; i++) {
                 gchar *b64 = g_base64_encode(ev->u.reply.lines[i].p, ev->u.reply.lines[i].n);
-                g_string_append_printf(b, "%s\"%s\"", i ? "," : "", b64);
+                if (i)
+                    mt_buf_putc(b, ',');
+                mt_buf_putc(b, '"');
+                mt_buf_str(b, b64);
+                mt_buf_putc(b, '"');
                 g_free(b64);
             }
-            g_string_append_c(b, ']');
+            mt_buf_putc(b, ']');
         }
         if (ev->u.reply.note)
             str_field(b, "decoded", ev->u.reply.note);
@@ -308,26 +324,25 @@ void mt_json_event(struct mt_output *o, const struct mt_event *ev)
             num_field(b, "cmd_pkt", ev->u.reply.cmd_pkt);
             bytes_field(b, "cmd_verb", ev->u.reply.cmd_verb);
         }
-        g_string_append_c(b, '}');
+        mt_buf_putc(b, '}');
         break;
     case MT_EV_CREDENTIAL:
         credential(o, b, ev);
         break;
     case MT_EV_MESSAGE:
-        message(b, ev);
+        message(o, b, ev);
         break;
     case MT_EV_ANOMALY:
-        head(b, "anomaly", ev);
+        head(o, b, "anomaly", ev);
         str_field(b, "name", mt_anomaly_name(ev->u.anomaly.kind));
         str_field(b, "dir", ev->u.anomaly.dir == MT_C2S ? "c2s" : "s2c");
         str_field(b, "detail", ev->u.anomaly.detail);
-        g_string_append_c(b, '}');
+        mt_buf_putc(b, '}');
         break;
     case MT_EV_TLS:
-        head(b, "tls", ev);
-        g_string_append_c(b, '}');
+        head(o, b, "tls", ev);
+        mt_buf_putc(b, '}');
         break;
     }
-    g_string_append_c(b, '\n');
-    fwrite(b->str, 1, b->len, o->o.out);
+    mt_buf_putc(b, '\n');
 }

@@ -1,7 +1,14 @@
-/* The sink: extraction first (it sets the file fields), then a printer. */
+/* The sink: extraction first (it sets the file fields), then a printer.
+ * The printers append to o->buf; it goes to the output in writes of about
+ * OUT_CHUNK bytes (a few hundred bytes an event otherwise make as many
+ * stdio calls and, past stdio's buffer, write calls), or after each event
+ * when someone watches: live capture, or a terminal. */
 #include "output_int.h"
 
 #include <string.h>
+#include <unistd.h>
+
+#define OUT_CHUNK (64 * 1024)
 
 static void cred_row_free(gpointer p)
 {
@@ -21,16 +28,28 @@ struct mt_output *mt_output_new(const struct mt_output_opts *opts, char *err, si
             return NULL;
         }
     }
-    o->buf = g_string_sized_new(4096);
+    o->buf = g_string_sized_new(2 * OUT_CHUNK);
+    int fd = fileno(o->o.out);
+    o->direct = o->o.flush_each || (fd >= 0 && isatty(fd));
     o->creds = g_ptr_array_new_with_free_func(cred_row_free);
     o->summary = mt_summary_new();
     return o;
+}
+
+/* Writes what the printers left in o->buf: whole events only, so that the
+ * outputs of several workers on one stream never mix within a line. */
+static void write_out(struct mt_output *o)
+{
+    if (o->buf->len)
+        fwrite(o->buf->str, 1, o->buf->len, o->o.out);
+    g_string_truncate(o->buf, 0);
 }
 
 void mt_output_free(struct mt_output *o)
 {
     if (!o)
         return;
+    write_out(o);
     mt_extractor_free(o->x);
     g_string_free(o->buf, TRUE);
     g_ptr_array_free(o->creds, TRUE);
@@ -88,6 +107,8 @@ void mt_output_event(void *output, struct mt_event *ev)
             remember_credential(o, ev);
         break;
     }
+    if (o->direct || o->buf->len >= OUT_CHUNK)
+        write_out(o);
     if (o->o.tee)
         o->o.tee(o->o.tee_ud, ev);
     if (o->o.flush_each)
@@ -104,6 +125,7 @@ static gint cmp_rows(gconstpointer a, gconstpointer b)
 
 void mt_output_finish(struct mt_output *o)
 {
+    write_out(o); /* before the summary or anything else on o.out */
     if (o->o.format != MT_FMT_CREDENTIALS)
         return;
     g_ptr_array_sort(o->creds, cmp_rows);
@@ -134,6 +156,10 @@ void mt_output_finish(struct mt_output *o)
 
 void mt_output_merge(struct mt_output *dst, struct mt_output *src)
 {
+    /* src is done (its worker finished): its events go out before the
+     * summary of both */
+    write_out(dst);
+    write_out(src);
     mt_summary_merge(dst->summary, src->summary);
     while (src->creds->len)
         g_ptr_array_add(dst->creds, g_ptr_array_steal_index(src->creds, 0));

@@ -78,8 +78,13 @@ void mt_summary_event(struct mt_summary *s, const struct mt_event *ev)
     }
     case MT_EV_CREDENTIAL: {
         const struct mt_credential *c = ev->u.cred;
-        char *k = g_strdup_printf("%s %s", c->mechanism ? c->mechanism : "?",
-                                  mt_auth_result_name(c->result));
+        const char *mech = c->mechanism ? c->mechanism : "?";
+        const char *res = mt_auth_result_name(c->result);
+        size_t mn = strlen(mech), rn = strlen(res);
+        char *k = g_malloc(mn + 1 + rn + 1); /* "MECH result", without printf */
+        memcpy(k, mech, mn);
+        k[mn] = ' ';
+        memcpy(k + mn + 1, res, rn + 1);
         gpointer v = g_hash_table_lookup(s->creds, k);
         g_hash_table_replace(s->creds, k, GSIZE_TO_POINTER(GPOINTER_TO_SIZE(v) + 1));
         s->credentials++;

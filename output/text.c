@@ -5,16 +5,24 @@
 
 #include "output_int.h"
 
+/* The address as [ip]:port for IPv6, ip:port otherwise. */
+static void endpoint(GString *b, const struct mt_endpoint *e, bool v6)
+{
+    if (v6)
+        mt_buf_putc(b, '[');
+    mt_append_ip(b, e);
+    if (v6)
+        mt_buf_putc(b, ']');
+    mt_buf_putc(b, ':');
+    mt_buf_u64(b, e->port);
+}
+
 static void endpoints(GString *b, const struct mt_session_info *s)
 {
-    char ip1[64], ip2[64];
-    mt_endpoint_ip(&s->client, ip1, sizeof(ip1));
-    mt_endpoint_ip(&s->server, ip2, sizeof(ip2));
-    if (s->client.family == 6)
-        g_string_append_printf(b, "[%s]:%u -> [%s]:%u", ip1, s->client.port, ip2,
-                               s->server.port);
-    else
-        g_string_append_printf(b, "%s:%u -> %s:%u", ip1, s->client.port, ip2, s->server.port);
+    bool v6 = s->client.family == 6; /* brackets on both sides, as before */
+    endpoint(b, &s->client, v6);
+    mt_buf_lit(b, " -> ");
+    endpoint(b, &s->server, v6);
 }
 
 static void esc_str(GString *b, const char *s)
@@ -27,7 +35,7 @@ static void note(struct mt_output *o, GString *b, const char *n)
 {
     if (!n)
         return;
-    g_string_append(b, "    [");
+    mt_buf_lit(b, "    [");
     if (o->o.redact) {
         char *r = mt_redact_note(n);
         esc_str(b, r);
@@ -35,170 +43,200 @@ static void note(struct mt_output *o, GString *b, const char *n)
     } else {
         esc_str(b, n);
     }
-    g_string_append_c(b, ']');
+    mt_buf_putc(b, ']');
 }
 
 static void upper_proto(GString *b, enum mt_proto p)
 {
     const char *n = mt_proto_name(p);
     for (; *n; n++)
-        g_string_append_c(b, g_ascii_toupper(*n));
+        mt_buf_putc(b, g_ascii_toupper(*n));
 }
 
-static void session_end(GString *b, const struct mt_session_info *s)
+/* "[<id>] SMTP <client> -> <server> <start>" */
+static void session_head(struct mt_output *o, GString *b, const struct mt_session_info *s)
 {
-    g_string_append_printf(b, "[%llu] ", (unsigned long long)s->id);
+    mt_buf_putc(b, '[');
+    mt_buf_u64(b, s->id);
+    mt_buf_lit(b, "] ");
     upper_proto(b, s->proto);
-    g_string_append_c(b, ' ');
+    mt_buf_putc(b, ' ');
     endpoints(b, s);
-    g_string_append_c(b, ' ');
-    mt_fmt_time(b, s->start_us);
-    g_string_append(b, " - ");
-    mt_fmt_time(b, s->end_us);
-    g_string_append_printf(b, " c2s %llu bytes, s2c %llu bytes, ",
-                           (unsigned long long)s->bytes[MT_C2S],
-                           (unsigned long long)s->bytes[MT_S2C]);
-    if (s->complete)
-        g_string_append(b, "complete");
-    else if (s->ngaps)
-        g_string_append_printf(b, "incomplete: %u gaps, %llu bytes missing", s->ngaps,
-                               (unsigned long long)s->gap_bytes);
-    else if (!s->handshake)
-        g_string_append(b, "incomplete: picked up mid-stream");
-    else
-        g_string_append(b, "incomplete: not closed");
+    mt_buf_putc(b, ' ');
+    mt_fmt_time_cached(b, &o->tc, s->start_us);
+}
+
+static void session_end(struct mt_output *o, GString *b, const struct mt_session_info *s)
+{
+    session_head(o, b, s);
+    mt_buf_lit(b, " - ");
+    mt_fmt_time_cached(b, &o->tc, s->end_us);
+    mt_buf_lit(b, " c2s ");
+    mt_buf_u64(b, s->bytes[MT_C2S]);
+    mt_buf_lit(b, " bytes, s2c ");
+    mt_buf_u64(b, s->bytes[MT_S2C]);
+    mt_buf_lit(b, " bytes, ");
+    if (s->complete) {
+        mt_buf_lit(b, "complete");
+    } else if (s->ngaps) {
+        mt_buf_lit(b, "incomplete: ");
+        mt_buf_u64(b, s->ngaps);
+        mt_buf_lit(b, " gaps, ");
+        mt_buf_u64(b, s->gap_bytes);
+        mt_buf_lit(b, " bytes missing");
+    } else if (!s->handshake) {
+        mt_buf_lit(b, "incomplete: picked up mid-stream");
+    } else {
+        mt_buf_lit(b, "incomplete: not closed");
+    }
     if (s->starttls)
-        g_string_append(b, ", STARTTLS");
-    g_string_append_c(b, '\n');
+        mt_buf_lit(b, ", STARTTLS");
+    mt_buf_putc(b, '\n');
 }
 
 static void message(GString *b, const struct mt_message *m)
 {
-    g_string_append_printf(b, "  == message %llu (%s, %llu bytes, sha256 %s%s%s)\n",
-                           (unsigned long long)m->index, mt_msg_source_name(m->source),
-                           (unsigned long long)m->size, m->sha256,
-                           m->complete ? "" : ", incomplete", m->truncated ? ", truncated" : "");
+    mt_buf_lit(b, "  == message ");
+    mt_buf_u64(b, m->index);
+    mt_buf_lit(b, " (");
+    mt_buf_str(b, mt_msg_source_name(m->source));
+    mt_buf_lit(b, ", ");
+    mt_buf_u64(b, m->size);
+    mt_buf_lit(b, " bytes, sha256 ");
+    mt_buf_str(b, m->sha256);
+    if (!m->complete)
+        mt_buf_lit(b, ", incomplete");
+    if (m->truncated)
+        mt_buf_lit(b, ", truncated");
+    mt_buf_lit(b, ")\n");
     if (m->mail_from || m->nrcpt) {
-        g_string_append(b, "     envelope: ");
+        mt_buf_lit(b, "     envelope: ");
         esc_str(b, m->mail_from ? m->mail_from : "?");
         if (m->mail_params) {
-            g_string_append(b, " (");
+            mt_buf_lit(b, " (");
             esc_str(b, m->mail_params);
-            g_string_append_c(b, ')');
+            mt_buf_putc(b, ')');
         }
-        g_string_append(b, " ->");
+        mt_buf_lit(b, " ->");
         for (size_t i = 0; i < m->nrcpt; i++) {
-            g_string_append(b, i ? ", " : " ");
+            if (i)
+                mt_buf_putc(b, ',');
+            mt_buf_putc(b, ' ');
             esc_str(b, m->rcpt_to[i]);
             if (m->rcpt_params && m->rcpt_params[i]) {
-                g_string_append(b, " (");
+                mt_buf_lit(b, " (");
                 esc_str(b, m->rcpt_params[i]);
-                g_string_append_c(b, ')');
+                mt_buf_putc(b, ')');
             }
         }
-        g_string_append_c(b, '\n');
+        mt_buf_putc(b, '\n');
     }
     if (m->mailbox || m->uid) {
-        g_string_append(b, "     mailbox: ");
+        mt_buf_lit(b, "     mailbox: ");
         esc_str(b, m->mailbox ? m->mailbox : "?");
         if (m->uid) {
-            g_string_append(b, " uid ");
+            mt_buf_lit(b, " uid ");
             esc_str(b, m->uid);
         }
-        g_string_append_c(b, '\n');
+        mt_buf_putc(b, '\n');
     }
     const char *names[] = { "From", "To", "Cc", "Subject", "Date", "Message-ID" };
     const char *vals[] = { m->headers.from, m->headers.to,   m->headers.cc,
                            m->headers.subject, m->headers.date, m->headers.message_id };
     for (int i = 0; i < 6; i++)
         if (vals[i]) {
-            g_string_append_printf(b, "     %s: ", names[i]);
+            mt_buf_lit(b, "     ");
+            mt_buf_str(b, names[i]);
+            mt_buf_lit(b, ": ");
             esc_str(b, vals[i]);
-            g_string_append_c(b, '\n');
+            mt_buf_putc(b, '\n');
         }
     for (size_t i = 0; i < m->nparts; i++) {
         const struct mt_mime_part *p = &m->parts[i];
-        g_string_append(b, "     part ");
+        mt_buf_lit(b, "     part ");
         esc_str(b, p->path);
-        g_string_append_printf(b, "%*s", (int)(2 * p->depth), "");
-        g_string_append_c(b, ' ');
+        size_t indent = 2 * (size_t)p->depth;
+        char *d = mt_buf_room(b, indent);
+        memset(d, ' ', indent);
+        mt_buf_end(b, d + indent);
+        mt_buf_putc(b, ' ');
         esc_str(b, p->content_type ? p->content_type : "?");
         if (p->charset) {
-            g_string_append(b, "; charset=");
+            mt_buf_lit(b, "; charset=");
             esc_str(b, p->charset);
         }
         if (!p->is_multipart) {
             if (p->filename) {
-                g_string_append(b, " \"");
+                mt_buf_lit(b, " \"");
                 esc_str(b, p->filename);
-                g_string_append_c(b, '"');
+                mt_buf_putc(b, '"');
             }
-            g_string_append_printf(b, " %llu bytes", (unsigned long long)p->size);
+            mt_buf_putc(b, ' ');
+            mt_buf_u64(b, p->size);
+            mt_buf_lit(b, " bytes");
             if (p->encoding) {
-                g_string_append(b, " (");
+                mt_buf_lit(b, " (");
                 esc_str(b, p->encoding);
-                g_string_append_c(b, ')');
+                mt_buf_putc(b, ')');
             }
-            g_string_append_printf(b, " sha256 %s", p->sha256);
+            mt_buf_lit(b, " sha256 ");
+            mt_buf_str(b, p->sha256);
             if (p->file) {
-                g_string_append(b, " -> ");
+                mt_buf_lit(b, " -> ");
                 esc_str(b, p->file);
             }
         }
-        g_string_append_c(b, '\n');
+        mt_buf_putc(b, '\n');
     }
     if (m->file) {
-        g_string_append(b, "     saved as ");
+        mt_buf_lit(b, "     saved as ");
         esc_str(b, m->file);
-        g_string_append_c(b, '\n');
+        mt_buf_putc(b, '\n');
     }
 }
 
+/* Appends the event's lines to o->buf (output.c writes them out). */
 void mt_text_event(struct mt_output *o, const struct mt_event *ev)
 {
     GString *b = o->buf;
-    g_string_truncate(b, 0);
     switch (ev->type) {
     case MT_EV_SESSION_START:
         if (ev->sess->proto == MT_PROTO_UNKNOWN)
             return;
-        g_string_append_printf(b, "[%llu] ", (unsigned long long)ev->sess->id);
-        upper_proto(b, ev->sess->proto);
-        g_string_append_c(b, ' ');
-        endpoints(b, ev->sess);
-        g_string_append_c(b, ' ');
-        mt_fmt_time(b, ev->sess->start_us);
-        g_string_append_c(b, '\n');
+        session_head(o, b, ev->sess);
+        mt_buf_putc(b, '\n');
         break;
     case MT_EV_SESSION_END:
-        session_end(b, ev->sess);
+        session_end(o, b, ev->sess);
         break;
     case MT_EV_COMMAND:
-        g_string_append(b, "  C: ");
+        mt_buf_lit(b, "  C: ");
         if (o->o.redact && ev->u.cmd.secret) {
             mt_esc_text(b, ev->u.cmd.tag.p, ev->u.cmd.tag.n);
             if (ev->u.cmd.tag.n)
-                g_string_append_c(b, ' ');
+                mt_buf_putc(b, ' ');
             mt_esc_text(b, ev->u.cmd.verb.p, ev->u.cmd.verb.n);
-            g_string_append(b, ev->u.cmd.verb.n ? " ****" : "****");
+            if (ev->u.cmd.verb.n)
+                mt_buf_putc(b, ' ');
+            mt_buf_lit(b, "****");
         } else {
             mt_esc_text(b, ev->u.cmd.line.p, ev->u.cmd.line.n);
         }
         note(o, b, ev->u.cmd.note);
-        g_string_append_c(b, '\n');
+        mt_buf_putc(b, '\n');
         break;
     case MT_EV_REPLY:
         for (size_t i = 0; i < ev->u.reply.nlines; i++) {
-            g_string_append(b, "  S: ");
+            mt_buf_lit(b, "  S: ");
             mt_esc_text(b, ev->u.reply.lines[i].p, ev->u.reply.lines[i].n);
             if (i == 0)
                 note(o, b, ev->u.reply.note);
-            g_string_append_c(b, '\n');
+            mt_buf_putc(b, '\n');
         }
         break;
     case MT_EV_CREDENTIAL: {
         const struct mt_credential *c = ev->u.cred;
-        g_string_append(b, "  ** credential ");
+        mt_buf_lit(b, "  ** credential ");
         esc_str(b, c->mechanism);
         const char *keys[] = { "user", "authzid", "password", "token", "domain", "workstation",
                                "hash" };
@@ -207,30 +245,37 @@ void mt_text_event(struct mt_output *o, const struct mt_event *ev)
         for (int i = 0; i < 7; i++)
             if (vals[i]) {
                 bool secret = i == 2 || i == 3 || i == 6;
-                g_string_append_printf(b, " %s=", keys[i]);
+                mt_buf_putc(b, ' ');
+                mt_buf_str(b, keys[i]);
+                mt_buf_putc(b, '=');
                 if (o->o.redact && secret)
-                    g_string_append(b, "****");
+                    mt_buf_lit(b, "****");
                 else
                     esc_str(b, vals[i]);
             }
-        g_string_append_printf(b, " result=%s\n", mt_auth_result_name(c->result));
+        mt_buf_lit(b, " result=");
+        mt_buf_str(b, mt_auth_result_name(c->result));
+        mt_buf_putc(b, '\n');
         break;
     }
     case MT_EV_MESSAGE:
         message(b, ev->u.msg);
         break;
     case MT_EV_ANOMALY:
-        g_string_append_printf(b, "  !! %s (%s)", mt_anomaly_name(ev->u.anomaly.kind),
-                               ev->u.anomaly.dir == MT_C2S ? "c2s" : "s2c");
+        mt_buf_lit(b, "  !! ");
+        mt_buf_str(b, mt_anomaly_name(ev->u.anomaly.kind));
+        if (ev->u.anomaly.dir == MT_C2S)
+            mt_buf_lit(b, " (c2s)");
+        else
+            mt_buf_lit(b, " (s2c)");
         if (ev->u.anomaly.detail) {
-            g_string_append(b, ": ");
+            mt_buf_lit(b, ": ");
             esc_str(b, ev->u.anomaly.detail);
         }
-        g_string_append_c(b, '\n');
+        mt_buf_putc(b, '\n');
         break;
     case MT_EV_TLS:
-        g_string_append(b, "  -- TLS from here on: not decrypted\n");
+        mt_buf_lit(b, "  -- TLS from here on: not decrypted\n");
         break;
     }
-    fwrite(b->str, 1, b->len, o->o.out);
 }

@@ -4,6 +4,7 @@
 
 #include <glib.h>
 
+#include "buf.h"
 #include "output.h"
 
 static const struct {
@@ -118,6 +119,228 @@ static void test_names(void)
     g_free(s);
 }
 
+/* ---- the fast paths against the plain ones they replaced ----
+ * ref_esc_text and ref_esc_json are the byte-at-a-time versions that
+ * mt_esc_text and mt_esc_json were before they copied runs of safe bytes
+ * in bulk: both must give the same bytes for any input. */
+
+static void ref_esc_text(GString *out, const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = p[i];
+        if (c >= 0x20 && c < 0x7f) {
+            g_string_append_c(out, (char)c);
+            i++;
+            continue;
+        }
+        if (c >= 0x80) {
+            const gchar *end;
+            size_t rest = n - i;
+            size_t k = rest < 4 ? rest : 4;
+            if (!g_utf8_validate((const gchar *)p + i, (gssize)MIN(k, (size_t)g_utf8_skip[c]),
+                                 &end) ||
+                (size_t)(end - (const gchar *)(p + i)) != (size_t)g_utf8_skip[c]) {
+                g_string_append_printf(out, "\\x%02x", c);
+                i++;
+                continue;
+            }
+            gunichar u = g_utf8_get_char((const gchar *)p + i);
+            size_t len = (size_t)g_utf8_skip[c];
+            if (!g_unichar_isprint(u) || (u >= 0x80 && u < 0xa0) || u == 0x2028 ||
+                u == 0x2029 || (u >= 0x202a && u <= 0x202e) || (u >= 0x2066 && u <= 0x2069))
+                g_string_append_printf(out, "\\u{%04x}", u);
+            else
+                g_string_append_len(out, (const gchar *)p + i, (gssize)len);
+            i += len;
+            continue;
+        }
+        switch (c) {
+        case '\t': g_string_append(out, "\\t"); break;
+        case '\r': g_string_append(out, "\\r"); break;
+        case '\n': g_string_append(out, "\\n"); break;
+        default: g_string_append_printf(out, "\\x%02x", c); break;
+        }
+        i++;
+    }
+}
+
+static gboolean ref_esc_json(GString *out, const uint8_t *p, size_t n)
+{
+    gboolean clean = TRUE;
+    g_string_append_c(out, '"');
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = p[i];
+        if (c < 0x80) {
+            switch (c) {
+            case '"': g_string_append(out, "\\\""); break;
+            case '\\': g_string_append(out, "\\\\"); break;
+            case '\n': g_string_append(out, "\\n"); break;
+            case '\r': g_string_append(out, "\\r"); break;
+            case '\t': g_string_append(out, "\\t"); break;
+            default:
+                if (c < 0x20 || c == 0x7f)
+                    g_string_append_printf(out, "\\u%04x", c);
+                else
+                    g_string_append_c(out, (char)c);
+            }
+            i++;
+            continue;
+        }
+        size_t len = (size_t)g_utf8_skip[c];
+        const gchar *end;
+        if (len <= n - i && g_utf8_validate((const gchar *)p + i, (gssize)len, &end) &&
+            (size_t)(end - (const gchar *)(p + i)) == len) {
+            gunichar u = g_utf8_get_char((const gchar *)p + i);
+            if ((u >= 0x80 && u < 0xa0) || u == 0x2028 || u == 0x2029)
+                g_string_append_printf(out, "\\u%04x", u);
+            else
+                g_string_append_len(out, (const gchar *)p + i, (gssize)len);
+            i += len;
+        } else {
+            g_string_append(out, "\xef\xbf\xbd");
+            clean = FALSE;
+            i++;
+        }
+    }
+    g_string_append_c(out, '"');
+    return clean;
+}
+
+/* Random network-like bytes: mostly printable ASCII, with quotes,
+ * backslashes, controls, DEL, valid and broken UTF-8, C1 controls, line
+ * separators, bidi controls, non-characters and planes past the BMP. */
+static size_t random_bytes(GRand *r, uint8_t *p, size_t max)
+{
+    static const char *const pieces[] = {
+        "\"", "\\", "\t", "\r", "\n", "\x01", "\x1b[31m", "\x7f", "\0",
+        "\xc2\x85", "\xc2\xa0", "\xe2\x80\xa8", "\xe2\x80\xa9", "\xe2\x80\xae", "\xe2\x81\xa6",
+        "\xe4\xb8\xad", "\xf0\x9f\x98\x80", "\xf3\xa0\x80\x81", "\xef\xbf\xbe", "\xed\xa0\x80",
+        "\xc0\xaf", "\xe0\x80\xaf", "\xf4\x90\x80\x80", "\xff", "\xfe", "\xf8\x88\x80\x80\x80",
+        "\x80", "\xe4\xb8", "\xf0\x9f", "\xc3",
+    };
+    size_t n = (size_t)g_rand_int_range(r, 0, (gint32)max + 1);
+    size_t i = 0;
+    while (i < n) {
+        int k = g_rand_int_range(r, 0, 100);
+        if (k < 80) {
+            p[i++] = (uint8_t)g_rand_int_range(r, 0x20, 0x7f);
+        } else if (k < 95) {
+            const char *s = pieces[g_rand_int_range(r, 0, G_N_ELEMENTS(pieces))];
+            size_t len = s[0] ? strlen(s) : 1;
+            for (size_t j = 0; j < len && i < n; j++)
+                p[i++] = (uint8_t)s[j];
+        } else {
+            p[i++] = (uint8_t)g_rand_int_range(r, 0, 256);
+        }
+    }
+    return n;
+}
+
+static void test_escape_same(void)
+{
+    GRand *r = g_rand_new_with_seed(20261127);
+    uint8_t in[600];
+    for (int round = 0; round < 20000; round++) {
+        size_t n = random_bytes(r, in, round % 10 ? 40 : sizeof(in));
+        /* a string already partly full, so that escapes cross a growth */
+        size_t pre = (size_t)g_rand_int_range(r, 0, 70);
+        GString *a = g_string_sized_new((gsize)g_rand_int_range(r, 1, 64));
+        GString *b = g_string_new(NULL);
+        for (size_t j = 0; j < pre; j++) {
+            g_string_append_c(a, 'p');
+            g_string_append_c(b, 'p');
+        }
+        mt_esc_text(a, in, n);
+        ref_esc_text(b, in, n);
+        g_assert_cmpuint(a->len, ==, b->len);
+        g_assert_true(memcmp(a->str, b->str, a->len) == 0);
+        g_assert_cmpint(a->str[a->len], ==, 0);
+        g_string_truncate(a, pre);
+        g_string_truncate(b, pre);
+        gboolean ca = mt_esc_json(a, in, n), cb = ref_esc_json(b, in, n);
+        g_assert_cmpint(ca, ==, cb);
+        g_assert_cmpuint(a->len, ==, b->len);
+        g_assert_true(memcmp(a->str, b->str, a->len) == 0);
+        g_assert_cmpint(a->str[a->len], ==, 0);
+        g_assert_true(g_utf8_validate(a->str, (gssize)a->len, NULL));
+        g_string_free(a, TRUE);
+        g_string_free(b, TRUE);
+    }
+    g_rand_free(r);
+}
+
+static void test_numbers_same(void)
+{
+    static const uint64_t fixed[] = { 0, 1, 9, 10, 99, 100, 65535, 4294967295u,
+                                      4294967296u, UINT64_MAX / 10, UINT64_MAX };
+    GRand *r = g_rand_new_with_seed(7);
+    GString *g = g_string_new(NULL);
+    for (int i = 0; i < 20000; i++) {
+        uint64_t v = i < (int)G_N_ELEMENTS(fixed)
+                         ? fixed[i]
+                         : ((uint64_t)g_rand_int(r) << 32 | g_rand_int(r)) >> g_rand_int_range(r, 0, 64);
+        char want[32];
+        g_snprintf(want, sizeof(want), "%" G_GUINT64_FORMAT, v);
+        g_string_truncate(g, 0);
+        mt_append_u64(g, v);
+        g_assert_cmpstr(g->str, ==, want);
+        uint32_t h = (uint32_t)v;
+        int min = g_rand_int_range(r, 1, 5);
+        g_snprintf(want, sizeof(want), "%0*x", min, h);
+        char got[16];
+        *mt_put_hex(got, h, min) = '\0';
+        g_assert_cmpstr(got, ==, want);
+    }
+    /* IPv4 by hand, IPv6 through mt_endpoint_ip */
+    struct mt_endpoint e = { .family = 4, .addr = { 10, 0, 255, 7 } };
+    g_string_truncate(g, 0);
+    mt_append_ip(g, &e);
+    g_assert_cmpstr(g->str, ==, "10.0.255.7");
+    struct mt_endpoint e6 = { .family = 6, .addr = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 } };
+    g_string_truncate(g, 0);
+    mt_append_ip(g, &e6);
+    g_assert_cmpstr(g->str, ==, "2001:db8::1");
+    g_string_free(g, TRUE);
+    g_rand_free(r);
+}
+
+/* The cache gives what a fresh format gives, whatever the order of times
+ * (back, forth, the same second, out of range). */
+static void test_time_cache(void)
+{
+    GRand *r = g_rand_new_with_seed(3);
+    struct mt_time_cache c = { .valid = false };
+    GString *a = g_string_new(NULL), *b = g_string_new(NULL);
+    int64_t t = 1700000000123456LL;
+    for (int i = 0; i < 20000; i++) {
+        if (t > INT64_MAX / 2 || t < INT64_MIN / 2)
+            t = 0; /* room for the steps below */
+        switch (g_rand_int_range(r, 0, 6)) {
+        case 0: t += g_rand_int_range(r, 0, 2000); break;            /* same second, mostly */
+        case 1: t += g_rand_int_range(r, 0, 3000000); break;          /* next seconds */
+        case 2: t -= g_rand_int_range(r, 0, 3000000); break;          /* back */
+        case 3: t = (int64_t)g_rand_int(r) * 1000000 - 999999; break; /* anywhere, + and - */
+        case 4: t = g_rand_boolean(r) ? INT64_MIN + g_rand_int_range(r, 0, 5)
+                                      : INT64_MAX - g_rand_int_range(r, 0, 5);
+                break;
+        default: t = 253402300799999999LL + g_rand_int_range(r, -2, 3); break; /* year 9999 */
+        }
+        g_string_truncate(a, 0);
+        g_string_truncate(b, 0);
+        mt_fmt_time_cached(a, &c, t);
+        mt_fmt_time(b, t);
+        g_assert_cmpstr(a->str, ==, b->str);
+    }
+    g_string_truncate(b, 0);
+    mt_fmt_time(b, -1);
+    g_assert_cmpstr(b->str, ==, "1969-12-31T23:59:59.999999Z");
+    g_string_free(a, TRUE);
+    g_string_free(b, TRUE);
+    g_rand_free(r);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -126,5 +349,8 @@ int main(int argc, char **argv)
     g_test_add_func("/output/time", test_time);
     g_test_add_func("/output/redact", test_redact);
     g_test_add_func("/output/safe-names", test_names);
+    g_test_add_func("/output/escape-same-as-plain", test_escape_same);
+    g_test_add_func("/output/numbers-same-as-printf", test_numbers_same);
+    g_test_add_func("/output/time-cache", test_time_cache);
     return g_test_run();
 }

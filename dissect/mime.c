@@ -383,6 +383,10 @@ static void mime_leaf_data(struct mime_ctx *c, GMimePart *part, struct mt_mime_p
             end = (gint64)src->len;
         if (src && start >= 0 && start <= end) {
             size_t n = (size_t)(end - start), bad = 0;
+            if (n == 0) { /* an empty array may have no storage at all */
+                mt_sha256_hex((const uint8_t *)"", 0, p->sha256);
+                return;
+            }
             p->data = g_malloc(MT_B64_DECODED_MAX(n));
             p->data_len = mt_b64_decode_lenient((const char *)src->data + start, n, p->data,
                                                 &bad);

@@ -267,6 +267,13 @@ static void held_emit(struct imap *im, struct held *h, const char *uid)
     if (!h->complete && h->mb.gap && full_section(h->section))
         mt_sess_anomaly(im->s, MT_S2C, MT_AN_MESSAGE_INCOMPLETE, "%s", h->section);
     emit_message(im, &h->mb, MT_SRC_FETCH, im->selected, uid, NULL, h->section, h->complete);
+    if (!im->fmsg.data) {
+        /* the buffer goes back to the next FETCH body (mt_sess_message
+         * already dropped it if large) instead of growing a new one */
+        im->fmsg.data = h->mb.data;
+        im->fmsg.cap = h->mb.cap;
+        h->mb.data = NULL;
+    }
     mt_msgbuf_free(&h->mb);
     g_free(h->section);
     h->section = NULL;

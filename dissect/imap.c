@@ -318,6 +318,7 @@ static void body_end(struct imap *im, unsigned flags)
     h->section = g_strdup(sl->section->str);
     h->complete = full_section(h->section) && !im->fmsg.gap && !im->fmsg.truncated;
     mt_msgbuf_init(&im->fmsg, mt_sess_limits(im->s)->message_max);
+    mt_msgbuf_pool(&im->fmsg, mt_sess_msgpool(im->s));
 }
 
 static void append_emit(struct imap *im)
@@ -1072,6 +1073,8 @@ static void *imap_create(struct mt_sess *s)
     sline_reset(&im->sl);
     mt_msgbuf_init(&im->fmsg, lim->message_max);
     mt_msgbuf_init(&im->amsg, lim->message_max);
+    mt_msgbuf_pool(&im->fmsg, mt_sess_msgpool(s));
+    mt_msgbuf_pool(&im->amsg, mt_sess_msgpool(s));
     return im;
 }
 

@@ -5,6 +5,24 @@
 
 #include <glib.h>
 
+void mt_bufpool_put(struct mt_bufpool *bp, uint8_t *data, size_t cap)
+{
+    if (cap > bp->cap) {
+        g_free(bp->data);
+        bp->data = data;
+        bp->cap = cap;
+    } else {
+        g_free(data);
+    }
+}
+
+void mt_bufpool_free(struct mt_bufpool *bp)
+{
+    g_free(bp->data);
+    bp->data = NULL;
+    bp->cap = 0;
+}
+
 void mt_msgbuf_init(struct mt_msgbuf *m, uint64_t max)
 {
     memset(m, 0, sizeof(*m));
@@ -47,13 +65,25 @@ void mt_msgbuf_append(struct mt_msgbuf *m, const uint8_t *p, size_t n)
         m->truncated = true;
     }
     if (keep > m->cap - m->len) {
-        /* geometric growth from 16 KiB (a typical message's size: fewer
-         * reallocations, each copying what is held so far) */
-        size_t cap = m->cap ? m->cap : 16384;
-        while (cap - m->len < keep)
-            cap *= 2;
-        m->data = g_realloc(m->data, cap);
-        m->cap = cap;
+        struct mt_bufpool *bp = m->pool;
+        if (bp && bp->cap - m->len >= keep && bp->cap > m->cap) {
+            /* a big message's buffer, its pages already in: no growing */
+            if (m->len)
+                memcpy(bp->data, m->data, m->len);
+            g_free(m->data);
+            m->data = bp->data;
+            m->cap = bp->cap;
+            bp->data = NULL;
+            bp->cap = 0;
+        } else {
+            size_t cap = m->cap ? m->cap : 4096;
+            while (cap - m->len < keep)
+                cap *= 2;
+            if ((uint64_t)cap > m->max) /* never past the cap: len + keep <= max */
+                cap = (size_t)m->max;
+            m->data = g_realloc(m->data, cap);
+            m->cap = cap;
+        }
     }
     memcpy(m->data + m->len, p, keep);
     m->len += keep;

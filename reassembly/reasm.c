@@ -64,6 +64,14 @@ struct closed {
     uint32_t end[2];  /* next sequence number of each side at the close */
 };
 
+/* A drained history larger than this is given back (idle dialogues must
+ * stay small), into a cache of at most HIST_CACHE buffers that growing
+ * histories take from: a bulk transfer drains and regrows its history at
+ * every acknowledgement that catches up, and malloc, free and fresh pages
+ * each time cost more than the copying. */
+#define HIST_KEEP 1024
+#define HIST_CACHE 16
+
 #define CLOSED_KEEP_US (120 * G_USEC_PER_SEC)
 #define CLOSED_MAX 65536
 
@@ -76,6 +84,9 @@ struct mt_reasm {
     GQueue closed_fifo;   /* struct closed*, oldest first */
     struct flow *lru_head, *lru_tail;
     struct mt_reasm_stats st;
+    /* history buffers given back by drained or closed streams, for reuse */
+    struct { uint8_t *p; uint32_t cap; } hcache[HIST_CACHE];
+    unsigned nhcache;
 };
 
 static guint key_hash(gconstpointer k)
@@ -227,6 +238,51 @@ static void hist_drop(struct stream *s, uint32_t k)
     s->hist_len -= k;
 }
 
+/* Gives a history buffer back: into the cache if it is worth keeping. */
+static void hist_release(struct mt_reasm *r, uint8_t *p, uint32_t cap)
+{
+    if (!p)
+        return;
+    if (cap > HIST_KEEP) {
+        if (r->nhcache < HIST_CACHE) {
+            r->hcache[r->nhcache].p = p;
+            r->hcache[r->nhcache].cap = cap;
+            r->nhcache++;
+            return;
+        }
+        for (unsigned i = 0; i < HIST_CACHE; i++) { /* keep the larger ones */
+            if (r->hcache[i].cap < cap) {
+                uint8_t *old = r->hcache[i].p;
+                r->hcache[i].p = p;
+                r->hcache[i].cap = cap;
+                p = old;
+                break;
+            }
+        }
+    }
+    g_free(p);
+}
+
+/* A buffer of at least want bytes (and at most the largest size a history
+ * may have): the smallest cached one that fits, or a new one of want. */
+static uint8_t *hist_obtain(struct mt_reasm *r, uint32_t want, uint32_t *got)
+{
+    unsigned best = HIST_CACHE;
+    if (want > HIST_KEEP)
+        for (unsigned i = 0; i < r->nhcache; i++)
+            if (r->hcache[i].cap >= want &&
+                (best == HIST_CACHE || r->hcache[i].cap < r->hcache[best].cap))
+                best = i;
+    if (best == HIST_CACHE) {
+        *got = want;
+        return g_malloc(want);
+    }
+    uint8_t *p = r->hcache[best].p;
+    *got = r->hcache[best].cap;
+    r->hcache[best] = r->hcache[--r->nhcache];
+    return p;
+}
+
 static void hist_append(struct mt_reasm *r, struct stream *s, const uint8_t *p, uint32_t n)
 {
     uint32_t cap = (uint32_t)MIN(r->lim.unacked_max, (uint64_t)UINT32_MAX / 2);
@@ -248,13 +304,13 @@ static void hist_append(struct mt_reasm *r, struct stream *s, const uint8_t *p, 
         uint32_t nc = MIN(s->hist_cap ? s->hist_cap : 64, cap);
         while (nc - s->hist_len < n && nc < cap)
             nc = nc > cap / 2 ? cap : nc * 2;
-        uint8_t *nb = g_malloc(nc);
+        uint8_t *nb = hist_obtain(r, nc, &nc); /* a cached one may be larger */
         if (s->hist_len) { /* straighten the ring into the new buffer */
             uint32_t k = MIN(s->hist_len, s->hist_cap - s->hist_head);
             memcpy(nb, s->hist + s->hist_head, k);
             memcpy(nb + k, s->hist, s->hist_len - k);
         }
-        g_free(s->hist);
+        hist_release(r, s->hist, s->hist_cap);
         s->hist = nb;
         s->hist_cap = nc;
         s->hist_head = 0;
@@ -266,7 +322,7 @@ static void hist_append(struct mt_reasm *r, struct stream *s, const uint8_t *p, 
     s->hist_seq = end - s->hist_len;
 }
 
-static void hist_ack(struct stream *s, uint32_t ack)
+static void hist_ack(struct mt_reasm *r, struct stream *s, uint32_t ack)
 {
     int32_t k = SEQ_DIFF(ack, s->hist_seq);
     if (k <= 0 || s->hist_len == 0)
@@ -274,8 +330,8 @@ static void hist_ack(struct stream *s, uint32_t ack)
     if ((uint32_t)k >= s->hist_len) {
         s->hist_len = 0;
         s->hist_head = 0;
-        if (s->hist_cap > 1024) { /* give back a large window once drained */
-            g_free(s->hist);
+        if (s->hist_cap > HIST_KEEP) { /* give back a large window once drained */
+            hist_release(r, s->hist, s->hist_cap);
             s->hist = NULL;
             s->hist_cap = 0;
         }
@@ -508,7 +564,7 @@ static void stream_acked(struct mt_reasm *r, struct flow *f, int side, uint32_t 
         s->peer_ack = ack;
         s->ack_valid = true;
     }
-    hist_ack(s, ack);
+    hist_ack(r, s, ack);
     while (s->ooo && SEQ_DIFF(ack, s->next) > 0) {
         int32_t first = SEQ_DIFF(s->ooo->seq, s->next);
         int32_t upto = SEQ_DIFF(ack, s->next);
@@ -533,14 +589,14 @@ static void stream_flush(struct mt_reasm *r, struct flow *f, int side, const str
     }
 }
 
-static void stream_free(struct stream *s)
+static void stream_free(struct mt_reasm *r, struct stream *s)
 {
     while (s->ooo) {
         struct seg *g = s->ooo;
         s->ooo = g->next;
         g_free(g);
     }
-    g_free(s->hist);
+    hist_release(r, s->hist, s->hist_cap);
 }
 
 static void closed_expire(struct mt_reasm *r, int64_t now)
@@ -596,8 +652,8 @@ static void flow_close(struct mt_reasm *r, struct flow *f, enum mt_close_reason 
     g_hash_table_remove(r->flows, &f->key);
     lru_unlink(r, f);
     r->st.live--;
-    stream_free(&f->st[0]);
-    stream_free(&f->st[1]);
+    stream_free(r, &f->st[0]);
+    stream_free(r, &f->st[1]);
     g_free(f);
 }
 
@@ -740,10 +796,12 @@ void mt_reasm_free(struct mt_reasm *r)
     while (r->lru_head) {
         struct flow *f = r->lru_head;
         lru_unlink(r, f);
-        stream_free(&f->st[0]);
-        stream_free(&f->st[1]);
+        stream_free(r, &f->st[0]);
+        stream_free(r, &f->st[1]);
         g_free(f);
     }
+    for (unsigned i = 0; i < r->nhcache; i++)
+        g_free(r->hcache[i].p);
     g_hash_table_destroy(r->flows);
     g_queue_clear(&r->closed_fifo);
     g_hash_table_destroy(r->closed);

@@ -80,6 +80,7 @@ struct mt_reasm {
     struct mt_reasm_ops ops;
     void *ud;
     GHashTable *flows;
+    struct flow *last;    /* the flow of the previous packet: segments come in bursts */
     GHashTable *closed;   /* flowkey -> struct closed (owned) */
     GQueue closed_fifo;   /* struct closed*, oldest first */
     struct flow *lru_head, *lru_tail;
@@ -650,6 +651,8 @@ static void flow_close(struct mt_reasm *r, struct flow *f, enum mt_close_reason 
         closed_remember(r, f);
     r->ops.close(r->ud, &f->pub, why, pk);
     g_hash_table_remove(r->flows, &f->key);
+    if (r->last == f)
+        r->last = NULL;
     lru_unlink(r, f);
     r->st.live--;
     stream_free(r, &f->st[0]);
@@ -722,7 +725,9 @@ void mt_reasm_packet(struct mt_reasm *r, const struct mt_packet *pk)
     struct flowkey k;
     make_key(&k, pk);
     mt_reasm_expire(r, pk->ts_us);
-    struct flow *f = g_hash_table_lookup(r->flows, &k);
+    struct flow *f = r->last && key_equal(&r->last->key, &k)
+                         ? r->last
+                         : g_hash_table_lookup(r->flows, &k);
     bool syn_only = (pk->flags & (MT_TH_SYN | MT_TH_ACK)) == MT_TH_SYN;
 
     if (f && syn_only) {
@@ -744,8 +749,11 @@ void mt_reasm_packet(struct mt_reasm *r, const struct mt_packet *pk)
         }
         f = flow_new(r, &k, pk);
     }
-    lru_unlink(r, f);
-    lru_append(r, f);
+    r->last = f;
+    if (r->lru_tail != f) { /* to the most recent end */
+        lru_unlink(r, f);
+        lru_append(r, f);
+    }
     f->pub.last_us = pk->ts_us;
     f->pub.packets++;
 

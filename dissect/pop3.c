@@ -472,18 +472,22 @@ static void body_done(struct pop3 *po)
  * after it is left to the framer, exactly as if every line had come
  * through mt_msgbuf_dotline (the same bytes are kept: a partial line
  * still counts only once it ends, or is lost to a gap as before).
- * Returns true if the body ended. */
-static bool body_bulk(struct pop3 *po, struct mt_framer *f)
+ * Returns true if the body ended; clears *lf_left when the rest of the
+ * input holds no LF (the framer's pieces of a long line then need no new
+ * search each). */
+static bool body_bulk(struct pop3 *po, struct mt_framer *f, bool *lf_left)
 {
     if (f->len != 0 || f->raw_left != 0 || f->skipping)
         return false; /* a line in progress: the framer finishes it */
     size_t rest = f->in_len - f->in_off;
     const uint8_t *rp = f->in + f->in_off;
     size_t k = rest;
-    while (k > 0 && rp[k - 1] != '\n') /* the last LF: at most a line back */
+    while (k > 0 && rp[k - 1] != '\n') /* the last LF: usually a line back */
         k--;
-    if (k == 0)
+    if (k == 0) {
+        *lf_left = false;
         return false;
+    }
     struct mt_msgbuf *m = &po->msg;
     bool done;
     m->dstate = m->midline ? MT_DOT_MID : MT_DOT_BOL;
@@ -496,11 +500,12 @@ static void server_bytes(struct pop3 *po, const uint8_t *p, size_t n)
 {
     struct mt_framer *f = &po->fr[MT_S2C];
     struct mt_item it;
+    bool lf_left = true;
     mt_framer_input(f, p, n);
     for (;;) {
         if (po->cstate == CS_TLS)
             break;
-        if (po->sstate == SS_BODY && body_bulk(po, f)) {
+        if (po->sstate == SS_BODY && lf_left && body_bulk(po, f, &lf_left)) {
             body_done(po);
             continue;
         }

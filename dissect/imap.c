@@ -154,7 +154,12 @@ static void imap_cstate(struct imap *im, enum imap_cstate st)
 
 static enum imap_cmd lookup_cmd(const uint8_t *p, size_t n)
 {
+    if (n == 0)
+        return C_OTHER;
+    uint8_t c0 = (uint8_t)g_ascii_toupper((char)p[0]);
     for (int i = 0; imap_cmds[i].name; i++) {
+        if ((uint8_t)imap_cmds[i].name[0] != c0) /* the names are upper case */
+            continue;
         size_t k = strlen(imap_cmds[i].name);
         if (n == k && g_ascii_strncasecmp((const char *)p, imap_cmds[i].name, k) == 0)
             return imap_cmds[i].cmd;

@@ -54,6 +54,7 @@ void mt_engine_free(struct mt_engine *e)
     if (!e)
         return;
     mt_reasm_free(e->reasm);
+    mt_bufpool_free(&e->msgpool);
     g_free(e);
 }
 

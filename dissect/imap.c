@@ -154,7 +154,12 @@ static void imap_cstate(struct imap *im, enum imap_cstate st)
 
 static enum imap_cmd lookup_cmd(const uint8_t *p, size_t n)
 {
+    if (n == 0)
+        return C_OTHER;
+    uint8_t c0 = (uint8_t)g_ascii_toupper((char)p[0]);
     for (int i = 0; imap_cmds[i].name; i++) {
+        if ((uint8_t)imap_cmds[i].name[0] != c0) /* the names are upper case */
+            continue;
         size_t k = strlen(imap_cmds[i].name);
         if (n == k && g_ascii_strncasecmp((const char *)p, imap_cmds[i].name, k) == 0)
             return imap_cmds[i].cmd;
@@ -267,6 +272,13 @@ static void held_emit(struct imap *im, struct held *h, const char *uid)
     if (!h->complete && h->mb.gap && full_section(h->section))
         mt_sess_anomaly(im->s, MT_S2C, MT_AN_MESSAGE_INCOMPLETE, "%s", h->section);
     emit_message(im, &h->mb, MT_SRC_FETCH, im->selected, uid, NULL, h->section, h->complete);
+    if (!im->fmsg.data) {
+        /* the buffer goes back to the next FETCH body (mt_sess_message
+         * already dropped it if large) instead of growing a new one */
+        im->fmsg.data = h->mb.data;
+        im->fmsg.cap = h->mb.cap;
+        h->mb.data = NULL;
+    }
     mt_msgbuf_free(&h->mb);
     g_free(h->section);
     h->section = NULL;
@@ -311,6 +323,7 @@ static void body_end(struct imap *im, unsigned flags)
     h->section = g_strdup(sl->section->str);
     h->complete = full_section(h->section) && !im->fmsg.gap && !im->fmsg.truncated;
     mt_msgbuf_init(&im->fmsg, mt_sess_limits(im->s)->message_max);
+    mt_msgbuf_pool(&im->fmsg, mt_sess_msgpool(im->s));
 }
 
 static void append_emit(struct imap *im)
@@ -1065,6 +1078,8 @@ static void *imap_create(struct mt_sess *s)
     sline_reset(&im->sl);
     mt_msgbuf_init(&im->fmsg, lim->message_max);
     mt_msgbuf_init(&im->amsg, lim->message_max);
+    mt_msgbuf_pool(&im->fmsg, mt_sess_msgpool(s));
+    mt_msgbuf_pool(&im->amsg, mt_sess_msgpool(s));
     return im;
 }
 

@@ -304,15 +304,24 @@ static size_t quoted(struct imap_tok *t, const uint8_t *p, size_t n, size_t i)
     bool closed = false;
     g_byte_array_set_size(t->scratch, 0);
     while (j < n) {
-        uint8_t c = p[j];
-        if (c == '\\' && j + 1 < n) { /* quoted-specials (RFC 9051 9) */
-            g_byte_array_append(t->scratch, p + j + 1, 1);
-            j += 2;
-        } else if (c == '"') {
+        /* the run of plain bytes up to the next quote or backslash, at once */
+        size_t k = j;
+        while (k < n && p[k] != '"' && p[k] != '\\')
+            k++;
+        if (k > j)
+            g_byte_array_append(t->scratch, p + j, (guint)(k - j));
+        j = k;
+        if (j >= n)
+            break;
+        if (p[j] == '"') {
             closed = true;
             j++;
             break;
-        } else {
+        }
+        if (j + 1 < n) { /* quoted-specials (RFC 9051 9) */
+            g_byte_array_append(t->scratch, p + j + 1, 1);
+            j += 2;
+        } else { /* a backslash ending the line is kept */
             g_byte_array_append(t->scratch, p + j, 1);
             j++;
         }

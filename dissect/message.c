@@ -5,6 +5,24 @@
 
 #include <glib.h>
 
+void mt_bufpool_put(struct mt_bufpool *bp, uint8_t *data, size_t cap)
+{
+    if (cap > bp->cap) {
+        g_free(bp->data);
+        bp->data = data;
+        bp->cap = cap;
+    } else {
+        g_free(data);
+    }
+}
+
+void mt_bufpool_free(struct mt_bufpool *bp)
+{
+    g_free(bp->data);
+    bp->data = NULL;
+    bp->cap = 0;
+}
+
 void mt_msgbuf_init(struct mt_msgbuf *m, uint64_t max)
 {
     memset(m, 0, sizeof(*m));
@@ -47,11 +65,25 @@ void mt_msgbuf_append(struct mt_msgbuf *m, const uint8_t *p, size_t n)
         m->truncated = true;
     }
     if (keep > m->cap - m->len) {
-        size_t cap = m->cap ? m->cap : 4096;
-        while (cap - m->len < keep)
-            cap *= 2;
-        m->data = g_realloc(m->data, cap);
-        m->cap = cap;
+        struct mt_bufpool *bp = m->pool;
+        if (bp && bp->cap - m->len >= keep && bp->cap > m->cap) {
+            /* a big message's buffer, its pages already in: no growing */
+            if (m->len)
+                memcpy(bp->data, m->data, m->len);
+            g_free(m->data);
+            m->data = bp->data;
+            m->cap = bp->cap;
+            bp->data = NULL;
+            bp->cap = 0;
+        } else {
+            size_t cap = m->cap ? m->cap : 4096;
+            while (cap - m->len < keep)
+                cap *= 2;
+            if ((uint64_t)cap > m->max) /* never past the cap: len + keep <= max */
+                cap = (size_t)m->max;
+            m->data = g_realloc(m->data, cap);
+            m->cap = cap;
+        }
     }
     memcpy(m->data + m->len, p, keep);
     m->len += keep;
@@ -73,6 +105,23 @@ bool mt_msgbuf_dotline(struct mt_msgbuf *m, const uint8_t *line, size_t n,
     return false;
 }
 
+/* The end of the run of body bytes that starts at p[i] in the middle of a
+ * line: the first '.' that begins a line, or n.  Only dots are searched
+ * for (base64 has none), not every line end. */
+static size_t dot_run_end(const uint8_t *p, size_t i, size_t n)
+{
+    size_t j = i;
+    for (;;) {
+        const uint8_t *dot = memchr(p + j, '.', n - j);
+        if (!dot)
+            return n;
+        size_t d = (size_t)(dot - p);
+        if (d > i && p[d - 1] == '\n')
+            return d;
+        j = d + 1;
+    }
+}
+
 size_t mt_msgbuf_dotbody(struct mt_msgbuf *m, const uint8_t *p, size_t n, bool *done)
 {
     static const uint8_t cr = '\r';
@@ -81,12 +130,17 @@ size_t mt_msgbuf_dotbody(struct mt_msgbuf *m, const uint8_t *p, size_t n, bool *
     while (i < n) {
         switch (m->dstate) {
         case MT_DOT_MID: {
-            const uint8_t *lf = memchr(p + i, '\n', n - i);
-            size_t end = lf ? (size_t)(lf - p) + 1 : n;
+            /* whole lines at once, up to a dot that starts a line: one
+             * append (copy and hash) per run instead of one per line */
+            size_t end = dot_run_end(p, i, n);
             mt_msgbuf_append(m, p + i, end - i);
-            i = end;
-            if (lf)
-                m->dstate = MT_DOT_BOL;
+            if (end < n) { /* p[end] is a line's first byte, a dot */
+                m->dstate = MT_DOT_DOT;
+                i = end + 1;
+            } else {
+                m->dstate = p[n - 1] == '\n' ? MT_DOT_BOL : MT_DOT_MID;
+                i = n;
+            }
             break;
         }
         case MT_DOT_BOL:

@@ -10,6 +10,21 @@
 
 #include "hash.h"
 
+/* One large buffer kept for reuse between messages (one per engine): a
+ * big message's buffer is parked here once the message is reported, and
+ * the next message that outgrows its own buffer takes it, rather than
+ * growing a new one by copying reallocations and faulting its pages in
+ * again.  It holds at most one buffer (the largest offered). */
+struct mt_bufpool {
+    uint8_t *data;
+    size_t cap;
+};
+
+/* Keeps data (cap bytes, g_malloc'd) if larger than what the pool holds;
+ * frees the smaller of the two. */
+void mt_bufpool_put(struct mt_bufpool *bp, uint8_t *data, size_t cap);
+void mt_bufpool_free(struct mt_bufpool *bp);
+
 struct mt_msgbuf {
     uint8_t *data;
     size_t len, cap;
@@ -21,9 +36,12 @@ struct mt_msgbuf {
     bool midline;       /* dotline: the last piece did not end its line */
     uint8_t dstate;     /* dotbody: MT_DOT_* */
     struct mt_sha256 sha;
+    struct mt_bufpool *pool; /* where a larger buffer may be taken from, or NULL */
 };
 
 void mt_msgbuf_init(struct mt_msgbuf *m, uint64_t max);
+/* Growing buffers take the pool's when it is large enough. */
+static inline void mt_msgbuf_pool(struct mt_msgbuf *m, struct mt_bufpool *bp) { m->pool = bp; }
 void mt_msgbuf_free(struct mt_msgbuf *m);
 /* Starts a new message (drops any previous content). */
 void mt_msgbuf_begin(struct mt_msgbuf *m);

@@ -112,6 +112,7 @@ static void *pop3_create(struct mt_sess *s)
     g_queue_init(&po->pending);
     mt_lines_init(&po->reply, lim->reply_lines_max);
     mt_msgbuf_init(&po->msg, lim->message_max);
+    mt_msgbuf_pool(&po->msg, mt_sess_msgpool(s));
     return po;
 }
 
@@ -455,24 +456,68 @@ static void server_status(struct pop3 *po, const struct mt_item *it)
     pend_free(pd);
 }
 
+/* The terminating "." of a RETR or TOP body. */
+static void body_done(struct pop3 *po)
+{
+    struct pend *pd = po->cur;
+    po->cur = NULL;
+    pop3_sstate(po, SS_STATUS);
+    emit_message(po, pd, !po->msg.gap);
+    pend_free(pd);
+}
+
+/* The fast path for a body: the complete lines at the framer's input
+ * position go to the message in bulk (mt_msgbuf_dotbody: one copy and
+ * hash per run rather than per line), up to the last LF; the partial line
+ * after it is left to the framer, exactly as if every line had come
+ * through mt_msgbuf_dotline (the same bytes are kept: a partial line
+ * still counts only once it ends, or is lost to a gap as before).
+ * Returns true if the body ended; clears *lf_left when the rest of the
+ * input holds no LF (the framer's pieces of a long line then need no new
+ * search each). */
+static bool body_bulk(struct pop3 *po, struct mt_framer *f, bool *lf_left)
+{
+    if (f->len != 0 || f->raw_left != 0 || f->skipping)
+        return false; /* a line in progress: the framer finishes it */
+    size_t rest = f->in_len - f->in_off;
+    const uint8_t *rp = f->in + f->in_off;
+    size_t k = rest;
+    while (k > 0 && rp[k - 1] != '\n') /* the last LF: usually a line back */
+        k--;
+    if (k == 0) {
+        *lf_left = false;
+        return false;
+    }
+    struct mt_msgbuf *m = &po->msg;
+    bool done;
+    m->dstate = m->midline ? MT_DOT_MID : MT_DOT_BOL;
+    f->in_off += mt_msgbuf_dotbody(m, rp, k, &done);
+    m->midline = false; /* it stopped after an LF */
+    return done;
+}
+
 static void server_bytes(struct pop3 *po, const uint8_t *p, size_t n)
 {
     struct mt_framer *f = &po->fr[MT_S2C];
     struct mt_item it;
+    bool lf_left = true;
     mt_framer_input(f, p, n);
-    while (po->cstate != CS_TLS && mt_framer_next(f, &it)) {
+    for (;;) {
+        if (po->cstate == CS_TLS)
+            break;
+        if (po->sstate == SS_BODY && lf_left && body_bulk(po, f, &lf_left)) {
+            body_done(po);
+            continue;
+        }
+        if (!mt_framer_next(f, &it))
+            break;
         if (it.kind != MT_ITEM_LINE)
             continue;
         switch (po->sstate) {
         case SS_BODY:
             if (mt_msgbuf_dotline(&po->msg, it.p, it.n, it.eol, it.eol_len,
-                                  (it.flags & MT_LINE_PARTIAL) != 0)) {
-                struct pend *pd = po->cur;
-                po->cur = NULL;
-                pop3_sstate(po, SS_STATUS);
-                emit_message(po, pd, !po->msg.gap);
-                pend_free(pd);
-            }
+                                  (it.flags & MT_LINE_PARTIAL) != 0))
+                body_done(po);
             break;
         case SS_MULTI:
             mt_sess_line_anomalies(po->s, MT_S2C, it.flags);

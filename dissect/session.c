@@ -34,6 +34,7 @@ static const struct mt_dissector *dissector_for(enum mt_proto p)
 }
 
 const struct mt_limits *mt_sess_limits(const struct mt_sess *s) { return &s->eng->lim; }
+struct mt_bufpool *mt_sess_msgpool(struct mt_sess *s) { return &s->eng->msgpool; }
 const struct mt_session_info *mt_sess_info(const struct mt_sess *s) { return &s->info; }
 uint64_t mt_sess_pkt(const struct mt_sess *s) { return s->cur_pkt; }
 int64_t mt_sess_ts(const struct mt_sess *s) { return s->cur_ts; }
@@ -206,9 +207,10 @@ void mt_sess_message(struct mt_sess *s, struct mt_msgbuf *mb, struct mt_message 
     memset(&meta->headers, 0, sizeof(meta->headers));
     mb->len = 0;
     mb->active = false;
-    /* a large buffer is given back rather than kept for the session's life */
+    /* a large buffer is not kept for the session's life: it goes to the
+     * engine's pool, for the next big message of any session */
     if (mb->cap > 1024 * 1024) {
-        g_free(mb->data);
+        mt_bufpool_put(&s->eng->msgpool, mb->data, mb->cap);
         mb->data = NULL;
         mb->cap = 0;
     }

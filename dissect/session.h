@@ -37,6 +37,8 @@ extern const struct mt_dissector mt_pop3_dissector;
 extern const struct mt_dissector mt_imap_dissector;
 
 const struct mt_limits *mt_sess_limits(const struct mt_sess *s);
+/* The engine's spare message buffer, for mt_msgbuf_pool. */
+struct mt_bufpool *mt_sess_msgpool(struct mt_sess *s);
 const struct mt_session_info *mt_sess_info(const struct mt_sess *s);
 
 /* Sends ev to the outputs; fills in sess, proto, ts_us and pkt from the

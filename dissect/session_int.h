@@ -5,6 +5,7 @@
 #include <glib.h>
 
 #include "engine.h"
+#include "message.h"
 #include "session.h"
 
 enum mt_phase {
@@ -21,6 +22,7 @@ struct mt_engine {
     void *stream_ud;
     struct mt_reasm *reasm;
     int64_t last_ts;
+    struct mt_bufpool msgpool; /* a big message buffer kept for the next one */
 };
 
 struct mt_chunk; /* detection buffer entry */

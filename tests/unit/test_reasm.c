@@ -143,9 +143,95 @@ static void test_row(gconstpointer data)
     g_string_free(c.c2s, TRUE);
 }
 
+/* The retransmission check remembers the last unacked_max delivered bytes
+ * that are not acknowledged (a ring buffer): a retransmission that alters
+ * a byte in that window is a conflict, one that alters an older byte is
+ * not noticed.  Random segment sizes, acknowledgements and retransmissions
+ * against a model of the window. */
+static uint32_t conflicts_seen;
+
+static void conflict_sink(void *ud, struct mt_event *ev)
+{
+    (void)ud;
+    if (ev->type == MT_EV_SESSION_END)
+        conflicts_seen = ev->sess->anomalies[MT_AN_OVERLAP_CONFLICT];
+}
+
+static void send_seg(struct mt_engine *e, enum mt_dir d, uint32_t seq, uint32_t ack,
+                     const uint8_t *p, uint32_t n, uint8_t flags, uint64_t *num)
+{
+    struct mt_packet pk;
+    memset(&pk, 0, sizeof(pk));
+    struct mt_endpoint cl = { .family = 4, .addr = { 192, 0, 2, 1 }, .port = 40000 };
+    struct mt_endpoint sv = { .family = 4, .addr = { 192, 0, 2, 25 }, .port = 25 };
+    pk.src = d == MT_C2S ? cl : sv;
+    pk.dst = d == MT_C2S ? sv : cl;
+    pk.flags = flags;
+    pk.seq = seq;
+    pk.ack = ack;
+    pk.payload = p;
+    pk.len = n;
+    pk.num = ++*num;
+    pk.ts_us = 1000000 + (int64_t)*num;
+    mt_engine_packet(e, &pk);
+}
+
+static void test_history_ring(void)
+{
+    enum { CAP = 100, TOTAL = 20000 };
+    static uint8_t data[TOTAL];
+    for (int round = 0; round < 20; round++) {
+        GRand *rnd = g_rand_new_with_seed(1000 + (guint32)round);
+        /* isn near the wrap in some rounds */
+        uint32_t isn = round % 2 ? 0xffffff00u : 1000, isn_s = 7000;
+        for (size_t i = 0; i < TOTAL; i++) /* a body line that never ends */
+            data[i] = (uint8_t)('a' + g_rand_int_range(rnd, 0, 26));
+        struct mt_limits lim;
+        mt_limits_default(&lim);
+        lim.unacked_max = CAP;
+        struct mt_engine *e = mt_engine_new(&lim, conflict_sink, NULL);
+        uint64_t num = 0;
+        send_seg(e, MT_C2S, isn, 0, NULL, 0, MT_TH_SYN, &num);
+        send_seg(e, MT_S2C, isn_s, isn + 1, NULL, 0, MT_TH_SYN | MT_TH_ACK, &num);
+        uint32_t next = 0, acked = 0, expect = 0;
+        while (next < TOTAL - 300) {
+            int what = g_rand_int_range(rnd, 0, 10);
+            if (what < 5) { /* new bytes */
+                uint32_t n = (uint32_t)g_rand_int_range(rnd, 1, what == 0 ? 250 : 60);
+                send_seg(e, MT_C2S, isn + 1 + next, isn_s + 1, data + next, n,
+                         MT_TH_ACK | MT_TH_PSH, &num);
+                next += n;
+            } else if (what < 7) { /* the server acknowledges some of them */
+                acked += (uint32_t)g_rand_int_range(rnd, 0, (gint32)(next - acked) + 1);
+                send_seg(e, MT_S2C, isn_s + 1, isn + 1 + acked, NULL, 0, MT_TH_ACK, &num);
+            } else if (next >= 2) { /* a retransmission, maybe with one byte changed */
+                uint32_t a = (uint32_t)g_rand_int_range(rnd, 0, (gint32)next - 1);
+                uint32_t n = (uint32_t)g_rand_int_range(rnd, 2, (gint32)MIN(next - a, 150u) + 1);
+                uint8_t buf[160];
+                memcpy(buf, data + a, n);
+                if (what != 9) {
+                    uint32_t x = a + (uint32_t)g_rand_int_range(rnd, 0, (gint32)n);
+                    buf[x - a] ^= 0x20;
+                    uint32_t lo = MAX(acked, next > CAP ? next - CAP : 0);
+                    if (x >= lo)
+                        expect++;
+                }
+                send_seg(e, MT_C2S, isn + 1 + a, isn_s + 1, buf, n, MT_TH_ACK | MT_TH_PSH,
+                         &num);
+            }
+        }
+        conflicts_seen = 0;
+        mt_engine_finish(e);
+        mt_engine_free(e);
+        g_assert_cmpuint(conflicts_seen, ==, expect);
+        g_rand_free(rnd);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/reasm/history ring buffer", test_history_ring);
     for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
         char *path = g_strdup_printf("/reasm/%s", rows[i].name);
         g_test_add_data_func(path, GSIZE_TO_POINTER(i), test_row);

@@ -16,7 +16,7 @@
 #define BATCH_BYTES (1024 * 1024)
 #define BATCHES_PER_WORKER 8
 #ifndef READER_SHARE_PCT
-#define READER_SHARE_PCT 20
+#define READER_SHARE_PCT 10
 #endif
 
 struct batch {

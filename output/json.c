@@ -10,6 +10,7 @@
 #define str_field(b, k, v) (key(b, k), str_value(b, k, v))
 #define bytes_field(b, k, v) (key(b, k), bytes_value(b, k, v))
 #define num_field(b, k, v) (key(b, k), mt_buf_u64(b, v))
+#define bool_field(b, k, v) (key(b, k), mt_buf_bool(b, v))
 #define endpoint(b, k, e) (key(b, k), endpoint_value(b, e))
 
 /* ,"<k>_b64":"<Base64 of p>" */
@@ -90,14 +91,10 @@ static void session(struct mt_output *o, GString *b, const struct mt_session_inf
     num_field(b, "c2s_bytes", s->bytes[MT_C2S]);
     num_field(b, "s2c_bytes", s->bytes[MT_S2C]);
     num_field(b, "packets", s->packets);
-    key(b, "handshake");
-    mt_buf_bool(b, s->handshake);
-    key(b, "closed");
-    mt_buf_bool(b, s->closed);
-    key(b, "starttls");
-    mt_buf_bool(b, s->starttls);
-    key(b, "complete");
-    mt_buf_bool(b, s->complete);
+    bool_field(b, "handshake", s->handshake);
+    bool_field(b, "closed", s->closed);
+    bool_field(b, "starttls", s->starttls);
+    bool_field(b, "complete", s->complete);
     mt_buf_lit(b, ",\"gaps\":[");
     for (uint32_t i = 0; s->gaps && i < s->ngaps && i < MT_GAPS_KEPT; i++) {
         if (i)
@@ -220,8 +217,7 @@ static void message(struct mt_output *o, GString *b, const struct mt_event *ev)
     mt_buf_str(b, m->sha256);
     mt_buf_lit(b, "\",\"complete\":");
     mt_buf_bool(b, m->complete);
-    key(b, "truncated");
-    mt_buf_bool(b, m->truncated);
+    bool_field(b, "truncated", m->truncated);
     const struct mt_mime_headers *h = &m->headers;
     mt_buf_lit(b, ",\"headers\":{");
     /* the names with their quotes, colon and the comma before all but the first */

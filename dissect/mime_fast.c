@@ -187,6 +187,93 @@ static char *fast_header_text(const struct fast_entity *e, unsigned h, size_t ca
     return out;
 }
 
+/* RFC 5322 atext, and the characters of a domain name. */
+static bool fast_atext(char ch)
+{
+    return g_ascii_isalnum(ch) || (ch && strchr("!#$%&'*+-/=?^_`{|}~", ch) != NULL);
+}
+
+/* A dot-atom addr-spec "local@domain" in p[0..n): atext runs joined by
+ * single dots, one '@', a domain of letters, digits, '-' and dots, not an
+ * IDNA name (GMime would decode those).  What GMime's parser gives back
+ * unchanged as the mailbox address. */
+static bool fast_addr_spec(const char *p, size_t n)
+{
+    const char *at = memchr(p, '@', n);
+    size_t l, i;
+
+    if (!at || at == p || at == p + n - 1)
+        return false;
+    l = (size_t)(at - p);
+    for (i = 0; i < n; i++) {
+        char ch = p[i];
+        bool dot_ok = i > 0 && i + 1 < n && i != l - 1 && i != l + 1 && p[i - 1] != '.';
+        if (i == l)
+            continue;
+        if (ch == '.') {
+            if (!dot_ok)
+                return false;
+        } else if (i < l ? !fast_atext(ch) : !(g_ascii_isalnum(ch) || ch == '-')) {
+            return false;
+        }
+    }
+    for (i = l + 1; i + 4 <= n; i++)
+        if (g_ascii_strncasecmp(p + i, "xn--", 4) == 0)
+            return false;
+    return true;
+}
+
+/* The common address lists without GMime: elements "addr-spec" or
+ * "Atom Atom <addr-spec>" (words of atext separated by single spaces)
+ * separated by commas, on one line, no encoded word.  Appends their display form (as
+ * mime_append_list writes GMime's list: such names need no quoting) and
+ * returns true; false for anything else (quotes, comments, groups,
+ * encoded words, folding, 8-bit): GMime's parser then decides. */
+static bool fast_simple_addresses(const char *raw, size_t n, GString *out)
+{
+    const char *p = raw, *end = raw + n;
+
+    while (end > p && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if (p == end)
+        return false;
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *e = comma ? comma : end, *lt, *q;
+
+        while (p < e && *p == ' ')
+            p++;
+        while (e > p && e[-1] == ' ')
+            e--;
+        if (p == e)
+            return false; /* an empty element */
+        if (out->len)
+            g_string_append(out, ", ");
+        lt = memchr(p, '<', (size_t)(e - p));
+        if (!lt) {
+            if (!fast_addr_spec(p, (size_t)(e - p)))
+                return false;
+            g_string_append_len(out, p, e - p);
+        } else {
+            if (lt == p || e[-1] != '>' || lt[-1] != ' ' ||
+                !fast_addr_spec(lt + 1, (size_t)(e - 1 - (lt + 1))))
+                return false;
+            for (q = p; q < lt - 1; q++) /* the name: atext words, single spaces */
+                if (!(fast_atext(*q) || (*q == ' ' && q > p && q[-1] != ' ')))
+                    return false;
+            if ((lt - 1 > p && lt[-2] == ' ') || memmem(p, (size_t)(lt - p), "=?", 2))
+                return false; /* double space; an RFC 2047 encoded word */
+            g_string_append_len(out, p, e - p);
+        }
+        p = comma ? comma + 1 : end;
+        if (comma && p == end)
+            return false; /* a trailing comma */
+    }
+    return true;
+}
+
 static char *fast_address(const struct fast_entity *e, unsigned h, size_t cap)
 {
     InternetAddressList *list;
@@ -194,6 +281,15 @@ static char *fast_address(const struct fast_entity *e, unsigned h, size_t cap)
 
     if (!e->raw[h])
         return NULL;
+    {
+        GString *s = g_string_new(NULL);
+        if (fast_simple_addresses(e->raw[h], e->rawlen[h], s)) {
+            out = mime_utf8_dup(s->str, (gssize)s->len, cap);
+            g_string_free(s, TRUE);
+            return out;
+        }
+        g_string_free(s, TRUE);
+    }
     r = g_strndup(e->raw[h], e->rawlen[h]);
     list = internet_address_list_parse(mime_fast_options(), r);
     g_free(r);

@@ -95,6 +95,17 @@ static const struct {
      "To: \"Doe, John\" <j@example.test>, x@example.test,\n Team: a@b.test, c@d.test;\n"
      "Cc: undisclosed-recipients:;\n\nb\n"},
     {"unparsable address list", TRUE, "From: not an address at all\n\nb\n"},
+    /* simple address lists are formatted without GMime's parser: each
+     * shape here must come out as GMime's parse gives it */
+    {"simple addresses", TRUE,
+     "From: Alice Example <alice@example.test>\nTo: bob@example.test , c.d+e@sub.example.test\n"
+     "Cc: John O'Neil <j@b.test>,x@y.test\n\nb\n"},
+    {"addresses GMime must parse", TRUE,
+     "From: Alice  Example <a@b.test>\nTo: a..b@c.test, <x@y.test>, A.B <a@b.test>\n"
+     "Cc: a@xn--bcher-kva.example, Name <a@b.test> (comment), x@[192.0.2.1],\n\nb\n"},
+    {"addresses with odd spacing", TRUE,
+     "From:a@b.test\nTo: \t Name <a@b.test>  \nCc: Name<a@b.test>, Name <a@b.test >, "
+     ".a@b.test\n\nb\n"},
     {"delimiters with trailing white space", TRUE,
      "Content-Type: multipart/mixed; boundary=b\n\n--b \t\n\none\n--b\n\ntwo\n--b--  \n"},
     {"prologue and epilogue", TRUE,

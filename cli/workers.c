@@ -89,21 +89,23 @@ struct mt_workers *mt_workers_new(unsigned n, const struct mt_limits *lim,
     return ws;
 }
 
-/* The same worker for both directions of a flow. */
+/* The same worker for both directions of a flow: the addresses and ports
+ * enter by XOR, so swapping source and destination gives the same hash.
+ * 64-bit words rather than bytes: the reader hashes every packet. */
 static unsigned shard(const struct mt_packet *pk, unsigned n)
 {
-    const struct mt_endpoint *a = &pk->src, *b = &pk->dst;
-    uint32_t h = 2166136261u;
-    for (int i = 0; i < 16; i++) {
-        h ^= (uint32_t)(a->addr[i] ^ b->addr[i]);
-        h *= 16777619u;
-    }
-    h ^= (uint32_t)(a->port ^ b->port);
-    h *= 16777619u;
-    h ^= h >> 15;
+    uint64_t a[2], b[2];
+    memcpy(a, pk->src.addr, sizeof a);
+    memcpy(b, pk->dst.addr, sizeof b);
+    uint64_t h = (a[0] ^ b[0]) * 0x9e3779b97f4a7c15u;
+    h ^= (a[1] ^ b[1]) + (h >> 29);
+    h *= 0xbf58476d1ce4e5b9u;
+    h ^= (uint64_t)(pk->src.port ^ pk->dst.port) + (h >> 31);
+    h *= 0x94d049bb133111ebu;
+    h ^= h >> 32;
     /* the reading thread's own shard is smaller by READER_SHARE_PCT: it
      * also reads and decodes every packet */
-    uint32_t slot = h % 1000;
+    uint32_t slot = (uint32_t)(h % 1000);
     uint32_t first = 1000 * (100 - READER_SHARE_PCT) / 100 / n;
     if (slot < first)
         return 0;

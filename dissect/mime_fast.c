@@ -153,8 +153,7 @@ static bool fast_headers(const char *d, size_t pos, size_t end, bool top, struct
     return true;
 }
 
-/* A raw header value unfolded (RFC 5322 2.2.3), trimmed: what GMime
- * parses Content-Type and Content-Disposition from. */
+/* A raw header value unfolded (RFC 5322 2.2.3), trimmed. */
 static char *fast_unfold(const char *raw, size_t n)
 {
     char *r = g_strndup(raw, n);
@@ -165,7 +164,9 @@ static char *fast_unfold(const char *raw, size_t n)
 }
 
 /* The decoded value of a raw header value, as g_mime_header_get_value
- * gives it: unfolded, RFC 2047 decoded. */
+ * gives it: unfolded, RFC 2047 decoded.  GMime parses Content-Type and
+ * Content-Disposition from this value too (encoded words decoded before
+ * the parameters are split), so the fast path does the same. */
 static char *fast_value(const char *raw, size_t n)
 {
     char *u = fast_unfold(raw, n);
@@ -461,7 +462,7 @@ static bool fast_entity(struct fast *f, size_t start, size_t end, bool top, size
     if (e.body - start > lim->header_max / 2)
         goto out; /* near header_too_large: the full parse measures it */
     if (e.raw[FH_CT]) {
-        char *r = fast_unfold(e.raw[FH_CT], e.rawlen[FH_CT]);
+        char *r = fast_value(e.raw[FH_CT], e.rawlen[FH_CT]);
         ct = g_mime_content_type_parse(mime_fast_options(), r);
         g_free(r);
         if (!ct)
@@ -476,7 +477,7 @@ static bool fast_entity(struct fast *f, size_t start, size_t end, bool top, size
     if (g_ascii_strcasecmp(mtype, "multipart/digest") == 0)
         goto out; /* children default to message/rfc822 */
     if (e.raw[FH_CD]) {
-        char *r = fast_unfold(e.raw[FH_CD], e.rawlen[FH_CD]);
+        char *r = fast_value(e.raw[FH_CD], e.rawlen[FH_CD]);
         cd = g_mime_content_disposition_parse(mime_fast_options(), r);
         g_free(r);
     }

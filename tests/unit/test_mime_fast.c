@@ -134,6 +134,10 @@ static const struct {
      "Content-Type: application/pdf;\n name*0*=utf-8''%E6%96%87;\n name*1=\".pdf\"\n"
      "Content-Disposition: ATTACHMENT; filename=\"=?utf-8?b?5paH5Lu2?=.pdf\"\n\n%PDF\n--b\n"
      "Content-Type: text/plain; name=\"a b.txt\"\nContent-Disposition: inline\n\nx\n--b--\n"},
+    {"encoded words in Content-Type and Content-Disposition values", TRUE,
+     "Content-Type: multipart/mixed; boundary=b\n\n--b\n"
+     "Content-Disposition: att=\"=?gbk?b?1tDOxA==?=.txt\"\n\nx\n--b\n"
+     "Content-Type: =?utf-8?q?text/plain?=; name==?utf-8?q?a=C3=A9.txt?=\n\ny\n--b--\n"},
     {"text in GBK", TRUE,
      "Content-Type: text/plain; charset=gbk\nContent-Transfer-Encoding: base64\n\n1tDOxA==\n"},
     {"Content-Type without subtype", TRUE, "Content-Type: text\n\nx\n"},

@@ -90,8 +90,11 @@ static bool fast_is_lwsp(char ch)
 }
 
 /* Parses the header block of the entity at d[pos..end).  top: the
- * message's own block (address and subject fields count). */
-static bool fast_headers(const char *d, size_t pos, size_t end, bool top, struct fast_entity *e)
+ * message's own block (address and subject fields count).  crlf: the
+ * message's kind of line break, which every line here must have (GMime
+ * reads some fields of blocks that mix them differently). */
+static bool fast_headers(const char *d, size_t pos, size_t end, bool top, bool crlf,
+                         struct fast_entity *e)
 {
     size_t i = pos;
 
@@ -103,11 +106,11 @@ static bool fast_headers(const char *d, size_t pos, size_t end, bool top, struct
 
         if (i >= end)
             return false; /* no empty line */
-        if (d[i] == '\n') {
+        if (d[i] == '\n' && !crlf) {
             e->body = i + 1;
             break;
         }
-        if (d[i] == '\r') {
+        if (d[i] == '\r' && crlf) {
             if (i + 1 < end && d[i + 1] == '\n') {
                 e->body = i + 2;
                 break;
@@ -129,6 +132,8 @@ static bool fast_headers(const char *d, size_t pos, size_t end, bool top, struct
             lf = memchr(d + i, '\n', end - i);
             if (!lf)
                 return false;
+            if ((lf > d + i && lf[-1] == '\r') != crlf)
+                return false; /* line breaks of both kinds: GMime's parse */
             for (const char *q = d + i; q < lf; q++) {
                 unsigned char ch = (unsigned char)*q;
                 if (ch >= 0x7f || (ch < ' ' && ch != '\t' && !(ch == '\r' && q + 1 == lf)))
@@ -275,34 +280,45 @@ static bool fast_simple_addresses(const char *raw, size_t n, GString *out)
     return true;
 }
 
-static char *fast_address(const struct fast_entity *e, unsigned h, size_t cap)
+/* An address header as mime_address_header gives it from GMime's
+ * message.  Returns false when GMime's public list parser finds no
+ * address: the message's own (internal) parser keeps what it can of a
+ * list that fails part way, the public one gives up, so only the full
+ * parse knows the answer. */
+static bool fast_address(const struct fast_entity *e, unsigned h, size_t cap, char **out)
 {
     InternetAddressList *list;
-    char *r, *out = NULL;
+    GString *s;
+    size_t k;
+    char *r;
 
+    *out = NULL;
     if (!e->raw[h])
-        return NULL;
-    {
-        GString *s = g_string_new(NULL);
-        if (fast_simple_addresses(e->raw[h], e->rawlen[h], s)) {
-            out = mime_utf8_dup(s->str, (gssize)s->len, cap);
+        return true;
+    for (k = 0; k < e->rawlen[h] && strchr(" \t\r\n", e->raw[h][k]); k++)
+        ;
+    if (k == e->rawlen[h]) { /* empty: no list, so the (empty) text */
+        *out = fast_header_text(e, h, cap);
+        return true;
+    }
+    s = g_string_new(NULL);
+    if (!fast_simple_addresses(e->raw[h], e->rawlen[h], s)) {
+        g_string_truncate(s, 0);
+        r = g_strndup(e->raw[h], e->rawlen[h]);
+        list = internet_address_list_parse(mime_fast_options(), r);
+        g_free(r);
+        if (list && internet_address_list_length(list) > 0)
+            mime_append_list(s, list);
+        if (list)
+            g_object_unref(list);
+        if (s->len == 0) {
             g_string_free(s, TRUE);
-            return out;
+            return false;
         }
-        g_string_free(s, TRUE);
     }
-    r = g_strndup(e->raw[h], e->rawlen[h]);
-    list = internet_address_list_parse(mime_fast_options(), r);
-    g_free(r);
-    if (list && internet_address_list_length(list) > 0) {
-        GString *s = g_string_new(NULL);
-        mime_append_list(s, list);
-        out = mime_utf8_dup(s->str, (gssize)s->len, cap);
-        g_string_free(s, TRUE);
-    }
-    if (list)
-        g_object_unref(list);
-    return out ? out : fast_header_text(e, h, cap);
+    *out = mime_utf8_dup(s->str, (gssize)s->len, cap);
+    g_string_free(s, TRUE);
+    return true;
 }
 
 /* The line at d[pos..end) (pos at a line start): 0 if not a delimiter of
@@ -457,7 +473,7 @@ static bool fast_entity(struct fast *f, size_t start, size_t end, bool top, size
     part.depth = depth;
     if (depth > lim->mime_depth_max || f->parts->len >= lim->mime_parts_max)
         goto out; /* the full parse raises the cap's anomaly */
-    if (!fast_headers(f->d, start, end, top, &e) || e.body > content_end)
+    if (!fast_headers(f->d, start, end, top, f->crlf, &e) || e.body > content_end)
         goto out; /* no content line at all before the delimiter */
     if (e.body - start > lim->header_max / 2)
         goto out; /* near header_too_large: the full parse measures it */
@@ -569,18 +585,19 @@ bool mime_fast_parse(struct mime_ctx *c, const uint8_t *data, size_t len,
     }
     f.parts = g_array_new(FALSE, FALSE, sizeof(struct mt_mime_part));
     f.bad = g_array_new(FALSE, FALSE, sizeof(guint));
-    ok =
-        fast_entity(&f, 0, len, true, len, g_strdup("1"), 0) && fast_headers(f.d, 0, len, true, &e);
+    ok = fast_entity(&f, 0, len, true, len, g_strdup("1"), 0) &&
+         fast_headers(f.d, 0, len, true, f.crlf, &e) &&
+         fast_address(&e, FH_FROM, cap, &out->headers.from) &&
+         fast_address(&e, FH_TO, cap, &out->headers.to) &&
+         fast_address(&e, FH_CC, cap, &out->headers.cc);
     if (!ok) {
+        mt_mime_headers_clear(&out->headers);
         for (guint i = 0; i < f.parts->len; i++)
             mt_mime_part_clear(&g_array_index(f.parts, struct mt_mime_part, i));
         g_array_free(f.parts, TRUE);
         g_array_free(f.bad, TRUE);
         return false;
     }
-    out->headers.from = fast_address(&e, FH_FROM, cap);
-    out->headers.to = fast_address(&e, FH_TO, cap);
-    out->headers.cc = fast_address(&e, FH_CC, cap);
     out->headers.subject = fast_header_text(&e, FH_SUBJECT, cap);
     out->headers.date = fast_header_text(&e, FH_DATE, cap);
     out->headers.message_id = fast_header_text(&e, FH_MSGID, cap);

@@ -94,7 +94,7 @@ static const struct {
      "From: =?utf-8?q?Ren=C3=A9?= <rene@example.test>\n"
      "To: \"Doe, John\" <j@example.test>, x@example.test,\n Team: a@b.test, c@d.test;\n"
      "Cc: undisclosed-recipients:;\n\nb\n"},
-    {"unparsable address list", TRUE, "From: not an address at all\n\nb\n"},
+    {"unparsable address list", FALSE, "From: not an address at all\n\nb\n"},
     /* simple address lists are formatted without GMime's parser: each
      * shape here must come out as GMime's parse gives it */
     {"simple addresses", TRUE,
@@ -160,6 +160,10 @@ static const struct {
     {"repeated Content-Type", FALSE, "Content-Type: text/plain\nContent-Type: text/html\n\nb\n"},
     {"header block right before the delimiter", FALSE,
      "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\n--b--\n"},
+    {"header block with both kinds of line break", FALSE,
+     "From: a@b.test\r\nTo: c@d.test\nSubject: x\r\n\r\nb\r\n"},
+    {"address list that fails part way", FALSE,
+     "From: x@example.test: multipart/mixed;(unclosed=\"b\"\n\nb\n"},
     {"parent delimiter inside a child", FALSE,
      "Content-Type: multipart/mixed; boundary=outer\n\n--outer\n"
      "Content-Type: multipart/alternative; boundary=inner\n\n--inner\n\nx\n--outer--\n"},

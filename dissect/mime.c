@@ -57,7 +57,6 @@
  * most Latin-1 text; ISO-8859-1 accepts any byte and ends the list. */
 const char *mime_fallback_charsets[] = { "UTF-8", "GB18030", "ISO-8859-1", NULL };
 
-
 void mime_anomaly(struct mime_ctx *c, enum mt_anomaly a, const char *detail)
 {
     if (c->cb)
@@ -228,7 +227,6 @@ static void mime_append_name(GString *out, const char *name)
     }
     g_string_append_c(out, '"');
 }
-
 
 static void mime_append_address(GString *out, InternetAddress *ia)
 {
@@ -682,6 +680,14 @@ static void mime_walk(struct mime_ctx *c, GMimeObject *root)
 
 bool mt_mime_force_gmime;
 
+/* Whether a message may try the fast path: nothing cut off by the part
+ * cap and a header block far from header_max (the full parse raises those
+ * anomalies). */
+static bool mime_fast_fits(const struct mt_limits *lim, size_t len, size_t hlen, size_t feed)
+{
+    return feed == len && hlen <= lim->header_max / 2;
+}
+
 bool mt_mime_parse_fast(const uint8_t *data, size_t len, const struct mt_limits *lim,
                         struct mt_mime_result *out, mt_anomaly_cb cb, void *ud)
 {
@@ -691,8 +697,8 @@ bool mt_mime_parse_fast(const uint8_t *data, size_t len, const struct mt_limits 
     if (!data || len == 0)
         return false;
     mt_mime_global_init();
-    if (mime_header_len(data, len) > lim->header_max / 2 ||
-        mime_bomb_cut(data, len, lim->mime_parts_max) < len)
+    if (!mime_fast_fits(lim, len, mime_header_len(data, len),
+                        mime_bomb_cut(data, len, lim->mime_parts_max)))
         return false;
     return mime_fast_parse(&c, data, len, out);
 }
@@ -728,7 +734,7 @@ void mt_mime_parse(const uint8_t *data, size_t len, const struct mt_limits *lim,
     if (feed > UINT32_MAX) /* GByteArray lengths are guint */
         feed = UINT32_MAX;
 
-    if (feed == len && hlen <= lim->header_max / 2 && !mt_mime_force_gmime &&
+    if (!mt_mime_force_gmime && mime_fast_fits(lim, len, hlen, feed) &&
         mime_fast_parse(&c, data, len, out))
         return; /* well-formed: no object tree needed (mime_fast.c) */
 

@@ -80,8 +80,9 @@ struct fast {
     const char *bnd[FAST_DEPTH_MAX + 1]; /* boundaries of the open multiparts */
     size_t bndlen[FAST_DEPTH_MAX + 1];
     unsigned nbnd;
-    bool crlf;   /* the message's first line ends with CRLF */
-    GArray *bad; /* indexes in parts of leaves with invalid base64 */
+    bool crlf;              /* the message's first line ends with CRLF */
+    struct fast_entity top; /* the message's own header fields */
+    GArray *bad;            /* indexes in parts of leaves with invalid base64 */
 };
 
 static bool fast_is_lwsp(char ch)
@@ -453,8 +454,8 @@ static bool fast_multipart(struct fast *f, size_t body, size_t end, const char *
 
 /* One entity at d[start..end): its headers, then its content, which ends
  * at content_end (the line break before the parent's next delimiter
- * excluded).  Appends its part (and its children's) to f->parts; takes
- * path. */
+ * excluded; for the message itself, its end).  Appends its part (and its children's) to f->parts;
+ * takes path. */
 static bool fast_entity(struct fast *f, size_t start, size_t end, bool top, size_t content_end,
                         char *path, unsigned depth)
 {
@@ -475,6 +476,8 @@ static bool fast_entity(struct fast *f, size_t start, size_t end, bool top, size
         goto out; /* the full parse raises the cap's anomaly */
     if (!fast_headers(f->d, start, end, top, f->crlf, &e) || e.body > content_end)
         goto out; /* no content line at all before the delimiter */
+    if (top)
+        f->top = e; /* for the address, subject, date and id fields */
     if (e.body - start > lim->header_max / 2)
         goto out; /* near header_too_large: the full parse measures it */
     if (e.raw[FH_CT]) {
@@ -516,7 +519,6 @@ static bool fast_entity(struct fast *f, size_t start, size_t end, bool top, size
     if (g_ascii_strncasecmp(mtype, "multipart/", 10) == 0) {
         const char *b = g_mime_content_type_get_parameter(ct, "boundary");
         size_t bl = b ? strlen(b) : 0;
-        bool ok_children;
 
         if (bl == 0 || f->nbnd >= FAST_DEPTH_MAX)
             goto out;
@@ -532,21 +534,19 @@ static bool fast_entity(struct fast *f, size_t start, size_t end, bool top, size
         f->bnd[f->nbnd] = b;
         f->bndlen[f->nbnd] = bl;
         f->nbnd++;
-        ok_children = fast_multipart(
-            f, e.body, end, g_array_index(f->parts, struct mt_mime_part, f->parts->len - 1).path,
-            depth);
+        ok = fast_multipart(f, e.body, end,
+                            g_array_index(f->parts, struct mt_mime_part, f->parts->len - 1).path,
+                            depth);
         /* the boundary string lives in ct: pop before ct goes */
         f->nbnd--;
-        ok = ok_children;
         goto out;
     }
     if (enc == GMIME_CONTENT_ENCODING_UUENCODE)
         goto out;
     {
         bool bad = false;
-        size_t ce = top ? end : content_end;
 
-        fast_leaf_data(f, enc, e.body, ce, &part, &bad);
+        fast_leaf_data(f, enc, e.body, content_end, &part, &bad);
         if (part.content_type && g_str_has_prefix(part.content_type, "text/"))
             part.text_utf8 = mime_text_utf8(part.data, part.data_len, part.charset);
         g_array_append_val(f->parts, part);
@@ -575,7 +575,7 @@ bool mime_fast_parse(struct mime_ctx *c, const uint8_t *data, size_t len,
                      struct mt_mime_result *out)
 {
     struct fast f = {.c = c, .d = (const char *)data};
-    struct fast_entity e;
+    const struct fast_entity *e = &f.top;
     size_t cap = c->lim->header_max;
     bool ok;
 
@@ -586,10 +586,9 @@ bool mime_fast_parse(struct mime_ctx *c, const uint8_t *data, size_t len,
     f.parts = g_array_new(FALSE, FALSE, sizeof(struct mt_mime_part));
     f.bad = g_array_new(FALSE, FALSE, sizeof(guint));
     ok = fast_entity(&f, 0, len, true, len, g_strdup("1"), 0) &&
-         fast_headers(f.d, 0, len, true, f.crlf, &e) &&
-         fast_address(&e, FH_FROM, cap, &out->headers.from) &&
-         fast_address(&e, FH_TO, cap, &out->headers.to) &&
-         fast_address(&e, FH_CC, cap, &out->headers.cc);
+         fast_address(e, FH_FROM, cap, &out->headers.from) &&
+         fast_address(e, FH_TO, cap, &out->headers.to) &&
+         fast_address(e, FH_CC, cap, &out->headers.cc);
     if (!ok) {
         mt_mime_headers_clear(&out->headers);
         for (guint i = 0; i < f.parts->len; i++)
@@ -598,9 +597,9 @@ bool mime_fast_parse(struct mime_ctx *c, const uint8_t *data, size_t len,
         g_array_free(f.bad, TRUE);
         return false;
     }
-    out->headers.subject = fast_header_text(&e, FH_SUBJECT, cap);
-    out->headers.date = fast_header_text(&e, FH_DATE, cap);
-    out->headers.message_id = fast_header_text(&e, FH_MSGID, cap);
+    out->headers.subject = fast_header_text(e, FH_SUBJECT, cap);
+    out->headers.date = fast_header_text(e, FH_DATE, cap);
+    out->headers.message_id = fast_header_text(e, FH_MSGID, cap);
     for (guint i = 0; i < f.bad->len; i++) {
         const struct mt_mime_part *p =
             &g_array_index(f.parts, struct mt_mime_part, g_array_index(f.bad, guint, i));

@@ -322,8 +322,7 @@ static void body_end(struct imap *im, unsigned flags)
     h->mb = im->fmsg; /* the buffer moves to the held entry */
     h->section = g_strdup(sl->section->str);
     h->complete = full_section(h->section) && !im->fmsg.gap && !im->fmsg.truncated;
-    mt_msgbuf_init(&im->fmsg, mt_sess_limits(im->s)->message_max);
-    mt_msgbuf_pool(&im->fmsg, mt_sess_msgpool(im->s));
+    mt_msgbuf_init(&im->fmsg, mt_sess_limits(im->s)->message_max, mt_sess_msgpool(im->s));
 }
 
 static void append_emit(struct imap *im)
@@ -1076,10 +1075,8 @@ static void *imap_create(struct mt_sess *s)
     im->sl.uid = g_string_new(NULL);
     im->sl.section = g_string_new(NULL);
     sline_reset(&im->sl);
-    mt_msgbuf_init(&im->fmsg, lim->message_max);
-    mt_msgbuf_init(&im->amsg, lim->message_max);
-    mt_msgbuf_pool(&im->fmsg, mt_sess_msgpool(s));
-    mt_msgbuf_pool(&im->amsg, mt_sess_msgpool(s));
+    mt_msgbuf_init(&im->fmsg, lim->message_max, mt_sess_msgpool(s));
+    mt_msgbuf_init(&im->amsg, lim->message_max, mt_sess_msgpool(s));
     return im;
 }
 

@@ -23,10 +23,11 @@ void mt_bufpool_free(struct mt_bufpool *bp)
     bp->cap = 0;
 }
 
-void mt_msgbuf_init(struct mt_msgbuf *m, uint64_t max)
+void mt_msgbuf_init(struct mt_msgbuf *m, uint64_t max, struct mt_bufpool *pool)
 {
     memset(m, 0, sizeof(*m));
     m->max = max;
+    m->pool = pool;
 }
 
 void mt_msgbuf_free(struct mt_msgbuf *m)

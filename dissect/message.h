@@ -39,9 +39,9 @@ struct mt_msgbuf {
     struct mt_bufpool *pool; /* where a larger buffer may be taken from, or NULL */
 };
 
-void mt_msgbuf_init(struct mt_msgbuf *m, uint64_t max);
-/* Growing buffers take the pool's when it is large enough. */
-static inline void mt_msgbuf_pool(struct mt_msgbuf *m, struct mt_bufpool *bp) { m->pool = bp; }
+/* max: bytes kept in memory; pool (or NULL): a growing buffer takes the
+ * pool's when that is large enough. */
+void mt_msgbuf_init(struct mt_msgbuf *m, uint64_t max, struct mt_bufpool *pool);
 void mt_msgbuf_free(struct mt_msgbuf *m);
 /* Starts a new message (drops any previous content). */
 void mt_msgbuf_begin(struct mt_msgbuf *m);

@@ -111,8 +111,7 @@ static void *pop3_create(struct mt_sess *s)
     mt_framer_init(&po->fr[1], lim->line_max);
     g_queue_init(&po->pending);
     mt_lines_init(&po->reply, lim->reply_lines_max);
-    mt_msgbuf_init(&po->msg, lim->message_max);
-    mt_msgbuf_pool(&po->msg, mt_sess_msgpool(s));
+    mt_msgbuf_init(&po->msg, lim->message_max, mt_sess_msgpool(s));
     return po;
 }
 

@@ -37,7 +37,7 @@ extern const struct mt_dissector mt_pop3_dissector;
 extern const struct mt_dissector mt_imap_dissector;
 
 const struct mt_limits *mt_sess_limits(const struct mt_sess *s);
-/* The engine's spare message buffer, for mt_msgbuf_pool. */
+/* The engine's spare message buffer, for mt_msgbuf_init. */
 struct mt_bufpool *mt_sess_msgpool(struct mt_sess *s);
 const struct mt_session_info *mt_sess_info(const struct mt_sess *s);
 

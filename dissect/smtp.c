@@ -168,8 +168,7 @@ static void *smtp_create(struct mt_sess *s)
     g_queue_init(&sm->pending);
     mt_lines_init(&sm->reply, lim->reply_lines_max);
     env_init(&sm->env);
-    mt_msgbuf_init(&sm->msg, lim->message_max);
-    mt_msgbuf_pool(&sm->msg, mt_sess_msgpool(s));
+    mt_msgbuf_init(&sm->msg, lim->message_max, mt_sess_msgpool(s));
     return sm;
 }
 

@@ -21,7 +21,8 @@ void mt_sha256_init(struct mt_sha256 *h)
 
 void mt_sha256_update(struct mt_sha256 *h, const void *p, size_t n)
 {
-    sha256_update(&h->ctx, n, p);
+    if (n) /* p may be NULL when n is 0 */
+        sha256_update(&h->ctx, n, p);
 }
 
 void mt_sha256_final_hex(struct mt_sha256 *h, char out[65])

@@ -47,7 +47,24 @@ void mt_msgbuf_begin(struct mt_msgbuf *m)
     m->midline = false;
     m->dstate = MT_DOT_BOL;
     m->active = true;
+    m->hashing = false;
+}
+
+/* From here on the hash follows the appends: what is kept so far goes in
+ * first, the bytes past the cap then go only into the hash. */
+static void start_hashing(struct mt_msgbuf *m)
+{
     mt_sha256_init(&m->sha);
+    mt_sha256_update(&m->sha, m->data, m->len);
+    m->hashing = true;
+}
+
+void mt_msgbuf_sha256_hex(struct mt_msgbuf *m, char out[65])
+{
+    if (m->hashing)
+        mt_sha256_final_hex(&m->sha, out);
+    else
+        mt_sha256_hex(m->data, m->len, out);
 }
 
 void mt_msgbuf_append(struct mt_msgbuf *m, const uint8_t *p, size_t n)
@@ -55,16 +72,17 @@ void mt_msgbuf_append(struct mt_msgbuf *m, const uint8_t *p, size_t n)
     if (n == 0)
         return;
     m->total += n;
-    mt_sha256_update(&m->sha, p, n);
     size_t keep = n;
-    if ((uint64_t)m->len >= m->max) {
-        m->truncated = true;
-        return;
-    }
-    if ((uint64_t)keep > m->max - m->len) {
+    if ((uint64_t)keep > m->max - m->len) { /* len <= max always */
         keep = (size_t)(m->max - m->len);
         m->truncated = true;
+        if (!m->hashing)
+            start_hashing(m);
     }
+    if (m->hashing)
+        mt_sha256_update(&m->sha, p, n);
+    if (keep == 0)
+        return;
     if (keep > m->cap - m->len) {
         struct mt_bufpool *bp = m->pool;
         if (bp && bp->cap - m->len >= keep && bp->cap > m->cap) {

@@ -35,6 +35,10 @@ struct mt_msgbuf {
     bool active;
     bool midline;       /* dotline: the last piece did not end its line */
     uint8_t dstate;     /* dotbody: MT_DOT_* */
+    /* The SHA-256 of all bytes seen.  While everything is kept, the kept
+     * bytes are hashed once, at the end (mt_msgbuf_sha256_hex), wherever
+     * the message is analyzed; past the cap, sha follows the appends. */
+    bool hashing;       /* sha holds every byte seen so far */
     struct mt_sha256 sha;
     struct mt_bufpool *pool; /* where a larger buffer may be taken from, or NULL */
 };
@@ -46,6 +50,9 @@ void mt_msgbuf_free(struct mt_msgbuf *m);
 /* Starts a new message (drops any previous content). */
 void mt_msgbuf_begin(struct mt_msgbuf *m);
 void mt_msgbuf_append(struct mt_msgbuf *m, const uint8_t *p, size_t n);
+/* The SHA-256 of every byte appended since begin (also those past the
+ * cap), as 64 hex digits; once per message, at its end. */
+void mt_msgbuf_sha256_hex(struct mt_msgbuf *m, char out[65]);
 
 /* A line of a dot-stuffed body (RFC 5321 4.5.2, RFC 1939 3), without its
  * end-of-line (a framer item).  Returns true if it is the terminating "."

@@ -185,7 +185,7 @@ void mt_sess_message(struct mt_sess *s, struct mt_msgbuf *mb, struct mt_message 
     meta->raw = mb->data;
     meta->raw_len = mb->len;
     meta->size = mb->total;
-    mt_sha256_final_hex(&mb->sha, meta->sha256);
+    mt_msgbuf_sha256_hex(mb, meta->sha256);
     meta->truncated = mb->truncated;
     if (mb->truncated)
         mt_sess_anomaly(s, s->cur_dir, MT_AN_MESSAGE_TRUNCATED,

@@ -1,0 +1,117 @@
+/* The message buffer: what is kept under the in-memory cap, the size and
+ * SHA-256 of every byte seen (also those past the cap, whose hash is
+ * computed differently from the kept ones'), and dot-unstuffing of a body
+ * cut into pieces anywhere. */
+#include <string.h>
+
+#include <glib.h>
+
+#include "hash.h"
+#include "message.h"
+
+/* A message appended in pieces of the given sizes (0 ends the list), under
+ * the cap max. */
+static const struct {
+    const char *name;
+    size_t len;
+    uint64_t max;
+    size_t pieces[6];
+} appends[] = {
+    { "empty", 0, 100, { 0 } },
+    { "one piece under the cap", 50, 100, { 50, 0 } },
+    { "exactly the cap", 100, 100, { 60, 40, 0 } },
+    { "one byte past the cap", 101, 100, { 60, 41, 0 } },
+    { "cap reached mid-piece, more after", 300, 100, { 70, 70, 60, 100, 0 } },
+    { "cap reached at a piece's end, more after", 250, 100, { 100, 150, 0 } },
+    { "cap of zero", 40, 0, { 10, 30, 0 } },
+    { "grows past several doublings", 20000, 1 << 20, { 1, 4095, 4097, 11807, 0 } },
+};
+
+static void test_append(void)
+{
+    for (size_t t = 0; t < G_N_ELEMENTS(appends); t++) {
+        g_test_message("%s", appends[t].name);
+        size_t len = appends[t].len;
+        uint64_t max = appends[t].max;
+        uint8_t *src = g_malloc(len + 1);
+        for (size_t i = 0; i < len; i++)
+            src[i] = (uint8_t)(i * 7 + (i >> 8));
+        struct mt_msgbuf m;
+        mt_msgbuf_init(&m, max, NULL);
+        mt_msgbuf_begin(&m);
+        size_t off = 0;
+        for (int k = 0; appends[t].pieces[k]; k++) {
+            mt_msgbuf_append(&m, src + off, appends[t].pieces[k]);
+            off += appends[t].pieces[k];
+        }
+        g_assert_cmpuint(off, ==, len);
+        size_t kept = len < max ? len : (size_t)max;
+        g_assert_cmpuint(m.total, ==, len);
+        g_assert_cmpuint(m.len, ==, kept);
+        g_assert_true(m.truncated == (len > max));
+        if (kept)
+            g_assert_cmpmem(m.data, m.len, src, kept);
+        char want[65], got[65];
+        mt_sha256_hex(src, len, want); /* of all bytes, not only the kept ones */
+        mt_msgbuf_sha256_hex(&m, got);
+        g_assert_cmpstr(got, ==, want);
+
+        /* the buffer is reused for the next message: nothing carries over */
+        mt_msgbuf_begin(&m);
+        mt_msgbuf_append(&m, (const uint8_t *)"abc", 3);
+        mt_sha256_hex("abc", 3, want);
+        mt_msgbuf_sha256_hex(&m, got);
+        g_assert_cmpstr(got, ==, want);
+        g_assert_true(m.truncated == (max < 3));
+        mt_msgbuf_free(&m);
+        g_free(src);
+    }
+}
+
+/* A dot-stuffed body, what it becomes, and what follows the terminator. */
+static const struct {
+    const char *wire, *body, *rest;
+} dots[] = {
+    { "a\r\n.\r\n", "a\r\n", "" },
+    { "..x\r\n.\r\nNEXT", ".x\r\n", "NEXT" },
+    { "a\r\n..\r\nb\r\n.\r\n", "a\r\n.\r\nb\r\n", "" },
+    { "a\n.\n", "a\n", "" },
+    { ".\r\n", "", "" },
+    { "x.y\r\n.\r\n", "x.y\r\n", "" },
+    { "a\r\n.\rb\r\n.\r\n", "a\r\n\rb\r\n", "" },
+};
+
+static void test_dotbody(void)
+{
+    for (size_t t = 0; t < G_N_ELEMENTS(dots); t++) {
+        const char *wire = dots[t].wire;
+        size_t n = strlen(wire);
+        /* every way of cutting the wire bytes in two */
+        for (size_t cut = 0; cut <= n; cut++) {
+            g_test_message("case %zu cut at %zu", t, cut);
+            struct mt_msgbuf m;
+            mt_msgbuf_init(&m, 1000, NULL);
+            mt_msgbuf_begin(&m);
+            bool done = false;
+            size_t used = mt_msgbuf_dotbody(&m, (const uint8_t *)wire, cut, &done);
+            if (!done)
+                used += mt_msgbuf_dotbody(&m, (const uint8_t *)wire + cut, n - cut, &done);
+            g_assert_true(done);
+            g_assert_cmpstr(wire + used, ==, dots[t].rest);
+            g_assert_cmpmem(m.data, m.len, dots[t].body, strlen(dots[t].body));
+            char want[65], got[65];
+            mt_sha256_hex(dots[t].body, strlen(dots[t].body), want);
+            mt_msgbuf_sha256_hex(&m, got);
+            g_assert_cmpstr(got, ==, want);
+            mt_msgbuf_free(&m);
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/message/append", test_append);
+    g_test_add_func("/message/dotbody", test_dotbody);
+    return g_test_run();
+}

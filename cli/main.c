@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
@@ -17,9 +18,13 @@
 #include "html.h"
 #include "mime.h"
 #include "output.h"
+#include "pipeline.h"
 #include "workers.h"
 
 enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_INPUT = 2 };
+
+#define MALLOC_MAP (32 * 1024 * 1024)  /* see mallopt in main */
+#define MALLOC_KEEP (16 * 1024 * 1024)
 
 static void usage(FILE *f)
 {
@@ -57,6 +62,8 @@ static void usage(FILE *f)
             "Other:\n"
             "      --workers N        analyze capture files with N threads (flows sharded by\n"
             "                         address; events of different sessions interleave)\n"
+            "      --no-pipeline      analyze messages on the reading thread (by default,\n"
+            "                         on a second one when reading files on several cores)\n"
             "      --no-summary       no closing summary\n"
             "  -q, --quiet            no progress or warnings on standard error\n"
             "  -h, --help             this help\n"
@@ -265,7 +272,7 @@ static bool parse_count(const char *s, uint64_t *out)
 int main(int argc, char **argv)
 {
     enum { O_CRED = 256, O_REDACT, O_STREAMS, O_CAP, O_LISTCAPS, O_DURATION, O_NOSUMMARY,
-           O_WORKERS, O_HTML };
+           O_WORKERS, O_HTML, O_NOPIPELINE };
     static const struct option longopts[] = {
         { "read", required_argument, NULL, 'r' },
         { "interface", required_argument, NULL, 'i' },
@@ -286,6 +293,7 @@ int main(int argc, char **argv)
         { "list-caps", no_argument, NULL, O_LISTCAPS },
         { "no-summary", no_argument, NULL, O_NOSUMMARY },
         { "workers", required_argument, NULL, O_WORKERS },
+        { "no-pipeline", no_argument, NULL, O_NOPIPELINE },
         { "html", required_argument, NULL, O_HTML },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
@@ -298,7 +306,7 @@ int main(int argc, char **argv)
     GPtrArray *inputs = g_ptr_array_new();
     const char *streams_dir = NULL, *iface = NULL, *filter = NULL, *wfile = NULL,
                *user = NULL, *html_path = NULL;
-    bool quiet = false, listcaps = false, promisc = true, summary = true;
+    bool quiet = false, listcaps = false, promisc = true, summary = true, pipeline = true;
     uint64_t snaplen = 0, count = 0, duration = 0, nworkers = 1;
     int c;
 
@@ -356,6 +364,7 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
+        case O_NOPIPELINE: pipeline = false; break;
         case 'q': quiet = true; break;
         case 'h': usage(stdout); return EXIT_OK;
         case 'V': printf("mailtap %s\n", MAILTAP_VERSION); return EXIT_OK;
@@ -424,6 +433,13 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
 
+    /* Message buffers of a few megabytes come and go: from the heap, and
+     * kept there once freed, rather than mapped and unmapped each time
+     * (their pages faulted in again for every message).  Bounded: at most
+     * MALLOC_KEEP bytes stay free at the heap's top; a buffer larger than
+     * MALLOC_MAP is still mapped. */
+    mallopt(M_MMAP_THRESHOLD, MALLOC_MAP);
+    mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP);
     mt_mime_global_init();
     struct mt_html *html = NULL;
     if (html_path) {
@@ -446,7 +462,22 @@ int main(int argc, char **argv)
     struct mt_workers *pool = NULL;
     mt_packet_cb packet_cb = mt_engine_packet;
     void *packet_ud;
-    r.eng = mt_engine_new(&lim, mt_output_event, out);
+    /* Messages on a second thread (pipeline.h): same output, in the same
+     * order.  Not for live capture, a terminal or --html, which want each
+     * event at once or in the reading thread, nor for --workers or
+     * --credentials, which gain nothing from it. */
+    struct mt_pipeline *pipe = NULL;
+    if (pipeline && !r.live && nworkers == 1 && !html && oo.format != MT_FMT_CREDENTIALS &&
+        !isatty(STDOUT_FILENO) && g_get_num_processors() > 1) {
+        pipe = mt_pipeline_new(out, &oo, err, sizeof(err));
+        if (!pipe) {
+            fprintf(stderr, "mailtap: %s\n", err);
+            return EXIT_USAGE;
+        }
+    }
+    r.eng = mt_engine_new(&lim, mt_output_event, pipe ? mt_pipeline_front(pipe) : out);
+    if (pipe)
+        mt_engine_set_defer(r.eng, mt_pipeline_defer, pipe);
     packet_ud = r.eng;
     if (nworkers > 1) {
         pool = mt_workers_new((unsigned)nworkers, &lim, &oo, err, sizeof(err));
@@ -524,6 +555,7 @@ int main(int argc, char **argv)
     /* flush every open session: nothing read is lost */
     mt_decoder_flush(r.dec);
     mt_engine_finish(r.eng);
+    mt_pipeline_finish(pipe);
     if (pool)
         mt_output_merge(out, mt_workers_finish(pool));
     mt_output_finish(out);
@@ -552,6 +584,7 @@ int main(int argc, char **argv)
     mt_source_close(r.src);
     mt_decoder_free(r.dec);
     mt_engine_free(r.eng);
+    mt_pipeline_free(pipe);
     mt_workers_free(pool);
     mt_output_free(out);
     mt_html_free(html);

@@ -7,7 +7,16 @@
 
 void mt_bufpool_put(struct mt_bufpool *bp, uint8_t *data, size_t cap)
 {
-    if (cap > bp->cap) {
+    if (cap <= MT_MSGBUF_KEEP) {
+        if (bp->nsmall < MT_BUFPOOL_SMALL && bp->small_bytes + cap <= MT_BUFPOOL_BYTES) {
+            bp->small[bp->nsmall] = data;
+            bp->small_cap[bp->nsmall] = cap;
+            bp->nsmall++;
+            bp->small_bytes += cap;
+        } else {
+            g_free(data);
+        }
+    } else if (cap > bp->cap) {
         g_free(bp->data);
         bp->data = data;
         bp->cap = cap;
@@ -16,11 +25,40 @@ void mt_bufpool_put(struct mt_bufpool *bp, uint8_t *data, size_t cap)
     }
 }
 
+/* A kept buffer larger than have with room for need bytes, or NULL;
+ * *cap is its size. */
+static uint8_t *bufpool_take(struct mt_bufpool *bp, size_t need, size_t have, size_t *cap)
+{
+    for (unsigned i = bp->nsmall; i-- > 0;) {
+        if (bp->small_cap[i] >= need && bp->small_cap[i] > have) {
+            uint8_t *b = bp->small[i];
+            *cap = bp->small_cap[i];
+            bp->small_bytes -= *cap;
+            bp->nsmall--;
+            bp->small[i] = bp->small[bp->nsmall];
+            bp->small_cap[i] = bp->small_cap[bp->nsmall];
+            return b;
+        }
+    }
+    if (bp->data && bp->cap >= need && bp->cap > have) {
+        uint8_t *b = bp->data;
+        *cap = bp->cap;
+        bp->data = NULL;
+        bp->cap = 0;
+        return b;
+    }
+    return NULL;
+}
+
 void mt_bufpool_free(struct mt_bufpool *bp)
 {
     g_free(bp->data);
     bp->data = NULL;
     bp->cap = 0;
+    for (unsigned i = 0; i < bp->nsmall; i++)
+        g_free(bp->small[i]);
+    bp->nsmall = 0;
+    bp->small_bytes = 0;
 }
 
 void mt_msgbuf_init(struct mt_msgbuf *m, uint64_t max, struct mt_bufpool *pool)
@@ -84,18 +122,17 @@ void mt_msgbuf_append(struct mt_msgbuf *m, const uint8_t *p, size_t n)
     if (keep == 0)
         return;
     if (keep > m->cap - m->len) {
-        struct mt_bufpool *bp = m->pool;
-        if (bp && bp->cap - m->len >= keep && bp->cap > m->cap) {
-            /* a big message's buffer, its pages already in: no growing */
+        size_t cap;
+        uint8_t *b = m->pool ? bufpool_take(m->pool, m->len + keep, m->cap, &cap) : NULL;
+        if (b) {
+            /* a kept buffer, its pages already in: no growing */
             if (m->len)
-                memcpy(bp->data, m->data, m->len);
+                memcpy(b, m->data, m->len);
             g_free(m->data);
-            m->data = bp->data;
-            m->cap = bp->cap;
-            bp->data = NULL;
-            bp->cap = 0;
+            m->data = b;
+            m->cap = cap;
         } else {
-            size_t cap = m->cap ? m->cap : 4096;
+            cap = m->cap ? m->cap : 4096;
             while (cap - m->len < keep)
                 cap *= 2;
             if ((uint64_t)cap > m->max) /* never past the cap: len + keep <= max */

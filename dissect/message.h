@@ -10,18 +10,34 @@
 
 #include "hash.h"
 
-/* One large buffer kept for reuse between messages (one per engine): a
- * big message's buffer is parked here once the message is reported, and
- * the next message that outgrows its own buffer takes it, rather than
- * growing a new one by copying reallocations and faulting its pages in
- * again.  It holds at most one buffer (the largest offered). */
+/* A message buffer up to this size stays with its session for the next
+ * message; a larger one goes to the engine's mt_bufpool. */
+#define MT_MSGBUF_KEEP (1024 * 1024)
+
+/* Buffers kept for reuse between messages (one pool per engine), so that
+ * a message does not grow a new buffer by copying reallocations and
+ * faulting its pages in again:
+ * - the largest buffer over MT_MSGBUF_KEEP: a big message's buffer is
+ *   parked here once the message is reported, and the next message that
+ *   outgrows its own buffer takes it;
+ * - when messages are analyzed on another thread (defer.h), their buffers
+ *   come back here, up to MT_BUFPOOL_SMALL of them and MT_BUFPOOL_BYTES in
+ *   all, for the next messages of any session. */
+#define MT_BUFPOOL_SMALL 16
+#define MT_BUFPOOL_BYTES (4u * 1024 * 1024)
+
 struct mt_bufpool {
-    uint8_t *data;
+    uint8_t *data; /* the big one */
     size_t cap;
+    uint8_t *small[MT_BUFPOOL_SMALL];
+    size_t small_cap[MT_BUFPOOL_SMALL];
+    unsigned nsmall;
+    size_t small_bytes;
 };
 
-/* Keeps data (cap bytes, g_malloc'd) if larger than what the pool holds;
- * frees the smaller of the two. */
+/* Keeps data (cap bytes, g_malloc'd) or frees it: a big one if larger
+ * than the big one kept (which is then freed), a small one while there is
+ * room. */
 void mt_bufpool_put(struct mt_bufpool *bp, uint8_t *data, size_t cap);
 void mt_bufpool_free(struct mt_bufpool *bp);
 

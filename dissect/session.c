@@ -177,20 +177,23 @@ void mt_sess_credential(struct mt_sess *s, const struct mt_credential *c)
     mt_sess_emit(s, &ev);
 }
 
-void mt_sess_message(struct mt_sess *s, struct mt_msgbuf *mb, struct mt_message *meta)
+void mt_msg_report_run(const struct mt_msg_report *r, struct mt_msgbuf *mb,
+                       struct mt_message *meta)
 {
     struct mt_mime_result mr;
     memset(&mr, 0, sizeof(mr));
-    mt_mime_parse(mb->data, mb->len, &s->eng->lim, &mr, mt_sess_anomaly_cb, s);
+    mt_mime_parse(mb->data, mb->len, r->lim, &mr, r->anomaly, r->ud);
     meta->raw = mb->data;
     meta->raw_len = mb->len;
     meta->size = mb->total;
     mt_msgbuf_sha256_hex(mb, meta->sha256);
     meta->truncated = mb->truncated;
-    if (mb->truncated)
-        mt_sess_anomaly(s, s->cur_dir, MT_AN_MESSAGE_TRUNCATED,
-                        "message of %llu bytes, %llu kept", (unsigned long long)mb->total,
-                        (unsigned long long)mb->len);
+    if (mb->truncated) {
+        char detail[MT_CAP_ANOMALY_DETAIL];
+        snprintf(detail, sizeof(detail), "message of %llu bytes, %llu kept",
+                 (unsigned long long)mb->total, (unsigned long long)mb->len);
+        r->anomaly(r->ud, MT_AN_MESSAGE_TRUNCATED, detail);
+    }
     if (mb->gap)
         meta->complete = false;
     meta->headers = mr.headers;
@@ -198,18 +201,36 @@ void mt_sess_message(struct mt_sess *s, struct mt_msgbuf *mb, struct mt_message 
     meta->nparts = mr.nparts;
     struct mt_event ev = { .type = MT_EV_MESSAGE };
     ev.u.msg = meta;
-    mt_sess_emit(s, &ev);
+    r->emit(r->ud, &ev);
     g_free(meta->file);
     meta->file = NULL;
     mt_mime_result_clear(&mr);
     meta->parts = NULL;
     meta->nparts = 0;
     memset(&meta->headers, 0, sizeof(meta->headers));
+}
+
+static void sess_emit_cb(void *ud, struct mt_event *ev)
+{
+    mt_sess_emit(ud, ev);
+}
+
+void mt_sess_message(struct mt_sess *s, struct mt_msgbuf *mb, struct mt_message *meta)
+{
+    if (s->eng->defer_fn) {
+        /* analyzed on the other side, in order; the start event (sent
+         * when the dissector was chosen) is never among the deferred */
+        emit_start(s);
+        mt_defer_message(s, mb, meta);
+        return;
+    }
+    const struct mt_msg_report r = { &s->eng->lim, mt_sess_anomaly_cb, sess_emit_cb, s };
+    mt_msg_report_run(&r, mb, meta);
     mb->len = 0;
     mb->active = false;
     /* a large buffer is not kept for the session's life: it goes to the
      * engine's pool, for the next big message of any session */
-    if (mb->cap > 1024 * 1024) {
+    if (mb->cap > MT_MSGBUF_KEEP) {
         mt_bufpool_put(&s->eng->msgpool, mb->data, mb->cap);
         mb->data = NULL;
         mb->cap = 0;
@@ -602,8 +623,14 @@ void mt_sess_close(struct mt_sess *s, enum mt_close_reason why, const struct mt_
         s->dst = NULL;
     }
     emit_start(s);
-    struct mt_event ev = { .type = MT_EV_SESSION_END };
-    mt_sess_emit(s, &ev);
+    if (s->defer_key) {
+        /* its messages are still being analyzed on the other side: the
+         * end goes after them, with their anomalies counted */
+        mt_defer_end(s);
+    } else {
+        struct mt_event ev = { .type = MT_EV_SESSION_END };
+        mt_sess_emit(s, &ev);
+    }
     if (s->chunks)
         g_ptr_array_free(s->chunks, TRUE);
     g_free(s->info.client_name);

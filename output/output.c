@@ -40,9 +40,26 @@ struct mt_output *mt_output_new(const struct mt_output_opts *opts, char *err, si
  * outputs of several workers on one stream never mix within a line. */
 static void write_out(struct mt_output *o)
 {
-    if (o->buf->len)
-        fwrite(o->buf->str, 1, o->buf->len, o->o.out);
+    if (!o->buf->len)
+        return;
+    if (o->o.handoff) {
+        o->buf = o->o.handoff(o->o.handoff_ud, o->buf);
+        return;
+    }
+    fwrite(o->buf->str, 1, o->buf->len, o->o.out);
     g_string_truncate(o->buf, 0);
+}
+
+void mt_output_flush(struct mt_output *o)
+{
+    write_out(o);
+}
+
+void mt_output_raw(struct mt_output *o, const char *p, size_t n)
+{
+    g_string_append_len(o->buf, p, (gssize)n);
+    if (o->direct || o->buf->len >= OUT_CHUNK)
+        write_out(o);
 }
 
 void mt_output_free(struct mt_output *o)

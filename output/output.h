@@ -20,6 +20,10 @@ struct mt_output_opts {
     FILE *out;
     mt_sink_fn tee;          /* also gets every event, after extraction (--html) */
     void *tee_ud;
+    /* Set: the printed events go to handoff instead of out, in buffers of
+     * whole events; it takes the full buffer and returns an empty one. */
+    GString *(*handoff)(void *ud, GString *full);
+    void *handoff_ud;
 };
 
 struct mt_output;
@@ -27,6 +31,11 @@ struct mt_output;
 /* NULL with a message in err when the extraction directory is unusable. */
 struct mt_output *mt_output_new(const struct mt_output_opts *o, char *err, size_t errlen);
 void mt_output_event(void *output, struct mt_event *ev);
+/* Writes (or hands off) what is printed so far, now. */
+void mt_output_flush(struct mt_output *o);
+/* Appends bytes printed elsewhere (another output's handoff buffer) as
+ * they are, in order with this output's own events. */
+void mt_output_raw(struct mt_output *o, const char *p, size_t n);
 /* End of run: the credentials table (--credentials). */
 void mt_output_finish(struct mt_output *o);
 void mt_output_free(struct mt_output *o);

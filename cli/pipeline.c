@@ -1,0 +1,241 @@
+/* The reading thread and the message thread; see pipeline.h.
+ *
+ * One queue carries, in order, the front output's printed bytes and the
+ * handed-over messages.  Before a message goes in, the front output hands
+ * over what it printed so far, so the message thread writes both exactly
+ * in the order one thread would have.
+ *
+ * Memory is allocated and freed by the same thread: the message thread
+ * returns what it is done with on a second list, and the reading thread
+ * frees it (or keeps message buffers for its next messages).  A free from
+ * the other thread would go to the reading thread's malloc arena, and
+ * contend with it, at every message. */
+#include "pipeline.h"
+
+#include <string.h>
+
+#include <glib.h>
+
+#include "message.h"
+
+#define SPARE_SMALL 16 /* buffers of at most MT_MSGBUF_KEEP kept for reuse */
+/* A sleeping message thread is woken when this much waits for it (or
+ * when the reading thread must wait, or at the end): waking it at every
+ * item costs two context switches an item. */
+#define WAKE_BYTES (256u * 1024)
+#define WAKE_ITEMS 64
+
+struct item {
+    struct item *next;
+    struct mt_deferred *d; /* a message or session end to run, or NULL: bytes */
+    size_t bytes;          /* counted against MT_PIPELINE_BYTES */
+    size_t len;
+    char data[];           /* printed events (d NULL) */
+};
+
+struct mt_pipeline {
+    GThread *thread;
+    struct mt_output *front, *back;
+    struct mt_defer_state *st;
+    GMutex lock;
+    GCond ready, room;            /* an item is queued; there is room for one */
+    struct item *head, **tail;    /* to run, in order */
+    struct item *done;            /* run, to be freed by the reading thread */
+    size_t inflight;              /* bytes of the items to run */
+    unsigned queued;              /* items to run */
+    bool finished;                /* no more items will come */
+    bool back_waits, front_waits; /* someone to wake: a signal only then */
+    /* The reading thread's own: message buffers back from the message
+     * thread, for the next messages. */
+    uint8_t *small[SPARE_SMALL];
+    size_t small_cap[SPARE_SMALL];
+    unsigned nsmall;
+    uint8_t *big; /* the largest one over MT_MSGBUF_KEEP */
+    size_t big_cap;
+};
+
+/* Reading thread: frees what the message thread is done with, keeping
+ * message buffers for reuse. */
+static void reclaim(struct mt_pipeline *p, struct item *it)
+{
+    while (it) {
+        struct item *next = it->next;
+        if (it->d) {
+            size_t cap;
+            uint8_t *b = mt_deferred_take_buffer(it->d, &cap);
+            if (b && cap > MT_MSGBUF_KEEP && cap > p->big_cap) {
+                g_free(p->big);
+                p->big = b;
+                p->big_cap = cap;
+            } else if (b && cap <= MT_MSGBUF_KEEP && p->nsmall < SPARE_SMALL) {
+                p->small[p->nsmall] = b;
+                p->small_cap[p->nsmall] = cap;
+                p->nsmall++;
+            } else {
+                g_free(b);
+            }
+            mt_deferred_free(it->d);
+        }
+        g_free(it);
+        it = next;
+    }
+}
+
+/* Reading thread: queues it after what was done is reclaimed. */
+static void push(struct mt_pipeline *p, struct item *it)
+{
+    it->next = NULL;
+    g_mutex_lock(&p->lock);
+    while (p->inflight > 0 && p->inflight + it->bytes > MT_PIPELINE_BYTES) {
+        if (p->back_waits)
+            g_cond_signal(&p->ready);
+        p->front_waits = true;
+        g_cond_wait(&p->room, &p->lock);
+    }
+    p->front_waits = false;
+    p->inflight += it->bytes;
+    p->queued++;
+    *p->tail = it;
+    p->tail = &it->next;
+    if (p->back_waits && (p->inflight >= WAKE_BYTES || p->queued >= WAKE_ITEMS))
+        g_cond_signal(&p->ready);
+    struct item *done = p->done;
+    p->done = NULL;
+    g_mutex_unlock(&p->lock);
+    reclaim(p, done);
+}
+
+static gpointer back_main(gpointer ud)
+{
+    struct mt_pipeline *p = ud;
+    g_mutex_lock(&p->lock);
+    for (;;) {
+        while (!p->head && !p->finished) {
+            p->back_waits = true;
+            g_cond_wait(&p->ready, &p->lock);
+        }
+        p->back_waits = false;
+        struct item *it = p->head;
+        if (!it)
+            break; /* finished, and nothing left */
+        p->head = it->next;
+        if (!p->head)
+            p->tail = &p->head;
+        p->queued--;
+        g_mutex_unlock(&p->lock);
+        if (it->d)
+            mt_deferred_run(p->st, it->d, mt_output_event, p->back);
+        else
+            mt_output_raw(p->back, it->data, it->len);
+        g_mutex_lock(&p->lock);
+        p->inflight -= it->bytes;
+        it->next = p->done;
+        p->done = it;
+        /* wake the reading thread once half the room is free, not at
+         * every item */
+        if (p->front_waits && p->inflight <= MT_PIPELINE_BYTES / 2)
+            g_cond_signal(&p->room);
+    }
+    g_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* The front output's mt_output_opts.handoff: its printed events, copied
+ * into the queue (the buffer stays with the front output). */
+static GString *handoff(void *ud, GString *full)
+{
+    struct item *it = g_malloc(sizeof(*it) + full->len);
+    it->d = NULL;
+    it->len = full->len;
+    it->bytes = sizeof(*it) + full->len;
+    memcpy(it->data, full->str, full->len);
+    push(ud, it);
+    g_string_truncate(full, 0);
+    return full;
+}
+
+struct mt_pipeline *mt_pipeline_new(struct mt_output *back, const struct mt_output_opts *oo,
+                                    char *err, size_t errlen)
+{
+    struct mt_pipeline *p = g_new0(struct mt_pipeline, 1);
+    struct mt_output_opts fo = *oo;
+    fo.extract_dir = NULL; /* messages, and so extraction, are the back's */
+    fo.tee = NULL;
+    fo.tee_ud = NULL;
+    fo.flush_each = false;
+    fo.handoff = handoff;
+    fo.handoff_ud = p;
+    p->front = mt_output_new(&fo, err, errlen);
+    if (!p->front) {
+        g_free(p);
+        return NULL;
+    }
+    p->back = back;
+    p->st = mt_defer_state_new();
+    g_mutex_init(&p->lock);
+    g_cond_init(&p->ready);
+    g_cond_init(&p->room);
+    p->tail = &p->head;
+    p->thread = g_thread_new("mailtap-msg", back_main, p);
+    return p;
+}
+
+struct mt_output *mt_pipeline_front(struct mt_pipeline *p)
+{
+    return p->front;
+}
+
+void mt_pipeline_defer(void *ud, struct mt_deferred *d, uint8_t **spare, size_t *spare_cap)
+{
+    struct mt_pipeline *p = ud;
+    mt_output_flush(p->front); /* what was printed before the message goes first */
+    struct item *it = g_malloc(sizeof(*it));
+    it->d = d;
+    it->len = 0;
+    it->bytes = sizeof(*it) + mt_deferred_bytes(d);
+    push(p, it);
+    /* a buffer for the session's next message: a big one goes to the
+     * engine's pool (see mt_defer_fn) */
+    if (p->big) {
+        *spare = p->big;
+        *spare_cap = p->big_cap;
+        p->big = NULL;
+        p->big_cap = 0;
+    } else if (p->nsmall) {
+        p->nsmall--;
+        *spare = p->small[p->nsmall];
+        *spare_cap = p->small_cap[p->nsmall];
+    }
+}
+
+void mt_pipeline_finish(struct mt_pipeline *p)
+{
+    if (!p || !p->thread)
+        return;
+    mt_output_flush(p->front);
+    g_mutex_lock(&p->lock);
+    p->finished = true;
+    g_cond_signal(&p->ready);
+    g_mutex_unlock(&p->lock);
+    g_thread_join(p->thread);
+    p->thread = NULL;
+    reclaim(p, p->done);
+    p->done = NULL;
+    mt_summary_merge(mt_output_summary(p->back), mt_output_summary(p->front));
+}
+
+void mt_pipeline_free(struct mt_pipeline *p)
+{
+    if (!p)
+        return;
+    mt_pipeline_finish(p);
+    mt_output_free(p->front);
+    mt_defer_state_free(p->st);
+    for (unsigned i = 0; i < p->nsmall; i++)
+        g_free(p->small[i]);
+    g_free(p->big);
+    g_mutex_clear(&p->lock);
+    g_cond_clear(&p->ready);
+    g_cond_clear(&p->room);
+    g_free(p);
+}

@@ -1,0 +1,34 @@
+/* Two threads, one output in order: the reading thread captures,
+ * reassembles and dissects, and prints every event except messages; the
+ * second thread analyzes the finished messages (MIME, hashes, extraction),
+ * prints them, and writes everything, in the order of the events. */
+#ifndef MT_PIPELINE_H
+#define MT_PIPELINE_H
+
+#include "defer.h"
+#include "engine.h"
+#include "output.h"
+
+/* At most this many bytes (messages and printed events) wait between the
+ * two threads; the reading thread waits for the other beyond that.  One
+ * message larger than this still goes through alone. */
+#define MT_PIPELINE_BYTES (8u * 1024 * 1024)
+
+struct mt_pipeline;
+
+/* back: the output that gets the messages and writes everything (made
+ * from oo, which the engine's own output is also made from, without
+ * extraction or tee); it belongs to the second thread until
+ * mt_pipeline_finish.  NULL with err on failure. */
+struct mt_pipeline *mt_pipeline_new(struct mt_output *back, const struct mt_output_opts *oo,
+                                    char *err, size_t errlen);
+/* The output for the engine's sink (mt_output_event). */
+struct mt_output *mt_pipeline_front(struct mt_pipeline *p);
+/* The engine's mt_defer_fn. */
+void mt_pipeline_defer(void *p, struct mt_deferred *d, uint8_t **spare, size_t *spare_cap);
+/* After the engine's last event: waits for the second thread to write
+ * everything, and adds the front output's counts to back's summary. */
+void mt_pipeline_finish(struct mt_pipeline *p);
+void mt_pipeline_free(struct mt_pipeline *p);
+
+#endif

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Messages analyzed on a second thread (cli/pipeline.c, dissect/defer.c)
+give exactly what one thread gives: the same JSON Lines, the same text
+transcript, the same summary and the same extracted files, byte for byte,
+on every sample, every ../shared/corpus capture (when present) and two
+captures made by bench/gen.py: a mixed one, and one of large messages that
+fill the queue between the threads, so the reading thread waits for room.
+
+It also checks that the default really runs the second thread (its name,
+mailtap-msg, among the process's threads while it reads standard input),
+and that --no-pipeline, --workers and --credentials do not.
+
+  test_pipeline.py --mailtap BIN --samples DIR [--corpus DIR]
+"""
+import argparse
+import glob
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+FAILS = []
+PASSES = [0]
+HERE = os.path.dirname(os.path.abspath(__file__))
+GEN = os.path.join(HERE, "..", "..", "bench", "gen.py")
+
+
+def check(cond, what):
+    if cond:
+        PASSES[0] += 1
+    else:
+        FAILS.append(what)
+        print("FAIL", what)
+
+
+def tree(d):
+    """Relative path -> SHA-256 of every file under d."""
+    out = {}
+    for root, _, files in os.walk(d):
+        for f in files:
+            p = os.path.join(root, f)
+            out[os.path.relpath(p, d)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
+    return out
+
+
+def run(args, tmp, tag):
+    """mailtap's stdout (to a file, not a terminal: the pipeline's case),
+    exit code and extracted tree for args."""
+    outp = os.path.join(tmp, tag + ".out")
+    with open(outp, "wb") as f:
+        r = subprocess.run([MAILTAP] + args, stdout=f, stderr=subprocess.PIPE)
+    return open(outp, "rb").read(), r.returncode
+
+
+def compare(pcap, tmp):
+    name = os.path.relpath(pcap)
+    for mode, extra in (("json", ["--json"]), ("text", []), ("json-x", ["--json"])):
+        res = {}
+        for pipe in (True, False):
+            tag = "%s-%s" % (mode, "pipe" if pipe else "one")
+            args = extra + ["-r", pcap]
+            xdir = None
+            if mode == "json-x":
+                # the same path both times: the records name the files
+                xdir = os.path.join(tmp, "x")
+                subprocess.run(["rm", "-rf", xdir])
+                args += ["-x", xdir]
+            if not pipe:
+                args.append("--no-pipeline")
+            out, rc = run(args, tmp, tag)
+            res[pipe] = (out, rc, tree(xdir) if xdir else None)
+            if xdir:
+                subprocess.run(["rm", "-rf", xdir])
+        a, b = res[True], res[False]
+        check(a[1] == b[1], "%s %s: exit code %d with the pipeline, %d without" % (name, mode, a[1], b[1]))
+        if a[0] != b[0]:
+            al, bl = a[0].split(b"\n"), b[0].split(b"\n")
+            i = next((k for k in range(min(len(al), len(bl))) if al[k] != bl[k]), min(len(al), len(bl)))
+            check(False, "%s %s: output differs at line %d:\n  pipeline: %r\n  one thread: %r" % (
+                name, mode, i + 1, al[i][:300] if i < len(al) else None, bl[i][:300] if i < len(bl) else None))
+        else:
+            check(len(a[0]) > 0, "%s %s: some output" % (name, mode))
+        if mode == "json-x":
+            check(a[2] == b[2], "%s: extracted files differ (%d with the pipeline, %d without)" % (
+                name, len(a[2]), len(b[2])))
+
+
+def threads_of(pid):
+    names = []
+    for t in glob.glob("/proc/%d/task/*/comm" % pid):
+        try:
+            names.append(open(t).read().strip())
+        except OSError:
+            pass
+    return names
+
+
+def check_threads(sample):
+    """Reads a capture from standard input, holding the last bytes back
+    while the threads are listed."""
+    data = open(sample, "rb").read()
+    cases = (([], True, "default"), (["--no-pipeline"], False, "--no-pipeline"),
+             (["--workers", "2"], False, "--workers 2"), (["--credentials"], False, "--credentials"))
+    for extra, want, what in cases:
+        p = subprocess.Popen([MAILTAP, "-q", "-r", "-"] + extra, stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL)
+        p.stdin.write(data[:-1])
+        p.stdin.flush()
+        names = []
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            names = threads_of(p.pid)
+            if "mailtap-msg" in names or (not want and len(names) >= 1 and time.time() > deadline - 9):
+                break
+            time.sleep(0.05)
+        p.stdin.write(data[-1:])
+        p.stdin.close()
+        p.wait()
+        check(("mailtap-msg" in names) == want,
+              "%s: message thread %s (threads: %s)" % (what, "expected" if want else "not expected", names))
+
+
+def main():
+    global MAILTAP
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mailtap", required=True)
+    ap.add_argument("--samples", required=True)
+    ap.add_argument("--corpus")
+    a = ap.parse_args()
+    MAILTAP = os.path.abspath(a.mailtap)
+    if (os.cpu_count() or 1) < 2:
+        print("SKIP: one CPU: mailtap runs without the message thread")
+        return 0
+    pcaps = sorted(glob.glob(os.path.join(a.samples, "*.pcap")))
+    if a.corpus and os.path.isdir(a.corpus):
+        pcaps += sorted(glob.glob(os.path.join(a.corpus, "**", "*.pcap*"), recursive=True))
+    else:
+        print("note: no corpus at %s: samples and generated captures only" % a.corpus)
+    with tempfile.TemporaryDirectory() as tmp:
+        for prof, size in (("mixed", "4M"), ("large", "24M")):
+            r = subprocess.run([sys.executable, GEN, prof, "--out", tmp, "--seed", "3", "--size", size],
+                               capture_output=True)
+            check(r.returncode == 0, "gen.py %s: %s" % (prof, r.stderr.decode()[-300:]))
+            pcaps.append(os.path.join(tmp, "%s-%s.pcap" % (prof, size)))
+        for pcap in pcaps:
+            compare(pcap, tmp)
+        check_threads(os.path.join(a.samples, "smtp-attachment.pcap")
+                      if os.path.exists(os.path.join(a.samples, "smtp-attachment.pcap")) else pcaps[0])
+    print("%d checks passed, %d failed (%d captures)" % (PASSES[0], len(FAILS), len(pcaps)))
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

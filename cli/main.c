@@ -23,8 +23,12 @@
 
 enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_INPUT = 2 };
 
+#ifndef MALLOC_MAP
 #define MALLOC_MAP (32 * 1024 * 1024)  /* see mallopt in main */
+#endif
+#ifndef MALLOC_KEEP
 #define MALLOC_KEEP (16 * 1024 * 1024)
+#endif
 
 static void usage(FILE *f)
 {

@@ -9,7 +9,8 @@
  * returns what it is done with on a second list, and the reading thread
  * frees it (or keeps message buffers for its next messages).  A free from
  * the other thread would go to the reading thread's malloc arena, and
- * contend with it, at every message. */
+ * contend with it, at every message.  The exception is a buffer of more
+ * than MT_MSGBUF_KEEP bytes: rare, and megabytes not to be held longer. */
 #include "pipeline.h"
 
 #include <string.h>
@@ -18,7 +19,6 @@
 
 #include "message.h"
 
-#define SPARE_SMALL 16 /* buffers of at most MT_MSGBUF_KEEP kept for reuse */
 /* A sleeping message thread is woken when this much waits for it (or
  * when the reading thread must wait, or at the end): waking it at every
  * item costs two context switches an item. */
@@ -47,11 +47,10 @@ struct mt_pipeline {
     bool back_waits, front_waits; /* someone to wake: a signal only then */
     /* The reading thread's own: message buffers back from the message
      * thread, for the next messages. */
-    uint8_t *small[SPARE_SMALL];
-    size_t small_cap[SPARE_SMALL];
+    uint8_t *small[MT_BUFPOOL_SMALL]; /* as many as the engine's pool keeps */
+    size_t small_cap[MT_BUFPOOL_SMALL];
     unsigned nsmall;
-    uint8_t *big; /* the largest one over MT_MSGBUF_KEEP */
-    size_t big_cap;
+    size_t small_bytes;
 };
 
 /* Reading thread: frees what the message thread is done with, keeping
@@ -63,14 +62,12 @@ static void reclaim(struct mt_pipeline *p, struct item *it)
         if (it->d) {
             size_t cap;
             uint8_t *b = mt_deferred_take_buffer(it->d, &cap);
-            if (b && cap > MT_MSGBUF_KEEP && cap > p->big_cap) {
-                g_free(p->big);
-                p->big = b;
-                p->big_cap = cap;
-            } else if (b && cap <= MT_MSGBUF_KEEP && p->nsmall < SPARE_SMALL) {
+            if (b && cap <= MT_MSGBUF_KEEP && p->nsmall < MT_BUFPOOL_SMALL &&
+                p->small_bytes + cap <= MT_BUFPOOL_BYTES) {
                 p->small[p->nsmall] = b;
                 p->small_cap[p->nsmall] = cap;
                 p->nsmall++;
+                p->small_bytes += cap;
             } else {
                 g_free(b);
             }
@@ -122,19 +119,26 @@ static gpointer back_main(gpointer ud)
         if (!p->head)
             p->tail = &p->head;
         p->queued--;
-        g_mutex_unlock(&p->lock);
-        if (it->d)
-            mt_deferred_run(p->st, it->d, mt_output_event, p->back);
-        else
-            mt_output_raw(p->back, it->data, it->len);
-        g_mutex_lock(&p->lock);
-        p->inflight -= it->bytes;
-        it->next = p->done;
-        p->done = it;
-        /* wake the reading thread once half the room is free, not at
+        /* the room counts what waits, not the item being run; the
+         * reading thread is woken once half the room is free, not at
          * every item */
+        p->inflight -= it->bytes;
         if (p->front_waits && p->inflight <= MT_PIPELINE_BYTES / 2)
             g_cond_signal(&p->room);
+        g_mutex_unlock(&p->lock);
+        if (it->d) {
+            mt_deferred_run(p->st, it->d, mt_output_event, p->back);
+            /* a large buffer is freed now, not when the reading thread
+             * next looks: it may be megabytes */
+            if (mt_deferred_bytes(it->d) > MT_MSGBUF_KEEP) {
+                size_t cap;
+                g_free(mt_deferred_take_buffer(it->d, &cap));
+            }
+        } else
+            mt_output_raw(p->back, it->data, it->len);
+        g_mutex_lock(&p->lock);
+        it->next = p->done;
+        p->done = it;
     }
     g_mutex_unlock(&p->lock);
     return NULL;
@@ -194,17 +198,12 @@ void mt_pipeline_defer(void *ud, struct mt_deferred *d, uint8_t **spare, size_t 
     it->len = 0;
     it->bytes = sizeof(*it) + mt_deferred_bytes(d);
     push(p, it);
-    /* a buffer for the session's next message: a big one goes to the
-     * engine's pool (see mt_defer_fn) */
-    if (p->big) {
-        *spare = p->big;
-        *spare_cap = p->big_cap;
-        p->big = NULL;
-        p->big_cap = 0;
-    } else if (p->nsmall) {
+    /* a buffer back for the engine's next messages */
+    if (p->nsmall) {
         p->nsmall--;
         *spare = p->small[p->nsmall];
         *spare_cap = p->small_cap[p->nsmall];
+        p->small_bytes -= *spare_cap;
     }
 }
 
@@ -233,7 +232,6 @@ void mt_pipeline_free(struct mt_pipeline *p)
     mt_defer_state_free(p->st);
     for (unsigned i = 0; i < p->nsmall; i++)
         g_free(p->small[i]);
-    g_free(p->big);
     g_mutex_clear(&p->lock);
     g_cond_clear(&p->ready);
     g_cond_clear(&p->room);

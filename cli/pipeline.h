@@ -10,8 +10,9 @@
 #include "output.h"
 
 /* At most this many bytes (messages and printed events) wait between the
- * two threads; the reading thread waits for the other beyond that.  One
- * message larger than this still goes through alone. */
+ * two threads, besides the message being analyzed; the reading thread
+ * waits for the other beyond that.  One message larger than this still
+ * goes through alone. */
 #define MT_PIPELINE_BYTES (8u * 1024 * 1024)
 
 struct mt_pipeline;

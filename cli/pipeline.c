@@ -13,6 +13,7 @@
  * than MT_MSGBUF_KEEP bytes: rare, and megabytes not to be held longer. */
 #include "pipeline.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include <glib.h>
@@ -37,8 +38,9 @@ struct mt_pipeline {
     GThread *thread;
     struct mt_output *front, *back;
     struct mt_defer_state *st;
-    GMutex lock;
-    GCond ready, room;            /* an item is queued; there is room for one */
+    /* pthread's, not GLib's: ThreadSanitizer sees these (tests/README.md) */
+    pthread_mutex_t lock;
+    pthread_cond_t ready, room;   /* an item is queued; there is room for one */
     struct item *head, **tail;    /* to run, in order */
     struct item *done;            /* run, to be freed by the reading thread */
     size_t inflight;              /* bytes of the items to run */
@@ -82,12 +84,12 @@ static void reclaim(struct mt_pipeline *p, struct item *it)
 static void push(struct mt_pipeline *p, struct item *it)
 {
     it->next = NULL;
-    g_mutex_lock(&p->lock);
+    pthread_mutex_lock(&p->lock);
     while (p->inflight > 0 && p->inflight + it->bytes > MT_PIPELINE_BYTES) {
         if (p->back_waits)
-            g_cond_signal(&p->ready);
+            pthread_cond_signal(&p->ready);
         p->front_waits = true;
-        g_cond_wait(&p->room, &p->lock);
+        pthread_cond_wait(&p->room, &p->lock);
     }
     p->front_waits = false;
     p->inflight += it->bytes;
@@ -95,21 +97,21 @@ static void push(struct mt_pipeline *p, struct item *it)
     *p->tail = it;
     p->tail = &it->next;
     if (p->back_waits && (p->inflight >= WAKE_BYTES || p->queued >= WAKE_ITEMS))
-        g_cond_signal(&p->ready);
+        pthread_cond_signal(&p->ready);
     struct item *done = p->done;
     p->done = NULL;
-    g_mutex_unlock(&p->lock);
+    pthread_mutex_unlock(&p->lock);
     reclaim(p, done);
 }
 
 static gpointer back_main(gpointer ud)
 {
     struct mt_pipeline *p = ud;
-    g_mutex_lock(&p->lock);
+    pthread_mutex_lock(&p->lock);
     for (;;) {
         while (!p->head && !p->finished) {
             p->back_waits = true;
-            g_cond_wait(&p->ready, &p->lock);
+            pthread_cond_wait(&p->ready, &p->lock);
         }
         p->back_waits = false;
         struct item *it = p->head;
@@ -124,8 +126,8 @@ static gpointer back_main(gpointer ud)
          * every item */
         p->inflight -= it->bytes;
         if (p->front_waits && p->inflight <= MT_PIPELINE_BYTES / 2)
-            g_cond_signal(&p->room);
-        g_mutex_unlock(&p->lock);
+            pthread_cond_signal(&p->room);
+        pthread_mutex_unlock(&p->lock);
         if (it->d) {
             mt_deferred_run(p->st, it->d, mt_output_event, p->back);
             /* a large buffer is freed now, not when the reading thread
@@ -136,11 +138,11 @@ static gpointer back_main(gpointer ud)
             }
         } else
             mt_output_raw(p->back, it->data, it->len);
-        g_mutex_lock(&p->lock);
+        pthread_mutex_lock(&p->lock);
         it->next = p->done;
         p->done = it;
     }
-    g_mutex_unlock(&p->lock);
+    pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
@@ -176,9 +178,9 @@ struct mt_pipeline *mt_pipeline_new(struct mt_output *back, const struct mt_outp
     }
     p->back = back;
     p->st = mt_defer_state_new();
-    g_mutex_init(&p->lock);
-    g_cond_init(&p->ready);
-    g_cond_init(&p->room);
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->ready, NULL);
+    pthread_cond_init(&p->room, NULL);
     p->tail = &p->head;
     p->thread = g_thread_new("mailtap-msg", back_main, p);
     return p;
@@ -212,10 +214,10 @@ void mt_pipeline_finish(struct mt_pipeline *p)
     if (!p || !p->thread)
         return;
     mt_output_flush(p->front);
-    g_mutex_lock(&p->lock);
+    pthread_mutex_lock(&p->lock);
     p->finished = true;
-    g_cond_signal(&p->ready);
-    g_mutex_unlock(&p->lock);
+    pthread_cond_signal(&p->ready);
+    pthread_mutex_unlock(&p->lock);
     g_thread_join(p->thread);
     p->thread = NULL;
     reclaim(p, p->done);
@@ -232,8 +234,8 @@ void mt_pipeline_free(struct mt_pipeline *p)
     mt_defer_state_free(p->st);
     for (unsigned i = 0; i < p->nsmall; i++)
         g_free(p->small[i]);
-    g_mutex_clear(&p->lock);
-    g_cond_clear(&p->ready);
-    g_cond_clear(&p->room);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->ready);
+    pthread_cond_destroy(&p->room);
     g_free(p);
 }

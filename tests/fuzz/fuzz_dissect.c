@@ -23,11 +23,22 @@
  *          then k bytes sent at (next sequence - k), overlapping what was sent
  *       4  FIN    5  RST    6  a bare ACK
  *       7  time jumps past the idle timeout and the engine expires flows
- * Data past the end of the input is cut off. */
+ * Data past the end of the input is cut off.
+ *
+ * Each input runs twice: as one thread runs it, and with the finished
+ * messages handed over (defer.h) and run only after the engine's later
+ * events were queued, as the two-thread pipeline runs them (after the
+ * session itself may be gone).  The two event streams, written out field
+ * by field, must be identical; the harness aborts otherwise. */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <glib.h>
+
+#include "defer.h"
 #include "engine.h"
 #include "mime.h"
 #include "fuzz_common.h"
@@ -53,6 +64,127 @@ struct fz_sess {
     const uint8_t *last[2]; /* previous segment of each direction (in the input) */
     uint32_t last_len[2], last_seq[2];
 };
+
+/* ---- the event streams, written out to be compared ---- */
+
+static void put_bytes(GString *g, const void *p, size_t n)
+{
+    g_string_append_printf(g, "%zu:", n);
+    if (n)
+        g_string_append_len(g, p, (gssize)n);
+    g_string_append_c(g, '|');
+}
+
+static void put_str(GString *g, const char *s)
+{
+    if (s)
+        put_bytes(g, s, strlen(s));
+    else
+        g_string_append(g, "-|");
+}
+
+static void put_session(GString *g, const struct mt_session_info *si)
+{
+    g_string_append_printf(g, "S%llu %d %lld-%lld %llu/%llu %llu h%d c%d t%d x%d g%u/%llu ",
+                           (unsigned long long)si->id, si->proto, (long long)si->start_us,
+                           (long long)si->end_us, (unsigned long long)si->bytes[0],
+                           (unsigned long long)si->bytes[1], (unsigned long long)si->packets,
+                           si->handshake, si->complete, si->starttls, si->closed, si->ngaps,
+                           (unsigned long long)si->gap_bytes);
+    for (uint32_t i = 0; si->gaps && i < si->ngaps && i < MT_GAPS_KEPT; i++)
+        g_string_append_printf(g, "[%d %llu %llu]", si->gaps[i].dir,
+                               (unsigned long long)si->gaps[i].offset,
+                               (unsigned long long)si->gaps[i].len);
+    for (int a = 0; a < MT_AN__COUNT; a++)
+        g_string_append_printf(g, "%u,", si->anomalies[a]);
+    put_str(g, si->client_name);
+    for (char **c = si->capabilities; c && *c; c++)
+        put_str(g, *c);
+}
+
+static void put_event(GString *g, const struct mt_event *ev)
+{
+    g_string_append_printf(g, "\n%d %d %lld %llu S%llu ", ev->type, ev->proto, (long long)ev->ts_us,
+                           (unsigned long long)ev->pkt, (unsigned long long)ev->sess->id);
+    switch (ev->type) {
+    case MT_EV_SESSION_START:
+    case MT_EV_SESSION_END: put_session(g, ev->sess); break;
+    case MT_EV_COMMAND:
+        put_bytes(g, ev->u.cmd.line.p, ev->u.cmd.line.n);
+        put_str(g, ev->u.cmd.note);
+        break;
+    case MT_EV_REPLY:
+        for (size_t i = 0; i < ev->u.reply.nlines; i++)
+            put_bytes(g, ev->u.reply.lines[i].p, ev->u.reply.lines[i].n);
+        put_str(g, ev->u.reply.note);
+        break;
+    case MT_EV_CREDENTIAL:
+        put_str(g, ev->u.cred->mechanism);
+        put_str(g, ev->u.cred->username);
+        put_str(g, ev->u.cred->password);
+        break;
+    case MT_EV_MESSAGE: {
+        const struct mt_message *m = ev->u.msg;
+        g_string_append_printf(g, "%llu %d %llu %s c%d t%d ", (unsigned long long)m->index,
+                               m->source, (unsigned long long)m->size, m->sha256, m->complete,
+                               m->truncated);
+        put_str(g, m->mail_from);
+        put_str(g, m->mail_params);
+        for (size_t i = 0; i < m->nrcpt; i++) {
+            put_str(g, m->rcpt_to[i]);
+            put_str(g, m->rcpt_params ? m->rcpt_params[i] : NULL);
+        }
+        put_str(g, m->mailbox);
+        put_str(g, m->uid);
+        put_str(g, m->flags);
+        put_str(g, m->section);
+        put_bytes(g, m->raw, m->raw_len);
+        put_str(g, m->headers.from);
+        put_str(g, m->headers.to);
+        put_str(g, m->headers.subject);
+        for (size_t i = 0; i < m->nparts; i++) {
+            put_str(g, m->parts[i].path);
+            put_str(g, m->parts[i].content_type);
+            put_str(g, m->parts[i].filename);
+            g_string_append_printf(g, "%llu %s ", (unsigned long long)m->parts[i].size,
+                                   m->parts[i].sha256);
+        }
+        break;
+    }
+    case MT_EV_ANOMALY:
+        g_string_append_printf(g, "%d %d ", ev->u.anomaly.kind, ev->u.anomaly.dir);
+        put_str(g, ev->u.anomaly.detail);
+        break;
+    default: break;
+    }
+}
+
+static void sink_put(void *ud, struct mt_event *ev)
+{
+    fz_sink(NULL, ev);
+    put_event(ud, ev);
+}
+
+/* Handed-over items and the events written before each, in order, run
+ * after the input is done. */
+struct fz_defer {
+    GString *cur;     /* events since the last item */
+    GPtrArray *queue; /* GString*, struct mt_deferred*, GString*, ... */
+};
+
+static void sink_queue(void *ud, struct mt_event *ev)
+{
+    struct fz_defer *q = ud;
+    sink_put(q->cur, ev);
+}
+
+static void defer_put(void *ud, struct mt_deferred *d, uint8_t **spare, size_t *spare_cap)
+{
+    struct fz_defer *q = ud;
+    g_ptr_array_add(q->queue, q->cur);
+    g_ptr_array_add(q->queue, d);
+    q->cur = g_string_new(NULL);
+}
 
 static void pkt(struct fz_sess *s, enum mt_dir dir, uint8_t flags, const uint8_t *p, uint32_t n,
                 uint32_t seq)
@@ -87,10 +219,9 @@ static void segment(struct fz_sess *s, enum mt_dir dir, const uint8_t *p, uint32
         s->ack_isn = false;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void run(const uint8_t *data, size_t size, mt_sink_fn sink, void *sink_ud,
+                struct fz_defer *q)
 {
-    if (size < 1)
-        return 0;
     uint8_t cfg = data[0];
     const uint8_t *p = data + 1;
     size_t n = size - 1;
@@ -104,7 +235,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct fz_sess s;
     memset(&s, 0, sizeof(s));
-    s.e = mt_engine_new(&lim, fz_sink, NULL);
+    s.e = mt_engine_new(&lim, sink, sink_ud);
+    if (q)
+        mt_engine_set_defer(s.e, defer_put, q);
     s.port = ports[(cfg >> 2) & 7];
     /* the server's ISN close to 2^32: sequence numbers wrap early */
     s.isn[0] = 1000;
@@ -192,5 +325,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     mt_engine_finish(s.e);
     mt_engine_free(s.e);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    GString *one = g_string_new(NULL);
+    run(data, size, sink_put, one, NULL);
+
+    struct fz_defer q = { g_string_new(NULL), g_ptr_array_new() };
+    run(data, size, sink_queue, &q, &q);
+    /* the engine is gone: now the other side runs, in order */
+    GString *two = g_string_new(NULL);
+    struct mt_defer_state *st = mt_defer_state_new();
+    for (guint i = 0; i < q.queue->len; i += 2) {
+        GString *before = g_ptr_array_index(q.queue, i);
+        g_string_append_len(two, before->str, (gssize)before->len);
+        g_string_free(before, TRUE);
+        struct mt_deferred *d = g_ptr_array_index(q.queue, i + 1);
+        mt_deferred_run(st, d, sink_put, two);
+        mt_deferred_free(d);
+    }
+    g_string_append_len(two, q.cur->str, (gssize)q.cur->len);
+    mt_defer_state_free(st);
+    if (!g_string_equal(one, two)) {
+        size_t k = 0;
+        while (k < one->len && k < two->len && one->str[k] == two->str[k])
+            k++;
+        fprintf(stderr, "fuzz_dissect: handed-over messages give other events at byte %zu:\n"
+                        "one thread: %.200s\nhanded over: %.200s\n", k, one->str + k, two->str + k);
+        abort();
+    }
+    g_string_free(one, TRUE);
+    g_string_free(two, TRUE);
+    g_string_free(q.cur, TRUE);
+    g_ptr_array_free(q.queue, TRUE);
     return 0;
 }

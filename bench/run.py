@@ -670,7 +670,7 @@ def main(argv=None):
                          "truth": tr, "walls": j.get("walls")})
         sections["scaling"] = rows
     if "workers" in only:
-        sel, skipped = available(["floor", "workers1", "workers2"])
+        sel, skipped = available(["floor", "workers1", "json", "workers2"])
         res = with_skips(bench(sel, mixed, mtruth, args, work, "workers"), skipped)
         sections["workers"] = (res, mtruth)
 
@@ -774,7 +774,9 @@ def main(argv=None):
         res, tr = sections["workers"]
         table, notes = tool_table(res, tr)
         md += ["## Workers", "",
-               "`--workers N` on `%s`: flows sharded over N threads (2 cores on this machine)." % tr["file"],
+               "`--workers N` on `%s`: flows sharded over N threads (2 cores on this machine); "
+               "`--workers 1` is one thread, and `mailtap --json` without `--workers` (the default) "
+               "runs the reading thread and the message thread (cli/pipeline.h)." % tr["file"],
                "", table, ""]
         w1, w2 = res.get("workers1", {}).get("wall"), res.get("workers2", {}).get("wall")
         if w1 and w2:

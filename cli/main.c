@@ -65,7 +65,8 @@ static void usage(FILE *f)
             "      --list-caps        print every cap with its value and exit\n"
             "Other:\n"
             "      --workers N        analyze capture files with N threads (flows sharded by\n"
-            "                         address; events of different sessions interleave)\n"
+            "                         address; events of different sessions interleave);\n"
+            "                         --workers 1: one thread, without the message thread\n"
             "      --no-pipeline      analyze messages on the reading thread (by default,\n"
             "                         on a second one when reading files on several cores)\n"
             "      --no-summary       no closing summary\n"
@@ -311,6 +312,7 @@ int main(int argc, char **argv)
     const char *streams_dir = NULL, *iface = NULL, *filter = NULL, *wfile = NULL,
                *user = NULL, *html_path = NULL;
     bool quiet = false, listcaps = false, promisc = true, summary = true, pipeline = true;
+    bool workers_given = false;
     uint64_t snaplen = 0, count = 0, duration = 0, nworkers = 1;
     int c;
 
@@ -363,6 +365,7 @@ int main(int argc, char **argv)
         case O_NOSUMMARY: summary = false; break;
         case O_HTML: html_path = optarg; break;
         case O_WORKERS:
+            workers_given = true;
             if (!parse_count(optarg, &nworkers) || nworkers == 0 || nworkers > 64) {
                 fprintf(stderr, "mailtap: bad --workers '%s' (1 to 64)\n", optarg);
                 return EXIT_USAGE;
@@ -468,10 +471,10 @@ int main(int argc, char **argv)
     void *packet_ud;
     /* Messages on a second thread (pipeline.h): same output, in the same
      * order.  Not for live capture, a terminal or --html, which want each
-     * event at once or in the reading thread, nor for --workers or
-     * --credentials, which gain nothing from it. */
+     * event at once or in the reading thread, nor for --credentials, which
+     * gains nothing from it; --workers N asks for N threads exactly. */
     struct mt_pipeline *pipe = NULL;
-    if (pipeline && !r.live && nworkers == 1 && !html && oo.format != MT_FMT_CREDENTIALS &&
+    if (pipeline && !r.live && !workers_given && !html && oo.format != MT_FMT_CREDENTIALS &&
         !isatty(STDOUT_FILENO) && g_get_num_processors() > 1) {
         pipe = mt_pipeline_new(out, &oo, err, sizeof(err));
         if (!pipe) {

@@ -8,7 +8,7 @@ fill the queue between the threads, so the reading thread waits for room.
 
 It also checks that the default really runs the second thread (its name,
 mailtap-msg, among the process's threads while it reads standard input),
-and that --no-pipeline, --workers and --credentials do not.
+and that --no-pipeline, --workers (1 or 2) and --credentials do not.
 
   test_pipeline.py --mailtap BIN --samples DIR [--corpus DIR]
 """
@@ -102,7 +102,8 @@ def check_threads(sample):
     while the threads are listed."""
     data = open(sample, "rb").read()
     cases = (([], True, "default"), (["--no-pipeline"], False, "--no-pipeline"),
-             (["--workers", "2"], False, "--workers 2"), (["--credentials"], False, "--credentials"))
+             (["--workers", "1"], False, "--workers 1"), (["--workers", "2"], False, "--workers 2"),
+             (["--credentials"], False, "--credentials"))
     for extra, want, what in cases:
         p = subprocess.Popen([MAILTAP, "-q", "-r", "-"] + extra, stdin=subprocess.PIPE,
                              stdout=subprocess.DEVNULL)

@@ -16,6 +16,7 @@
 #include "capture.h"
 #include "engine.h"
 #include "html.h"
+#include "message.h"
 #include "mime.h"
 #include "output.h"
 #include "pipeline.h"
@@ -23,12 +24,6 @@
 
 enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_INPUT = 2 };
 
-#ifndef MALLOC_MAP
-#define MALLOC_MAP (32 * 1024 * 1024)  /* see mallopt in main */
-#endif
-#ifndef MALLOC_KEEP
-#define MALLOC_KEEP (16 * 1024 * 1024)
-#endif
 
 static void usage(FILE *f)
 {
@@ -440,13 +435,12 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
 
-    /* Message buffers of a few megabytes come and go: from the heap, and
-     * kept there once freed, rather than mapped and unmapped each time
-     * (their pages faulted in again for every message).  Bounded: at most
-     * MALLOC_KEEP bytes stay free at the heap's top; a buffer larger than
-     * MALLOC_MAP is still mapped. */
-    mallopt(M_MMAP_THRESHOLD, MALLOC_MAP);
-    mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP);
+    /* Buffers over 1 MiB (large messages, decoded attachments) are mapped
+     * and unmapped, never kept in a heap: glibc otherwise raises this
+     * threshold as they are freed, and each thread's heap then keeps its
+     * high-water mark of them (with the message thread, two heaps).  The
+     * engine's pool (message.h) keeps the one large buffer that is reused. */
+    mallopt(M_MMAP_THRESHOLD, MT_MSGBUF_KEEP);
     mt_mime_global_init();
     struct mt_html *html = NULL;
     if (html_path) {

@@ -9,8 +9,7 @@
  * returns what it is done with on a second list, and the reading thread
  * frees it (or keeps message buffers for its next messages).  A free from
  * the other thread would go to the reading thread's malloc arena, and
- * contend with it, at every message.  The exception is a buffer of more
- * than MT_MSGBUF_KEEP bytes: rare, and megabytes not to be held longer. */
+ * contend with it, at every message. */
 #include "pipeline.h"
 
 #include <pthread.h>
@@ -53,6 +52,8 @@ struct mt_pipeline {
     size_t small_cap[MT_BUFPOOL_SMALL];
     unsigned nsmall;
     size_t small_bytes;
+    uint8_t *big; /* the largest one over MT_MSGBUF_KEEP */
+    size_t big_cap;
 };
 
 /* Reading thread: frees what the message thread is done with, keeping
@@ -64,8 +65,17 @@ static void reclaim(struct mt_pipeline *p, struct item *it)
         if (it->d) {
             size_t cap;
             uint8_t *b = mt_deferred_take_buffer(it->d, &cap);
-            if (b && cap <= MT_MSGBUF_KEEP && p->nsmall < MT_BUFPOOL_SMALL &&
-                p->small_bytes + cap <= MT_BUFPOOL_BYTES) {
+            if (b && cap > MT_MSGBUF_KEEP) {
+                /* the largest one, for the next large message */
+                if (cap > p->big_cap) {
+                    g_free(p->big);
+                    p->big = b;
+                    p->big_cap = cap;
+                } else {
+                    g_free(b);
+                }
+            } else if (b && p->nsmall < MT_BUFPOOL_SMALL &&
+                       p->small_bytes + cap <= MT_BUFPOOL_BYTES) {
                 p->small[p->nsmall] = b;
                 p->small_cap[p->nsmall] = cap;
                 p->nsmall++;
@@ -128,15 +138,9 @@ static gpointer back_main(gpointer ud)
         if (p->front_waits && p->inflight <= MT_PIPELINE_BYTES / 2)
             pthread_cond_signal(&p->room);
         pthread_mutex_unlock(&p->lock);
-        if (it->d) {
+        if (it->d)
             mt_deferred_run(p->st, it->d, mt_output_event, p->back);
-            /* a large buffer is freed now, not when the reading thread
-             * next looks: it may be megabytes */
-            if (mt_deferred_bytes(it->d) > MT_MSGBUF_KEEP) {
-                size_t cap;
-                g_free(mt_deferred_take_buffer(it->d, &cap));
-            }
-        } else
+        else
             mt_output_raw(p->back, it->data, it->len);
         pthread_mutex_lock(&p->lock);
         it->next = p->done;
@@ -200,8 +204,14 @@ void mt_pipeline_defer(void *ud, struct mt_deferred *d, uint8_t **spare, size_t 
     it->len = 0;
     it->bytes = sizeof(*it) + mt_deferred_bytes(d);
     push(p, it);
-    /* a buffer back for the engine's next messages */
-    if (p->nsmall) {
+    /* a buffer back for the engine's next messages (a large one to the
+     * engine's pool, see mt_defer_fn) */
+    if (p->big) {
+        *spare = p->big;
+        *spare_cap = p->big_cap;
+        p->big = NULL;
+        p->big_cap = 0;
+    } else if (p->nsmall) {
         p->nsmall--;
         *spare = p->small[p->nsmall];
         *spare_cap = p->small_cap[p->nsmall];
@@ -234,6 +244,7 @@ void mt_pipeline_free(struct mt_pipeline *p)
     mt_defer_state_free(p->st);
     for (unsigned i = 0; i < p->nsmall; i++)
         g_free(p->small[i]);
+    g_free(p->big);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->ready);
     pthread_cond_destroy(&p->room);

@@ -24,7 +24,7 @@
  *   come back here, up to MT_BUFPOOL_SMALL of them and MT_BUFPOOL_BYTES in
  *   all, for the next messages of any session. */
 #define MT_BUFPOOL_SMALL 16
-#define MT_BUFPOOL_BYTES (4u * 1024 * 1024)
+#define MT_BUFPOOL_BYTES (1024 * 1024)
 
 struct mt_bufpool {
     uint8_t *data; /* the big one */

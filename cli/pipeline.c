@@ -47,13 +47,8 @@ struct mt_pipeline {
     bool finished;                /* no more items will come */
     bool back_waits, front_waits; /* someone to wake: a signal only then */
     /* The reading thread's own: message buffers back from the message
-     * thread, for the next messages. */
-    uint8_t *small[MT_BUFPOOL_SMALL]; /* as many as the engine's pool keeps */
-    size_t small_cap[MT_BUFPOOL_SMALL];
-    unsigned nsmall;
-    size_t small_bytes;
-    uint8_t *big; /* the largest one over MT_MSGBUF_KEEP */
-    size_t big_cap;
+     * thread, kept as the engine's pool keeps them, for its next messages. */
+    struct mt_bufpool spare;
 };
 
 /* Reading thread: frees what the message thread is done with, keeping
@@ -65,24 +60,8 @@ static void reclaim(struct mt_pipeline *p, struct item *it)
         if (it->d) {
             size_t cap;
             uint8_t *b = mt_deferred_take_buffer(it->d, &cap);
-            if (b && cap > MT_MSGBUF_KEEP) {
-                /* the largest one, for the next large message */
-                if (cap > p->big_cap) {
-                    g_free(p->big);
-                    p->big = b;
-                    p->big_cap = cap;
-                } else {
-                    g_free(b);
-                }
-            } else if (b && p->nsmall < MT_BUFPOOL_SMALL &&
-                       p->small_bytes + cap <= MT_BUFPOOL_BYTES) {
-                p->small[p->nsmall] = b;
-                p->small_cap[p->nsmall] = cap;
-                p->nsmall++;
-                p->small_bytes += cap;
-            } else {
-                g_free(b);
-            }
+            if (b)
+                mt_bufpool_put(&p->spare, b, cap);
             mt_deferred_free(it->d);
         }
         g_free(it);
@@ -206,17 +185,7 @@ void mt_pipeline_defer(void *ud, struct mt_deferred *d, uint8_t **spare, size_t 
     push(p, it);
     /* a buffer back for the engine's next messages (a large one to the
      * engine's pool, see mt_defer_fn) */
-    if (p->big) {
-        *spare = p->big;
-        *spare_cap = p->big_cap;
-        p->big = NULL;
-        p->big_cap = 0;
-    } else if (p->nsmall) {
-        p->nsmall--;
-        *spare = p->small[p->nsmall];
-        *spare_cap = p->small_cap[p->nsmall];
-        p->small_bytes -= *spare_cap;
-    }
+    *spare = mt_bufpool_pop(&p->spare, spare_cap);
 }
 
 void mt_pipeline_finish(struct mt_pipeline *p)
@@ -242,9 +211,7 @@ void mt_pipeline_free(struct mt_pipeline *p)
     mt_pipeline_finish(p);
     mt_output_free(p->front);
     mt_defer_state_free(p->st);
-    for (unsigned i = 0; i < p->nsmall; i++)
-        g_free(p->small[i]);
-    g_free(p->big);
+    mt_bufpool_free(&p->spare);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->ready);
     pthread_cond_destroy(&p->room);

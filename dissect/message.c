@@ -50,6 +50,24 @@ static uint8_t *bufpool_take(struct mt_bufpool *bp, size_t need, size_t have, si
     return NULL;
 }
 
+uint8_t *mt_bufpool_pop(struct mt_bufpool *bp, size_t *cap)
+{
+    uint8_t *b = NULL;
+    *cap = 0;
+    if (bp->data) {
+        b = bp->data;
+        *cap = bp->cap;
+        bp->data = NULL;
+        bp->cap = 0;
+    } else if (bp->nsmall) {
+        bp->nsmall--;
+        b = bp->small[bp->nsmall];
+        *cap = bp->small_cap[bp->nsmall];
+        bp->small_bytes -= *cap;
+    }
+    return b;
+}
+
 void mt_bufpool_free(struct mt_bufpool *bp)
 {
     g_free(bp->data);

@@ -39,6 +39,8 @@ struct mt_bufpool {
  * than the big one kept (which is then freed), a small one while there is
  * room. */
 void mt_bufpool_put(struct mt_bufpool *bp, uint8_t *data, size_t cap);
+/* Takes any kept buffer out (the big one first), or NULL; *cap its size. */
+uint8_t *mt_bufpool_pop(struct mt_bufpool *bp, size_t *cap);
 void mt_bufpool_free(struct mt_bufpool *bp);
 
 struct mt_msgbuf {

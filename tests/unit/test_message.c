@@ -1,7 +1,7 @@
 /* The message buffer: what is kept under the in-memory cap, the size and
  * SHA-256 of every byte seen (also those past the cap, whose hash is
- * computed differently from the kept ones'), and dot-unstuffing of a body
- * cut into pieces anywhere. */
+ * computed differently from the kept ones'), dot-unstuffing of a body cut
+ * into pieces anywhere, and the pool of buffers kept for reuse. */
 #include <string.h>
 
 #include <glib.h>
@@ -108,10 +108,65 @@ static void test_dotbody(void)
     }
 }
 
+/* The buffer pool: what it keeps (the largest big buffer; small ones up to
+ * a count and a byte total), and what a growing message takes from it. */
+static void test_bufpool(void)
+{
+    struct mt_bufpool bp;
+    memset(&bp, 0, sizeof(bp));
+    size_t big = 2 * MT_MSGBUF_KEEP, cap;
+
+    /* big ones: the larger is kept, the smaller freed (ASan: no leak) */
+    mt_bufpool_put(&bp, g_malloc(big), big);
+    mt_bufpool_put(&bp, g_malloc(big / 2 + MT_MSGBUF_KEEP / 2), big / 2 + MT_MSGBUF_KEEP / 2);
+    g_assert_cmpuint(bp.cap, ==, big);
+    mt_bufpool_put(&bp, g_malloc(big + 1), big + 1);
+    g_assert_cmpuint(bp.cap, ==, big + 1);
+
+    /* small ones: up to MT_BUFPOOL_SMALL, and MT_BUFPOOL_BYTES in all */
+    for (int i = 0; i < MT_BUFPOOL_SMALL + 4; i++)
+        mt_bufpool_put(&bp, g_malloc(4096), 4096);
+    g_assert_cmpuint(bp.nsmall, ==, MIN(MT_BUFPOOL_SMALL, MT_BUFPOOL_BYTES / 4096));
+    g_assert_cmpuint(bp.small_bytes, ==, bp.nsmall * 4096u);
+    mt_bufpool_free(&bp);
+    mt_bufpool_put(&bp, g_malloc(MT_BUFPOOL_BYTES), MT_BUFPOOL_BYTES);
+    mt_bufpool_put(&bp, g_malloc(4096), 4096); /* over the byte total: freed */
+    g_assert_cmpuint(bp.nsmall, ==, 1);
+    g_assert_cmpuint(bp.small_bytes, ==, MT_BUFPOOL_BYTES);
+
+    /* pop: the big one first, then the small ones, then nothing */
+    mt_bufpool_put(&bp, g_malloc(big), big);
+    uint8_t *b = mt_bufpool_pop(&bp, &cap);
+    g_assert_nonnull(b);
+    g_assert_cmpuint(cap, ==, big);
+    g_free(b);
+    b = mt_bufpool_pop(&bp, &cap);
+    g_assert_cmpuint(cap, ==, MT_BUFPOOL_BYTES);
+    g_free(b);
+    g_assert_null(mt_bufpool_pop(&bp, &cap));
+    g_assert_cmpuint(cap, ==, 0);
+    g_assert_cmpuint(bp.small_bytes, ==, 0);
+
+    /* a growing message takes a kept buffer large enough, pages and all */
+    mt_bufpool_put(&bp, g_malloc(16384), 16384);
+    struct mt_msgbuf m;
+    mt_msgbuf_init(&m, 1 << 20, &bp);
+    mt_msgbuf_begin(&m);
+    uint8_t chunk[10000];
+    memset(chunk, 'x', sizeof(chunk));
+    mt_msgbuf_append(&m, chunk, sizeof(chunk));
+    g_assert_cmpuint(m.cap, ==, 16384);
+    g_assert_cmpuint(bp.nsmall, ==, 0);
+    g_assert_cmpmem(m.data, m.len, chunk, sizeof(chunk));
+    mt_msgbuf_free(&m);
+    mt_bufpool_free(&bp);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/message/append", test_append);
     g_test_add_func("/message/dotbody", test_dotbody);
+    g_test_add_func("/message/bufpool", test_bufpool);
     return g_test_run();
 }

@@ -34,6 +34,7 @@
 #include "mime_int.h"
 #include "b64.h"
 
+#include <malloc.h>
 #include <string.h>
 
 #include <gmime/gmime.h>
@@ -771,6 +772,65 @@ void mt_mime_parse(const uint8_t *data, size_t len, const struct mt_limits *lim,
     g_mime_parser_options_free(opts);
 }
 
+/* One large decoded-part buffer kept per thread for the next large part:
+ * a multi-megabyte attachment's pages are then not faulted in anew for
+ * every message (the command has malloc map and unmap such buffers). */
+struct big_spare {
+    uint8_t *p;
+    size_t cap;
+};
+
+static void big_spare_free(gpointer data)
+{
+    struct big_spare *b = data;
+    g_free(b->p);
+    g_free(b);
+}
+
+static GPrivate big_spare_key = G_PRIVATE_INIT(big_spare_free);
+
+static struct big_spare *big_spare_get(void)
+{
+    struct big_spare *b = g_private_get(&big_spare_key);
+    if (!b) {
+        b = g_new0(struct big_spare, 1);
+        g_private_set(&big_spare_key, b);
+    }
+    return b;
+}
+
+uint8_t *mt_mime_data_alloc(size_t n)
+{
+    if (n > MT_MIME_BIG_DATA) {
+        struct big_spare *b = big_spare_get();
+        if (b->p && b->cap >= n) {
+            uint8_t *p = b->p;
+            b->p = NULL;
+            b->cap = 0;
+            return p;
+        }
+    }
+    return g_malloc(n);
+}
+
+/* Frees a part's data, or keeps it as the thread's spare if large. */
+static void data_release(uint8_t *p)
+{
+    if (!p)
+        return;
+    size_t cap = malloc_usable_size(p);
+    if (cap > MT_MIME_BIG_DATA) {
+        struct big_spare *b = big_spare_get();
+        if (cap > b->cap) {
+            g_free(b->p);
+            b->p = p;
+            b->cap = cap;
+            return;
+        }
+    }
+    g_free(p);
+}
+
 void mt_mime_part_clear(struct mt_mime_part *p)
 {
     g_free(p->path);
@@ -779,7 +839,7 @@ void mt_mime_part_clear(struct mt_mime_part *p)
     g_free(p->encoding);
     g_free(p->filename);
     g_free(p->disposition);
-    g_free(p->data);
+    data_release(p->data);
     g_free(p->text_utf8);
     g_free(p->file);
     memset(p, 0, sizeof *p);

@@ -392,7 +392,7 @@ static void fast_leaf_data(struct fast *f, GMimeContentEncoding enc, size_t cs, 
     *bad_b64 = false;
     if (enc == GMIME_CONTENT_ENCODING_BASE64) {
         size_t bad = 0;
-        p->data = g_malloc(MT_B64_DECODED_MAX(n));
+        p->data = mt_mime_data_alloc(MT_B64_DECODED_MAX(n));
         p->data_len = mt_b64_decode_lenient(src, n, p->data, &bad);
         *bad_b64 = bad != 0;
     } else if (enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) {

@@ -44,4 +44,10 @@ GMimeParserOptions *mime_fast_options(void);
 bool mime_fast_parse(struct mime_ctx *c, const uint8_t *data, size_t len,
                      struct mt_mime_result *out);
 
+/* A buffer for a part's decoded data (freed by mt_mime_part_clear): one of
+ * more than MT_MIME_BIG_DATA bytes may be the thread's spare, kept from the
+ * last large part. */
+#define MT_MIME_BIG_DATA (1024 * 1024)
+uint8_t *mt_mime_data_alloc(size_t n);
+
 #endif

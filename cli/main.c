@@ -24,7 +24,6 @@
 
 enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_INPUT = 2 };
 
-
 static void usage(FILE *f)
 {
     fprintf(f,

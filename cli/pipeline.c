@@ -130,17 +130,15 @@ static gpointer back_main(gpointer ud)
 }
 
 /* The front output's mt_output_opts.handoff: its printed events, copied
- * into the queue (the buffer stays with the front output). */
-static GString *handoff(void *ud, GString *full)
+ * into the queue. */
+static void handoff(void *ud, const char *p, size_t n)
 {
-    struct item *it = g_malloc(sizeof(*it) + full->len);
+    struct item *it = g_malloc(sizeof(*it) + n);
     it->d = NULL;
-    it->len = full->len;
-    it->bytes = sizeof(*it) + full->len;
-    memcpy(it->data, full->str, full->len);
+    it->len = n;
+    it->bytes = sizeof(*it) + n;
+    memcpy(it->data, p, n);
     push(ud, it);
-    g_string_truncate(full, 0);
-    return full;
 }
 
 struct mt_pipeline *mt_pipeline_new(struct mt_output *back, const struct mt_output_opts *oo,

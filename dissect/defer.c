@@ -57,6 +57,17 @@ static struct mt_deferred *deferred_new(struct mt_sess *s)
     return d;
 }
 
+/* Hands d to the engine's defer_fn; a buffer it gives back goes to the
+ * engine's pool, for the next message of any session. */
+static void hand_over(struct mt_sess *s, struct mt_deferred *d)
+{
+    uint8_t *spare = NULL;
+    size_t spare_cap = 0;
+    s->eng->defer_fn(s->eng->defer_ud, d, &spare, &spare_cap);
+    if (spare)
+        mt_bufpool_put(&s->eng->msgpool, spare, spare_cap);
+}
+
 void mt_defer_message(struct mt_sess *s, struct mt_msgbuf *mb, const struct mt_message *meta)
 {
     struct mt_deferred *d = deferred_new(s);
@@ -69,8 +80,6 @@ void mt_defer_message(struct mt_sess *s, struct mt_msgbuf *mb, const struct mt_m
     mb->data = NULL;
     mb->len = mb->cap = 0;
     mb->active = false;
-    uint8_t *spare = NULL;
-    size_t spare_cap = 0;
     struct mt_message *m = &d->meta;
     m->index = meta->index;
     m->source = meta->source;
@@ -84,9 +93,7 @@ void mt_defer_message(struct mt_sess *s, struct mt_msgbuf *mb, const struct mt_m
     m->uid = g_strdup(meta->uid);
     m->flags = g_strdup(meta->flags);
     m->section = g_strdup(meta->section);
-    s->eng->defer_fn(s->eng->defer_ud, d, &spare, &spare_cap);
-    if (spare) /* for the next message of any session */
-        mt_bufpool_put(&s->eng->msgpool, spare, spare_cap);
+    hand_over(s, d);
 }
 
 void mt_defer_end(struct mt_sess *s)
@@ -97,10 +104,7 @@ void mt_defer_end(struct mt_sess *s)
     s->info.gaps = NULL;
     s->info.client_name = NULL;
     s->info.capabilities = NULL;
-    uint8_t *spare = NULL;
-    size_t spare_cap = 0;
-    s->eng->defer_fn(s->eng->defer_ud, d, &spare, &spare_cap);
-    g_free(spare);
+    hand_over(s, d);
 }
 
 uint8_t *mt_deferred_take_buffer(struct mt_deferred *d, size_t *cap)

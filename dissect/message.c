@@ -25,47 +25,47 @@ void mt_bufpool_put(struct mt_bufpool *bp, uint8_t *data, size_t cap)
     }
 }
 
+/* Take the kept small buffer i, or the big one, out of the pool. */
+static uint8_t *take_small(struct mt_bufpool *bp, unsigned i, size_t *cap)
+{
+    uint8_t *b = bp->small[i];
+    *cap = bp->small_cap[i];
+    bp->small_bytes -= *cap;
+    bp->nsmall--;
+    bp->small[i] = bp->small[bp->nsmall];
+    bp->small_cap[i] = bp->small_cap[bp->nsmall];
+    return b;
+}
+
+static uint8_t *take_big(struct mt_bufpool *bp, size_t *cap)
+{
+    uint8_t *b = bp->data;
+    *cap = bp->cap;
+    bp->data = NULL;
+    bp->cap = 0;
+    return b;
+}
+
 /* A kept buffer larger than have with room for need bytes, or NULL;
  * *cap is its size. */
 static uint8_t *bufpool_take(struct mt_bufpool *bp, size_t need, size_t have, size_t *cap)
 {
-    for (unsigned i = bp->nsmall; i-- > 0;) {
-        if (bp->small_cap[i] >= need && bp->small_cap[i] > have) {
-            uint8_t *b = bp->small[i];
-            *cap = bp->small_cap[i];
-            bp->small_bytes -= *cap;
-            bp->nsmall--;
-            bp->small[i] = bp->small[bp->nsmall];
-            bp->small_cap[i] = bp->small_cap[bp->nsmall];
-            return b;
-        }
-    }
-    if (bp->data && bp->cap >= need && bp->cap > have) {
-        uint8_t *b = bp->data;
-        *cap = bp->cap;
-        bp->data = NULL;
-        bp->cap = 0;
-        return b;
-    }
+    for (unsigned i = bp->nsmall; i-- > 0;)
+        if (bp->small_cap[i] >= need && bp->small_cap[i] > have)
+            return take_small(bp, i, cap);
+    if (bp->data && bp->cap >= need && bp->cap > have)
+        return take_big(bp, cap);
     return NULL;
 }
 
 uint8_t *mt_bufpool_pop(struct mt_bufpool *bp, size_t *cap)
 {
-    uint8_t *b = NULL;
+    if (bp->data)
+        return take_big(bp, cap);
+    if (bp->nsmall)
+        return take_small(bp, bp->nsmall - 1, cap);
     *cap = 0;
-    if (bp->data) {
-        b = bp->data;
-        *cap = bp->cap;
-        bp->data = NULL;
-        bp->cap = 0;
-    } else if (bp->nsmall) {
-        bp->nsmall--;
-        b = bp->small[bp->nsmall];
-        *cap = bp->small_cap[bp->nsmall];
-        bp->small_bytes -= *cap;
-    }
-    return b;
+    return NULL;
 }
 
 void mt_bufpool_free(struct mt_bufpool *bp)

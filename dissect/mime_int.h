@@ -9,6 +9,7 @@
 
 #include <gmime/gmime.h>
 
+#include "message.h"
 #include "mime.h"
 
 struct mime_ctx {
@@ -46,8 +47,9 @@ bool mime_fast_parse(struct mime_ctx *c, const uint8_t *data, size_t len,
 
 /* A buffer for a part's decoded data (freed by mt_mime_part_clear): one of
  * more than MT_MIME_BIG_DATA bytes may be the thread's spare, kept from the
- * last large part. */
-#define MT_MIME_BIG_DATA (1024 * 1024)
+ * last large part.  The same size as the large message buffers, above which
+ * the command has malloc map and unmap buffers. */
+#define MT_MIME_BIG_DATA MT_MSGBUF_KEEP
 uint8_t *mt_mime_data_alloc(size_t n);
 
 #endif

@@ -42,11 +42,10 @@ static void write_out(struct mt_output *o)
 {
     if (!o->buf->len)
         return;
-    if (o->o.handoff) {
-        o->buf = o->o.handoff(o->o.handoff_ud, o->buf);
-        return;
-    }
-    fwrite(o->buf->str, 1, o->buf->len, o->o.out);
+    if (o->o.handoff)
+        o->o.handoff(o->o.handoff_ud, o->buf->str, o->buf->len);
+    else
+        fwrite(o->buf->str, 1, o->buf->len, o->o.out);
     g_string_truncate(o->buf, 0);
 }
 

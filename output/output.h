@@ -20,9 +20,9 @@ struct mt_output_opts {
     FILE *out;
     mt_sink_fn tee;          /* also gets every event, after extraction (--html) */
     void *tee_ud;
-    /* Set: the printed events go to handoff instead of out, in buffers of
-     * whole events; it takes the full buffer and returns an empty one. */
-    GString *(*handoff)(void *ud, GString *full);
+    /* Set: the printed events go to handoff instead of out, n bytes of
+     * whole events at a time (p is valid during the call only). */
+    void (*handoff)(void *ud, const char *p, size_t n);
     void *handoff_ud;
 };
 

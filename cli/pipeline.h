@@ -9,10 +9,11 @@
 #include "engine.h"
 #include "output.h"
 
-/* At most this many bytes (messages and printed events) wait between the
- * two threads, besides the message being analyzed; the reading thread
- * waits for the other beyond that.  One message larger than this still
- * goes through alone. */
+/* At most this many bytes (messages and printed events) are between the
+ * two threads: half waits in the queue, half is in the batch the message
+ * thread is running.  The reading thread waits for the other beyond that.
+ * A message counts its bytes (a buffer's pages beyond them are never
+ * touched).  One message larger than half still goes through alone. */
 #define MT_PIPELINE_BYTES (8u * 1024 * 1024)
 
 struct mt_pipeline;

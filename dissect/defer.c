@@ -116,9 +116,15 @@ uint8_t *mt_deferred_take_buffer(struct mt_deferred *d, size_t *cap)
     return b;
 }
 
+void mt_deferred_hash_now(struct mt_deferred *d)
+{
+    if (!d->end)
+        mt_msgbuf_hash_now(&d->mb);
+}
+
 size_t mt_deferred_bytes(const struct mt_deferred *d)
 {
-    return sizeof(*d) + d->mb.cap;
+    return sizeof(*d) + d->mb.len;
 }
 
 void mt_deferred_free(struct mt_deferred *d)

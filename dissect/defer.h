@@ -37,8 +37,12 @@ typedef void (*mt_defer_fn)(void *ud, struct mt_deferred *d, uint8_t **spare,
  * engine's other events. */
 void mt_engine_set_defer(struct mt_engine *e, mt_defer_fn fn, void *ud);
 
-/* Bytes of memory d holds (mostly the message), for back-pressure. */
+/* Bytes of memory d holds, for back-pressure: the message's bytes (the
+ * pages of its buffer beyond them are not touched) and d itself. */
 size_t mt_deferred_bytes(const struct mt_deferred *d);
+/* Hashes a message's bytes now, on the handing thread, so that the
+ * receiving one does not: a way to move work from one to the other. */
+void mt_deferred_hash_now(struct mt_deferred *d);
 void mt_deferred_free(struct mt_deferred *d);
 
 /* The receiving side's memory of the sessions whose items it runs. */

@@ -104,6 +104,7 @@ void mt_msgbuf_begin(struct mt_msgbuf *m)
     m->dstate = MT_DOT_BOL;
     m->active = true;
     m->hashing = false;
+    m->hashed = false;
 }
 
 /* From here on the hash follows the appends: what is kept so far goes in
@@ -115,9 +116,19 @@ static void start_hashing(struct mt_msgbuf *m)
     m->hashing = true;
 }
 
+void mt_msgbuf_hash_now(struct mt_msgbuf *m)
+{
+    if (m->hashed)
+        return;
+    mt_msgbuf_sha256_hex(m, m->hex);
+    m->hashed = true;
+}
+
 void mt_msgbuf_sha256_hex(struct mt_msgbuf *m, char out[65])
 {
-    if (m->hashing)
+    if (m->hashed)
+        memcpy(out, m->hex, sizeof m->hex);
+    else if (m->hashing)
         mt_sha256_final_hex(&m->sha, out);
     else
         mt_sha256_hex(m->data, m->len, out);

@@ -57,7 +57,9 @@ struct mt_msgbuf {
      * bytes are hashed once, at the end (mt_msgbuf_sha256_hex), wherever
      * the message is analyzed; past the cap, sha follows the appends. */
     bool hashing;       /* sha holds every byte seen so far */
+    bool hashed;        /* hex is the final hash (mt_msgbuf_hash_now) */
     struct mt_sha256 sha;
+    char hex[65];
     struct mt_bufpool *pool; /* where a larger buffer may be taken from, or NULL */
 };
 
@@ -71,6 +73,10 @@ void mt_msgbuf_append(struct mt_msgbuf *m, const uint8_t *p, size_t n);
 /* The SHA-256 of every byte appended since begin (also those past the
  * cap), as 64 hex digits; once per message, at its end. */
 void mt_msgbuf_sha256_hex(struct mt_msgbuf *m, char out[65]);
+/* Computes that hash now, at the message's end, for a later
+ * mt_msgbuf_sha256_hex to copy: the reading thread does it when the
+ * message thread is behind (cli/pipeline.c). */
+void mt_msgbuf_hash_now(struct mt_msgbuf *m);
 
 /* A line of a dot-stuffed body (RFC 5321 4.5.2, RFC 1939 3), without its
  * end-of-line (a framer item).  Returns true if it is the terminating "."

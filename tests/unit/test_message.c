@@ -27,44 +27,59 @@ static const struct {
     { "grows past several doublings", 20000, 1 << 20, { 1, 4095, 4097, 11807, 0 } },
 };
 
+/* early: the hash is computed as soon as the message ends
+ * (mt_msgbuf_hash_now, as the reading thread does when the message thread
+ * is behind), then read. */
+static void check_append(size_t t, bool early)
+{
+    g_test_message("%s%s", appends[t].name, early ? ", hashed at once" : "");
+    size_t len = appends[t].len;
+    uint64_t max = appends[t].max;
+    uint8_t *src = g_malloc(len + 1);
+    for (size_t i = 0; i < len; i++)
+        src[i] = (uint8_t)(i * 7 + (i >> 8));
+    struct mt_msgbuf m;
+    mt_msgbuf_init(&m, max, NULL);
+    mt_msgbuf_begin(&m);
+    size_t off = 0;
+    for (int k = 0; appends[t].pieces[k]; k++) {
+        mt_msgbuf_append(&m, src + off, appends[t].pieces[k]);
+        off += appends[t].pieces[k];
+    }
+    g_assert_cmpuint(off, ==, len);
+    size_t kept = len < max ? len : (size_t)max;
+    g_assert_cmpuint(m.total, ==, len);
+    g_assert_cmpuint(m.len, ==, kept);
+    g_assert_true(m.truncated == (len > max));
+    if (kept)
+        g_assert_cmpmem(m.data, m.len, src, kept);
+    char want[65], got[65];
+    mt_sha256_hex(src, len, want); /* of all bytes, not only the kept ones */
+    if (early) {
+        mt_msgbuf_hash_now(&m);
+        mt_msgbuf_hash_now(&m); /* once only */
+    }
+    mt_msgbuf_sha256_hex(&m, got);
+    g_assert_cmpstr(got, ==, want);
+
+    /* the buffer is reused for the next message: nothing carries over */
+    mt_msgbuf_begin(&m);
+    mt_msgbuf_append(&m, (const uint8_t *)"abc", 3);
+    if (early)
+        mt_msgbuf_hash_now(&m);
+    mt_sha256_hex("abc", 3, want);
+    mt_msgbuf_sha256_hex(&m, got);
+    g_assert_cmpstr(got, ==, want);
+    g_assert_true(m.truncated == (max < 3));
+    mt_msgbuf_free(&m);
+    g_free(src);
+}
+
 static void test_append(void)
 {
     for (size_t t = 0; t < G_N_ELEMENTS(appends); t++) {
-        g_test_message("%s", appends[t].name);
-        size_t len = appends[t].len;
-        uint64_t max = appends[t].max;
-        uint8_t *src = g_malloc(len + 1);
-        for (size_t i = 0; i < len; i++)
-            src[i] = (uint8_t)(i * 7 + (i >> 8));
-        struct mt_msgbuf m;
-        mt_msgbuf_init(&m, max, NULL);
-        mt_msgbuf_begin(&m);
-        size_t off = 0;
-        for (int k = 0; appends[t].pieces[k]; k++) {
-            mt_msgbuf_append(&m, src + off, appends[t].pieces[k]);
-            off += appends[t].pieces[k];
-        }
-        g_assert_cmpuint(off, ==, len);
-        size_t kept = len < max ? len : (size_t)max;
-        g_assert_cmpuint(m.total, ==, len);
-        g_assert_cmpuint(m.len, ==, kept);
-        g_assert_true(m.truncated == (len > max));
-        if (kept)
-            g_assert_cmpmem(m.data, m.len, src, kept);
-        char want[65], got[65];
-        mt_sha256_hex(src, len, want); /* of all bytes, not only the kept ones */
-        mt_msgbuf_sha256_hex(&m, got);
-        g_assert_cmpstr(got, ==, want);
-
-        /* the buffer is reused for the next message: nothing carries over */
-        mt_msgbuf_begin(&m);
-        mt_msgbuf_append(&m, (const uint8_t *)"abc", 3);
-        mt_sha256_hex("abc", 3, want);
-        mt_msgbuf_sha256_hex(&m, got);
-        g_assert_cmpstr(got, ==, want);
-        g_assert_true(m.truncated == (max < 3));
-        mt_msgbuf_free(&m);
-        g_free(src);
+        check_append(t, false);
+        check_append(t, true);
     }
 }
 

@@ -21,6 +21,7 @@ Python 3 standard library only (matplotlib optional, for the plot).
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -345,8 +346,9 @@ def found_cell(found, key, truth):
         return "n/a"
     t = truth
     if t:
-        pct = 100.0 * v / t
-        return "%s (%.0f%%)" % (fmt_n(v), pct)
+        # rounded down, so that 720 of 721 does not read as 100 %
+        pct = math.floor(1000.0 * v / t) / 10
+        return "%s (%s%%)" % (fmt_n(v), ("%.1f" % pct).rstrip("0").rstrip("."))
     return fmt_n(v)
 
 
@@ -798,7 +800,10 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(results)), exist_ok=True)
     with open(results, "w", encoding="utf-8") as f:
         f.write("\n".join(md))
-    raw = os.path.join(BUILD, "last-run.json")
+    # the full run's raw timings in bench/build; another --results keeps
+    # its own beside it, not overwriting those
+    raw = (os.path.join(BUILD, "last-run.json") if os.path.abspath(results) == os.path.join(HERE, "RESULTS.md")
+           else os.path.splitext(results)[0] + ".json")
     with open(raw, "w", encoding="utf-8") as f:
         json.dump(jsonable(sections), f, indent=1, default=str)
     print("\n".join(md))

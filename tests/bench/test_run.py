@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""bench/run.py, the benchmark's one command, on small captures: it must
+make its captures, run the floor and mailtap, and write what it promises.
+
+- RESULTS (Markdown): the captures table, one section per section asked
+  for, a ground-truth row, the floor's row, and a row for each mailtap
+  mode with what it found as counts and as a share of the ground truth:
+  100 % of sessions, messages and credentials in every mode;
+- the raw timings (JSON) beside a --results other than bench/RESULTS.md,
+  with positive medians for every tool that ran.
+
+The timings themselves are not asserted: that is the benchmark's business
+(bench/README.md), on a machine that is not a test runner's.
+
+    test_run.py --mailtap build/mailtap
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+RUN = os.path.join(ROOT, "bench", "run.py")
+
+failures = 0
+
+
+def check(ok, what):
+    global failures
+    print(("ok    " if ok else "FAIL  ") + what)
+    if not ok:
+        failures += 1
+
+
+def rows(md, heading):
+    """The table rows under a '## heading', as lists of cells."""
+    m = re.search(r"^## " + re.escape(heading) + r"\n(.*?)(?=^## |\Z)", md, re.S | re.M)
+    if not m:
+        return None
+    out = []
+    for line in m.group(1).splitlines():
+        if line.startswith("| ") and not line.startswith("|---"):
+            out.append([c.strip() for c in line.strip("|").split("|")])
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mailtap", required=True)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mailtap-bench-") as tmp:
+        results = os.path.join(tmp, "R.md")
+        cmd = [sys.executable, RUN, "--quick", "--only", "workers,large", "--runs", "1",
+               "--size", "4M", "--mailtap", os.path.abspath(args.mailtap),
+               "--data", os.path.join(tmp, "data"), "--results", results]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        check(r.returncode == 0, "run.py exits 0 (%s)" % r.stderr.strip().splitlines()[-1:])
+        if r.returncode != 0:
+            print(r.stderr)
+            return 1
+        md = open(results, encoding="utf-8").read()
+        caps = rows(md, "Captures")
+        check(caps is not None and any(c[0] == "mixed-4M.pcap" for c in caps[1:]),
+              "the captures table lists the mixed capture")
+        for heading, modes in (("Workers", ["mailtap --json", "mailtap --json --workers 1",
+                                            "mailtap --json --workers 2"]),
+                               ("Large attachments", ["mailtap --json", "mailtap --json -x DIR"])):
+            t = rows(md, heading)
+            check(t is not None, "section %s is there" % heading)
+            if t is None:
+                continue
+            head, body = t[0], t[1:]
+            check(head[:2] == ["tool", "wall (median)"] and head[-3:] == ["sessions", "messages", "credentials"],
+                  "%s: the table's columns" % heading)
+            truth = [r for r in body if r[0] == "**ground truth** (gen.py)"]
+            check(len(truth) == 1 and all(re.fullmatch(r"\*\*[\d,]+\*\*", c) for c in truth[0][-3:]),
+                  "%s: a ground-truth row with three counts" % heading)
+            check(any(r[0].startswith("floor") for r in body), "%s: the floor's row" % heading)
+            for mode in modes:
+                row = [r for r in body if r[0] == mode]
+                check(len(row) == 1, "%s: a row for %s" % (heading, mode))
+                if not row:
+                    continue
+                found = row[0][-3:]
+                want = [c.strip("*") for c in truth[0][-3:]] if truth else []
+                check([re.sub(r" \(.*", "", c) for c in found] == want and
+                      all(c.endswith("(100%)") for c in found),
+                      "%s: %s finds the ground truth (%s)" % (heading, mode, ", ".join(found)))
+                check(re.fullmatch(r"[\d.]+ s", row[0][1]) is not None and
+                      re.fullmatch(r"[\d.]+ MiB", row[0][4]) is not None,
+                      "%s: %s has a wall time and a peak RSS" % (heading, mode))
+        raw = os.path.join(tmp, "R.json")
+        check(os.path.exists(raw), "raw timings written beside --results")
+        if os.path.exists(raw):
+            data = json.load(open(raw, encoding="utf-8"))
+            check(bool(data), "raw timings are not empty")
+    print("%d failure(s)" % failures)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

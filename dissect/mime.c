@@ -191,18 +191,35 @@ static size_t mime_header_len(const uint8_t *data, size_t len)
 
 /* Where to cut the input so that GMime sees at most MIME_DELIM_LINES_MAX
  * lines starting with "--" (see the comment at the top). */
+size_t mime_dash_line(const char *d, size_t pos, size_t end)
+{
+    size_t start = pos;
+    while (pos < end) {
+        const char *q = memchr(d + pos, '-', end - pos);
+        if (!q)
+            break;
+        size_t i = (size_t)(q - d);
+        if (i == start || d[i - 1] == '\n')
+            return i;
+        pos = i + 1;
+    }
+    return end;
+}
+
 static size_t mime_bomb_cut(const uint8_t *data, size_t len, uint32_t parts_max)
 {
     const uint64_t max = MIME_DELIM_LINES_MAX(parts_max);
-    const uint8_t *p = data, *end = data + len, *nl;
+    const char *d = (const char *)data;
     uint64_t n = 0;
+    size_t pos = 0;
 
-    if (len >= 2 && data[0] == '-' && data[1] == '-')
-        n++;
-    while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-        p = nl + 1;
-        if (end - p >= 2 && p[0] == '-' && p[1] == '-' && ++n > max)
-            return (size_t)(p - data);
+    while ((pos = mime_dash_line(d, pos, len)) < len) {
+        if (len - pos >= 2 && d[pos + 1] == '-' && ++n > max)
+            return pos;
+        const char *nl = memchr(d + pos, '\n', len - pos);
+        if (!nl)
+            break;
+        pos = (size_t)(nl - d) + 1;
     }
     return len;
 }

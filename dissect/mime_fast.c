@@ -369,9 +369,9 @@ static size_t fast_next_delim(const struct fast *f, size_t pos, size_t end, unsi
     const char *d = f->d;
 
     *which = 0;
-    while (pos < end) {
+    while ((pos = mime_dash_line(d, pos, end)) < end) {
         const char *lf;
-        if (d[pos] == '-' && (*which = fast_delim(f, pos, end, closing)) != 0)
+        if ((*which = fast_delim(f, pos, end, closing)) != 0)
             return pos;
         lf = memchr(d + pos, '\n', end - pos);
         if (!lf)

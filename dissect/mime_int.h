@@ -52,4 +52,10 @@ bool mime_fast_parse(struct mime_ctx *c, const uint8_t *data, size_t len,
 #define MT_MIME_BIG_DATA MT_MSGBUF_KEEP
 uint8_t *mt_mime_data_alloc(size_t n);
 
+/* The first '-' at or after pos that begins a line of d[0..end) (pos
+ * begins one), or end.  Boundary lines are looked for this way: memchr for
+ * '-' skips a base64 body whole (no '-' in its alphabet), where looking at
+ * every line start stops every 76 bytes. */
+size_t mime_dash_line(const char *d, size_t pos, size_t end);
+
 #endif

@@ -3,6 +3,7 @@
  * bodies and their hashes, and the caps (depth, parts, header size) with
  * generated bombs.  Fixtures are text files in data/mime/. */
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <glib.h>
@@ -631,6 +632,34 @@ static void test_bomb_depth_rfc822(void)
     g_string_free(msg, TRUE);
 }
 
+/* Where the boundary-line search stops: a '-' beginning a line, the
+ * starting position counting as a line's beginning. */
+static const struct {
+    const char *d;
+    size_t pos, want; /* want: SIZE_MAX for the end */
+} dash_lines[] = {
+    { "--b", 0, 0 },
+    { "x-y\n--b", 0, 4 },
+    { "a\n-b", 0, 2 },
+    { "a-b-c", 0, SIZE_MAX },
+    { "", 0, SIZE_MAX },
+    { "ab\r\n-", 0, 4 },
+    { "a\n-b\n-c", 3, 5 },  /* from inside a line: its later '-' do not count... */
+    { "xx-y", 2, 2 },         /* ...but a '-' at pos does */
+    { "QUJD\nREVG\n", 0, SIZE_MAX },
+    { "a\n\n-", 0, 3 },
+};
+
+static void test_dash_line(void)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(dash_lines); i++) {
+        const char *d = dash_lines[i].d;
+        size_t n = strlen(d), want = dash_lines[i].want == SIZE_MAX ? n : dash_lines[i].want;
+        g_test_message("%zu: %s from %zu", i, d, dash_lines[i].pos);
+        g_assert_cmpuint(mime_dash_line(d, dash_lines[i].pos, n), ==, want);
+    }
+}
+
 static void test_bomb_parts(void)
 {
     GString *g = g_string_new("Subject: parts bomb\nContent-Type: multipart/mixed; boundary=b\n\n");
@@ -650,6 +679,13 @@ static void test_bomb_parts(void)
     /* GMime was not handed the 100,000 parts (hundreds of bytes of
      * objects each) but the input up to the boundary-line cap */
     g_assert_nonnull(strstr(j.s.last[MT_AN_MIME_PARTS], "input cut at byte"));
+    /* exactly before the boundary line past the cap (8 per allowed part
+     * and 1,024 more: mime.c), each part being 7 bytes */
+    size_t hlen = strlen("Subject: parts bomb\nContent-Type: multipart/mixed; boundary=b\n\n");
+    char *at = g_strdup_printf("input cut at byte %zu",
+                               hlen + (MT_DEF_MIME_PARTS_MAX * 8u + 1024u) * 7u);
+    g_assert_nonnull(strstr(j.s.last[MT_AN_MIME_PARTS], at));
+    g_free(at);
     g_assert_cmpuint(j.r.nparts, ==, MT_DEF_MIME_PARTS_MAX);
     g_assert_cmpstr(j.r.parts[0].path, ==, "1");
     g_assert_cmpstr(j.r.parts[1].path, ==, "1.1");
@@ -735,6 +771,7 @@ int main(int argc, char **argv)
     g_test_add_func("/mime/bombs/depth-multipart", test_bomb_depth_multipart);
     g_test_add_func("/mime/bombs/depth-rfc822", test_bomb_depth_rfc822);
     g_test_add_func("/mime/bombs/parts", test_bomb_parts);
+    g_test_add_func("/mime/dash-line", test_dash_line);
     g_test_add_func("/mime/data-spare", test_data_spare);
     return g_test_run();
 }

@@ -105,8 +105,15 @@ static bool fast_headers(const char *d, size_t pos, size_t end, bool top, bool c
         const char *lf;
         unsigned h;
 
-        if (i >= end)
-            return false; /* no empty line */
+        if (i >= end) {
+            if (!top)
+                return false; /* no empty line */
+            /* the message ends in its header block (a header-only or
+             * partial FETCH, a cut message): GMime reads it to the end,
+             * and the body is empty */
+            e->body = end;
+            break;
+        }
         if (d[i] == '\n' && !crlf) {
             e->body = i + 1;
             break;
@@ -131,8 +138,18 @@ static bool fast_headers(const char *d, size_t pos, size_t end, bool top, bool c
         vs = ++i;
         for (;;) { /* the value, with its continuation lines */
             lf = memchr(d + i, '\n', end - i);
-            if (!lf)
-                return false;
+            if (!lf) {
+                if (!top)
+                    return false;
+                /* the message's last line, cut before its line break */
+                for (const char *q = d + i; q < d + end; q++) {
+                    unsigned char ch = (unsigned char)*q;
+                    if (ch >= 0x7f || (ch < ' ' && ch != '\t'))
+                        return false;
+                }
+                i = end;
+                break;
+            }
             if ((lf > d + i && lf[-1] == '\r') != crlf)
                 return false; /* line breaks of both kinds: GMime's parse */
             for (const char *q = d + i; q < lf; q++) {
@@ -424,6 +441,16 @@ static bool fast_multipart(struct fast *f, size_t body, size_t end, const char *
     bool closing = false;
     size_t k = fast_next_delim(f, body, end, &which, &closing);
 
+    if (which == 0 && f->nbnd == 1) {
+        /* the message's multipart without any delimiter line: with no body
+         * but white space (a header-only FETCH, a cut message), GMime keeps
+         * the container with no parts, and nothing is missing
+         * (mime_boundaryless); a prologue is left to the full parse */
+        for (size_t i = body; i < end; i++)
+            if (!g_ascii_isspace(f->d[i]))
+                return false;
+        return true;
+    }
     if (which != f->nbnd || closing)
         return false; /* no first delimiter, or another's (GMime: prologue) */
     for (;;) {

@@ -64,7 +64,7 @@ static void test_fixtures(void)
         {"subject-big5.eml", TRUE},  {"subject-gb18030.eml", TRUE},   {"subject-gb2312.eml", TRUE},
         {"subject-gbk.eml", TRUE},   {"subject-latin1-qp.eml", TRUE}, {"subject-utf8.eml", TRUE},
         {"bad-base64.eml", TRUE},    {"rfc822.eml", FALSE},           {"no-boundary.eml", FALSE},
-        {"headers-only.eml", FALSE},
+        {"headers-only.eml", TRUE},
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(fx); i++) {
@@ -142,6 +142,20 @@ static const struct {
      "Content-Type: text/plain; charset=gbk\nContent-Transfer-Encoding: base64\n\n1tDOxA==\n"},
     {"Content-Type without subtype", TRUE, "Content-Type: text\n\nx\n"},
     {"Content-Type in upper case", TRUE, "Content-Type: TEXT/HTML; CHARSET=UTF-8\n\n<b>x</b>\n"},
+    /* header-only and partial fetches (BODY[HEADER], BODY[]<0.100>), cut
+     * messages: a tenth of the benchmark's messages, which the full parse
+     * took before */
+    {"multipart, header block only", TRUE,
+     "Subject: x\nContent-Type: multipart/alternative; boundary=\"alt-7\"\n\n"},
+    {"multipart, white space for body", TRUE,
+     "Content-Type: multipart/mixed; boundary=b\n\n \n\t\n\n"},
+    {"multipart, header block not ended", TRUE,
+     "Subject: x\nContent-Type: multipart/mixed; boundary=b\n"},
+    {"header cut inside a line", TRUE, "From: a@b.test\nSubject: =?GBK"},
+    {"header cut inside an encoded word, folded", TRUE, "Subject: a\n =?utf-8?b?YW"},
+    {"header cut after a field name", TRUE, "From: a@b.test\nDate:"},
+    {"header cut inside a field name", FALSE, "From: a@b.test\nDat"},
+    {"header cut after a CR", FALSE, "From: a@b.test\r\nSubject: x\r"},
     /* left to GMime */
     {"missing close delimiter", FALSE,
      "Content-Type: multipart/mixed; boundary=b\n\n--b\n\none\n--b\n\ntwo\n"},
@@ -156,7 +170,7 @@ static const struct {
     {"uuencode", FALSE, "Content-Transfer-Encoding: x-uuencode\n\nbegin 644 a\n`\nend\n"},
     {"8-bit header", FALSE, "Subject: caf\xc3\xa9\n\nb\n"},
     {"header line without colon", FALSE, "Subject: x\nnot a header\n\nb\n"},
-    {"no empty line", FALSE, "Subject: x\nFrom: a@b.test\n"},
+    {"no empty line", TRUE, "Subject: x\nFrom: a@b.test\n"},
     {"repeated Content-Type", FALSE, "Content-Type: text/plain\nContent-Type: text/html\n\nb\n"},
     {"header block right before the delimiter", FALSE,
      "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\n--b--\n"},

@@ -462,6 +462,13 @@ static bool fast_multipart(struct fast *f, size_t body, size_t end, const char *
             return false;
         cstart = (size_t)(lf - f->d) + 1;
         n = fast_next_delim(f, cstart, end, &which, &closing);
+        if (which == 0 && f->nbnd == 1) {
+            /* the message's last part with no delimiter after it (a
+             * partial FETCH, a cut message): GMime gives it the rest of
+             * the input, line break included, and raises nothing */
+            cpath = g_strdup_printf("%s.%u", path, ++nchild);
+            return fast_entity(f, cstart, end, false, end, cpath, depth + 1);
+        }
         if (which != f->nbnd)
             return false; /* unterminated, or a parent's delimiter inside */
         /* the line break before the delimiter line is the delimiter's;

@@ -156,9 +156,24 @@ static const struct {
     {"header cut after a field name", TRUE, "From: a@b.test\nDate:"},
     {"header cut inside a field name", FALSE, "From: a@b.test\nDat"},
     {"header cut after a CR", FALSE, "From: a@b.test\r\nSubject: x\r"},
-    /* left to GMime */
-    {"missing close delimiter", FALSE,
+    /* the last part of a cut message (no delimiter after it) */
+    {"last part cut: text", TRUE,
      "Content-Type: multipart/mixed; boundary=b\n\n--b\n\none\n--b\n\ntwo\n"},
+    {"last part cut: no line break", TRUE,
+     "Content-Type: multipart/mixed; boundary=b\n\n--b\n\none\n--b\n\ntwo"},
+    {"last part cut: empty line", TRUE,
+     "Content-Type: multipart/mixed; boundary=b\n\n--b\n\none\n\n"},
+    {"last part cut: in its header", FALSE,
+     "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/pl"},
+    {"last part cut: after its header", TRUE,
+     "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\n"},
+    {"last part cut: inside base64", TRUE,
+     "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Transfer-Encoding: base64\n\n"
+     "QUJD\nRE"},
+    /* left to GMime */
+    {"last part cut inside a nested multipart", FALSE,
+     "Content-Type: multipart/mixed; boundary=o\n\n--o\n"
+     "Content-Type: multipart/alternative; boundary=i\n\n--i\n\nx\n"},
     {"no boundary parameter", FALSE, "Content-Type: multipart/mixed\n\n--b\n\none\n--b--\n"},
     {"boundary never occurs", FALSE, "Content-Type: multipart/mixed; boundary=b\n\ntext\n"},
     {"boundaries sharing a prefix", FALSE,

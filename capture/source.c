@@ -5,10 +5,13 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <stdint.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <glib.h>
 #include <pcap/pcap.h>
@@ -17,6 +20,12 @@
 #define LIVE_TIMEOUT_MS 100
 #define FILE_TICK_RECORDS 4096
 #define FILE_IOBUF (256 * 1024)
+/* Mapped reading of classic pcap files (see map_next): the window of the
+ * file mapped at a time, which bounds the file's pages counted in RSS. */
+#define MAP_WINDOW (4u * 1024 * 1024)
+/* libpcap's largest record it accepts for the link types we decode
+ * (MAXIMUM_SNAPLEN): a larger caplen is a damaged file. */
+#define MAP_CAPLEN_MAX 262144u
 
 struct mt_source {
     pcap_t *p;
@@ -30,6 +39,18 @@ struct mt_source {
     pcap_dumper_t *dump;
     volatile sig_atomic_t stop;
     int fd;               /* live: selectable descriptor, -1 if none */
+    /* Mapped reading (classic pcap in this machine's byte order, a
+     * regular file): records are read from a window of the file mapped
+     * in place of libpcap's read copies, with libpcap's checks. */
+    bool mapped;
+    bool nsec;            /* nanosecond time stamps */
+    uint32_t snapshot;    /* libpcap's snapshot length for the file */
+    uint64_t moff;        /* the next record's offset */
+    const uint8_t *win;   /* the mapped window: file bytes [wbase, wbase + wlen) */
+    uint64_t wbase;
+    size_t wlen;
+    bool has_prog;        /* the -f filter, which libpcap would apply */
+    struct bpf_program prog;
 };
 
 static struct mt_source *source_new(const char *name)
@@ -49,6 +70,118 @@ static int check_link(struct mt_source *s, char *err, size_t errlen)
     snprintf(err, errlen, "%s: link type %s (%d) is not supported", s->name, n ? n : "?",
              s->dlt);
     return MT_CAP_ERR_OPEN;
+}
+
+/* Classic pcap files written in this machine's byte order, version 2.4,
+ * are read through mmap: libpcap has checked the file header and tells
+ * the link type and snapshot length; records are then taken from the
+ * mapping with libpcap's own checks (pcap_next_packet in sf-pcap.c).
+ * Anything else (pcapng, other byte order or version, stdin) stays with
+ * libpcap. */
+static void map_setup(struct mt_source *s)
+{
+    uint8_t h[24];
+    const char *no = getenv("MAILTAP_NO_MMAP");
+    if (!s->classic || s->is_stdin || s->size < 24 || (no && *no && strcmp(no, "0") != 0))
+        return;
+    if (pread(fileno(s->fp), h, sizeof h, 0) != (ssize_t)sizeof h)
+        return;
+    uint32_t magic;
+    uint16_t major, minor;
+    memcpy(&magic, h, 4);
+    memcpy(&major, h + 4, 2);
+    memcpy(&minor, h + 6, 2);
+    if ((magic != 0xa1b2c3d4 && magic != 0xa1b23c4d) || major != 2 || minor != 4 ||
+        pcap_is_swapped(s->p))
+        return;
+    int snap = pcap_snapshot(s->p);
+    if (snap <= 0)
+        return;
+    s->nsec = magic == 0xa1b23c4d;
+    s->snapshot = (uint32_t)snap;
+    s->moff = 24;
+    s->mapped = true;
+}
+
+static void map_drop(struct mt_source *s)
+{
+    if (s->win)
+        munmap((void *)s->win, s->wlen);
+    s->win = NULL;
+    s->wlen = 0;
+}
+
+/* Makes file bytes [off, off + n) readable in the window; false past the
+ * end of the file or if mapping fails. */
+static bool map_need(struct mt_source *s, uint64_t off, uint64_t n, char *err, size_t errlen)
+{
+    if (s->win && off >= s->wbase && off + n <= s->wbase + s->wlen)
+        return true;
+    if (off + n > s->size)
+        return false;
+    map_drop(s);
+    long page = sysconf(_SC_PAGESIZE);
+    uint64_t base = off - off % (uint64_t)page;
+    uint64_t len = MAX((uint64_t)MAP_WINDOW, off + n - base);
+    if (base + len > s->size)
+        len = s->size - base;
+    void *w = mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE, fileno(s->fp), (off_t)base);
+    if (w == MAP_FAILED) {
+        snprintf(err, errlen, "%s: cannot map the file at byte offset %llu: %s", s->name,
+                 (unsigned long long)base, strerror(errno));
+        return false;
+    }
+    madvise(w, (size_t)len, MADV_SEQUENTIAL);
+    s->win = w;
+    s->wbase = base;
+    s->wlen = (size_t)len;
+    return true;
+}
+
+/* The next record of a mapped file: 1 with h and data, 0 at the end of
+ * the file, -1 with err (a damaged record; libpcap's checks and words). */
+static int map_next(struct mt_source *s, struct pcap_pkthdr *h, const u_char **data, char *err,
+                    size_t errlen)
+{
+    uint64_t off = s->moff;
+    if (off >= s->size)
+        return 0;
+    if (!map_need(s, off, 16, err, errlen)) {
+        if (!err[0])
+            snprintf(err, errlen, "truncated dump file; tried to read 16 header bytes, only got %llu",
+                     (unsigned long long)(s->size - off));
+        return -1;
+    }
+    const uint8_t *r = s->win + (off - s->wbase);
+    int32_t sec, frac;
+    uint32_t caplen, len;
+    memcpy(&sec, r, 4);
+    memcpy(&frac, r + 4, 4);
+    memcpy(&caplen, r + 8, 4);
+    memcpy(&len, r + 12, 4);
+    if (caplen > MAP_CAPLEN_MAX) {
+        if (caplen > s->snapshot)
+            snprintf(err, errlen, "invalid packet capture length %u, bigger than snaplen of %u",
+                     caplen, s->snapshot);
+        else
+            snprintf(err, errlen, "invalid packet capture length %u, bigger than maximum of %u",
+                     caplen, MAP_CAPLEN_MAX);
+        return -1;
+    }
+    if (!map_need(s, off + 16, caplen, err, errlen)) {
+        if (!err[0])
+            snprintf(err, errlen, "truncated dump file; tried to read %u captured bytes, only got %llu",
+                     caplen, (unsigned long long)(s->size - off - 16));
+        return -1;
+    }
+    h->ts.tv_sec = sec;
+    h->ts.tv_usec = s->nsec ? frac / 1000 : frac;
+    /* a record longer than the snapshot length is cut to it (libpcap) */
+    h->caplen = caplen > s->snapshot ? s->snapshot : caplen;
+    h->len = len;
+    *data = s->win + (off + 16 - s->wbase);
+    s->moff = off + 16 + caplen;
+    return 1;
 }
 
 int mt_source_open_file(struct mt_source **out, const char *path, char *err, size_t errlen)
@@ -98,6 +231,7 @@ int mt_source_open_file(struct mt_source **out, const char *path, char *err, siz
         mt_source_close(s);
         return rc;
     }
+    map_setup(s);
     *out = s;
     return MT_CAP_OK;
 }
@@ -161,10 +295,18 @@ int mt_source_set_filter(struct mt_source *s, const char *bpf, char *err, size_t
         return MT_CAP_ERR_FILTER;
     }
     int r = pcap_setfilter(s->p, &prog);
-    pcap_freecode(&prog);
     if (r != 0) {
+        pcap_freecode(&prog);
         snprintf(err, errlen, "cannot set filter '%s': %s", bpf, pcap_geterr(s->p));
         return MT_CAP_ERR_FILTER;
+    }
+    if (s->mapped) { /* libpcap does not see these records: the filter is ours to apply */
+        if (s->has_prog)
+            pcap_freecode(&s->prog);
+        s->prog = prog;
+        s->has_prog = true;
+    } else {
+        pcap_freecode(&prog);
     }
     return MT_CAP_OK;
 }
@@ -190,7 +332,9 @@ void mt_source_position(const struct mt_source *s, uint64_t *pos, uint64_t *size
 {
     *pos = 0;
     *size = s->size;
-    if (s->fp && !s->is_stdin && !s->live) {
+    if (s->mapped) {
+        *pos = s->moff;
+    } else if (s->fp && !s->is_stdin && !s->live) {
         long o = ftell(s->fp);
         *pos = o > 0 ? (uint64_t)o : 0;
     }
@@ -227,7 +371,7 @@ int mt_source_run(struct mt_source *s, struct mt_decoder *d, uint64_t *num, uint
      * which costs a system call per packet */
     long off = s->classic ? 24 : -1;
     while (!s->stop) {
-        struct pcap_pkthdr *h;
+        struct pcap_pkthdr *h, mh;
         const u_char *data;
         if (!s->classic && s->fp && !s->is_stdin && !s->live && file_records == 0)
             off = ftell(s->fp);
@@ -240,11 +384,29 @@ int mt_source_run(struct mt_source *s, struct mt_decoder *d, uint64_t *num, uint
                 snprintf(err, errlen, "%s: %s", s->name, strerror(errno));
                 return MT_CAP_ERR_READ;
             }
+        } else if (s->mapped) {
+            off = (long)s->moff;
+            err[0] = '\0';
+            r = map_next(s, &mh, &data, err, errlen);
+            if (r == 1 && s->has_prog && !pcap_offline_filter(&s->prog, &mh, data))
+                continue; /* filtered out, as libpcap would */
+            if (r == 0)
+                break; /* end of file */
+            h = &mh;
+            if (r < 0) {
+                char why[PCAP_ERRBUF_SIZE];
+                g_strlcpy(why, err, sizeof why);
+                snprintf(err, errlen, "%s: damaged at byte offset %ld, after %llu records: %s",
+                         s->name, off, (unsigned long long)file_records, why);
+                return MT_CAP_ERR_READ;
+            }
         } else {
             r = pcap_next_ex(s->p, &h, &data);
         }
         if (r == 1) {
-            if (s->classic)
+            if (s->mapped)
+                off = (long)s->moff;
+            else if (s->classic)
                 off += 16 + (long)h->caplen;
             (*num)++;
             count++;
@@ -307,6 +469,9 @@ void mt_source_close(struct mt_source *s)
         pcap_dump_flush(s->dump);
         pcap_dump_close(s->dump);
     }
+    map_drop(s);
+    if (s->has_prog)
+        pcap_freecode(&s->prog);
     if (s->p)
         pcap_close(s->p); /* closes fp too */
     else if (s->fp && !s->is_stdin)

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Classic pcap files are read through mmap (capture/source.c, map_next),
+not libpcap's read copies; MAILTAP_NO_MMAP=1 reads them through libpcap.
+Both must give exactly the same: standard output, standard error and exit
+code, and the same -w copy, on
+
+- every sample, every ../shared/corpus capture (when present) and a
+  generated mixed capture larger than the mapped window;
+- nanosecond time stamps, a file snaplen smaller than its records (cut to
+  it, as libpcap cuts them), an empty file (header only), and a -f filter
+  with -w;
+- damaged files: a record header cut short, a record's data cut short, a
+  caplen libpcap rejects (error naming the file and the record's offset,
+  everything before it analyzed).
+
+It also checks that the mapping is really used: the capture file appears in
+/proc/PID/maps while mailtap reads it, and not with MAILTAP_NO_MMAP=1.
+
+  test_mapped.py --mailtap BIN --samples DIR [--corpus DIR]
+"""
+import argparse
+import glob
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GEN = os.path.join(HERE, "..", "..", "bench", "gen.py")
+FAILS = []
+PASSES = [0]
+MAILTAP = None
+
+
+def check(cond, what):
+    if cond:
+        PASSES[0] += 1
+    else:
+        FAILS.append(what)
+        print("FAIL", what)
+
+
+def run(args, mapped, wfile=None):
+    env = dict(os.environ)
+    env.pop("MAILTAP_NO_MMAP", None)
+    if not mapped:
+        env["MAILTAP_NO_MMAP"] = "1"
+    a = [MAILTAP] + args
+    if wfile:
+        a += ["-w", wfile]
+    r = subprocess.run(a, capture_output=True, env=env, timeout=300)
+    return r.stdout, r.stderr, r.returncode, open(wfile, "rb").read() if wfile else None
+
+
+def compare(name, pcap, args=("--json",), tmp=None, want_rc=None):
+    res = {}
+    for mapped in (True, False):
+        w = os.path.join(tmp, "w-%d.pcap" % mapped) if tmp else None
+        res[mapped] = run(list(args) + ["-r", pcap], mapped, w)
+    same = res[True] == res[False]
+    if not same:
+        for i, what in enumerate(("stdout", "stderr", "exit code", "-w copy")):
+            if res[True][i] != res[False][i]:
+                print("  %s differs: mapped %r... libpcap %r..." % (what, res[True][i][:200] if res[True][i] else res[True][i],
+                                                                     res[False][i][:200] if res[False][i] else res[False][i]))
+    check(same, "%s %s: mapped and libpcap agree" % (name, " ".join(args)))
+    if want_rc is not None:
+        check(res[True][2] == want_rc, "%s: exit %d (%d)" % (name, want_rc, res[True][2]))
+    return res[True]
+
+
+def records(data):
+    """(offset, caplen) of each record of a little-endian classic pcap."""
+    out, off = [], 24
+    while off + 16 <= len(data):
+        caplen = struct.unpack_from("<I", data, off + 8)[0]
+        out.append((off, caplen))
+        off += 16 + caplen
+    return out
+
+
+def variants(sample, tmp):
+    """Edge cases made from one little-endian microsecond sample."""
+    data = open(sample, "rb").read()
+    assert struct.unpack_from("<I", data, 0)[0] == 0xA1B2C3D4, sample
+    recs = records(data)
+    out = {}
+    # nanosecond time stamps: the same instants
+    ns = bytearray(data)
+    struct.pack_into("<I", ns, 0, 0xA1B23C4D)
+    for off, _ in recs:
+        usec = struct.unpack_from("<I", ns, off + 4)[0]
+        struct.pack_into("<I", ns, off + 4, usec * 1000 + 999)
+    out["nsec"] = (bytes(ns), 0)
+    # a file snaplen below its records' caplen: libpcap cuts them to it
+    small = bytearray(data)
+    struct.pack_into("<I", small, 16, 80)
+    out["snaplen-80"] = (bytes(small), 0)
+    out["header-only"] = (data[:24], 0)
+    last_off, last_len = recs[-1]
+    out["cut-record-header"] = (data[:last_off + 7], 2)
+    out["cut-record-data"] = (data[:last_off + 16 + last_len // 2], 2)
+    absurd = bytearray(data)
+    mid = recs[len(recs) // 2][0]
+    struct.pack_into("<I", absurd, mid + 8, 0x00100000)
+    out["caplen-too-large"] = (bytes(absurd), 2)
+    paths = {}
+    for k, (b, rc) in out.items():
+        p = os.path.join(tmp, "%s-%s.pcap" % (os.path.basename(sample)[:-5], k))
+        open(p, "wb").write(b)
+        paths[k] = (p, rc, mid if k == "caplen-too-large" else last_off)
+    return paths
+
+
+def check_mapping_used(pcap, tmp):
+    """The capture appears in /proc/PID/maps while mailtap reads it (slowed
+    down by extraction), and never with MAILTAP_NO_MMAP=1."""
+    real = os.path.realpath(pcap)
+    for mapped in (True, False):
+        env = dict(os.environ)
+        env.pop("MAILTAP_NO_MMAP", None)
+        if not mapped:
+            env["MAILTAP_NO_MMAP"] = "1"
+        xdir = os.path.join(tmp, "x-%d" % mapped)
+        p = subprocess.Popen([MAILTAP, "-q", "--json", "-x", xdir, "-r", pcap],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        seen = False
+        while p.poll() is None and not seen:
+            try:
+                seen = real in open("/proc/%d/maps" % p.pid).read()
+            except OSError:
+                pass
+            time.sleep(0.001)
+        p.wait()
+        subprocess.run(["rm", "-rf", xdir])
+        check(seen == mapped, "the capture is %smapped %s" % ("" if mapped else "not ",
+                                                            "by default" if mapped else "with MAILTAP_NO_MMAP=1"))
+
+
+def main():
+    global MAILTAP
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mailtap", required=True)
+    ap.add_argument("--samples", required=True)
+    ap.add_argument("--corpus")
+    a = ap.parse_args()
+    MAILTAP = os.path.abspath(a.mailtap)
+    pcaps = sorted(glob.glob(os.path.join(a.samples, "*.pcap")))
+    if a.corpus and os.path.isdir(a.corpus):
+        pcaps += sorted(glob.glob(os.path.join(a.corpus, "**", "*.pcap*"), recursive=True))
+    else:
+        print("note: no corpus at %s: samples and generated captures only" % a.corpus)
+    with tempfile.TemporaryDirectory() as tmp:
+        r = subprocess.run([sys.executable, GEN, "mixed", "--out", tmp, "--seed", "5", "--size", "12M"],
+                           capture_output=True)
+        check(r.returncode == 0, "gen.py: %s" % r.stderr.decode()[-300:])
+        big = os.path.join(tmp, "mixed-12M.pcap")
+        for pcap in pcaps + [big]:
+            compare(os.path.relpath(pcap), pcap)
+        sample = os.path.join(a.samples, "smtp-mime.pcap")
+        compare("filter and -w", sample, ("--json", "-f", "tcp port 25"), tmp=tmp)
+        compare("filter matching nothing, and -w", sample, ("--json", "-f", "udp"), tmp=tmp)
+        compare("text, filter and -w", big, ("-f", "tcp port 110 or tcp port 143"), tmp=tmp)
+        for k, (p, rc, off) in variants(sample, tmp).items():
+            out, err, code, _ = compare(k, p, want_rc=rc)
+            if rc == 2:
+                check(os.path.basename(p).encode() in err and b"offset %d" % off in err,
+                      "%s: the error names the file and offset %d: %s" % (k, off, err.decode().strip()))
+                check(b'"type":"command"' in out, "%s: records before the damage are analyzed" % k)
+        check_mapping_used(big, tmp)
+    print("%d checks passed, %d failed (%d captures)" % (PASSES[0], len(FAILS), len(pcaps) + 1))
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -51,6 +51,8 @@ struct mt_source {
     size_t wlen;
     bool has_prog;        /* the -f filter, which libpcap would apply */
     struct bpf_program prog;
+    char bus_msg[512];    /* what map_sigbus says about the window */
+    size_t bus_len;
 };
 
 static struct mt_source *source_new(const char *name)
@@ -103,6 +105,43 @@ static void map_setup(struct mt_source *s)
     s->mapped = true;
 }
 
+/* A mapped file that shrinks while it is read (another program truncating
+ * it) makes the kernel raise SIGBUS where the missing pages are touched,
+ * anywhere in the engine.  Nothing can be resumed from there; instead of
+ * dying on a bus error, mailtap says what happened and exits 2. */
+static struct mt_source *volatile map_active;
+static struct sigaction map_old_bus;
+
+static void map_sigbus(int sig, siginfo_t *si, void *uc)
+{
+    struct mt_source *s = map_active;
+    const uint8_t *a = si ? (const uint8_t *)si->si_addr : NULL;
+    (void)uc;
+    if (s && s->win && a >= s->win && a < s->win + s->wlen) {
+        ssize_t w = write(STDERR_FILENO, s->bus_msg, s->bus_len);
+        (void)w;
+        _exit(2); /* the command's exit status for a damaged input */
+    }
+    sigaction(sig, &map_old_bus, NULL); /* not ours: as before */
+    raise(sig);
+}
+
+static void map_guard(struct mt_source *s, bool on)
+{
+    if (on) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = map_sigbus;
+        sa.sa_flags = SA_SIGINFO;
+        sigemptyset(&sa.sa_mask);
+        map_active = s;
+        sigaction(SIGBUS, &sa, &map_old_bus);
+    } else {
+        sigaction(SIGBUS, &map_old_bus, NULL);
+        map_active = NULL;
+    }
+}
+
 static void map_drop(struct mt_source *s)
 {
     if (s->win)
@@ -135,6 +174,11 @@ static bool map_need(struct mt_source *s, uint64_t off, uint64_t n, char *err, s
     s->win = w;
     s->wbase = base;
     s->wlen = (size_t)len;
+    int k = snprintf(s->bus_msg, sizeof s->bus_msg,
+                     "mailtap: %s: the file shrank while it was being read (in the %llu bytes "
+                     "from byte offset %llu); MAILTAP_NO_MMAP=1 reads without mapping it\n",
+                     s->name, (unsigned long long)len, (unsigned long long)base);
+    s->bus_len = k < 0 ? 0 : MIN((size_t)k, sizeof s->bus_msg - 1);
     return true;
 }
 
@@ -360,16 +404,14 @@ static int64_t wall_us(void)
     return g_get_real_time();
 }
 
-int mt_source_run(struct mt_source *s, struct mt_decoder *d, uint64_t *num, uint64_t max_packets,
-                  mt_packet_cb cb, void *ud, mt_tick_cb tick, void *tick_ud, char *err,
-                  size_t errlen)
+/* mt_source_run's loop; off: where the first record starts (classic pcap),
+ * or -1. */
+static int run_loop(struct mt_source *s, struct mt_decoder *d, uint64_t *num,
+                    uint64_t max_packets, mt_packet_cb cb, void *ud, mt_tick_cb tick,
+                    void *tick_ud, char *err, size_t errlen, long off)
 {
     uint64_t count = 0, file_records = 0;
     int64_t last_ts = 0, last_tick = wall_us();
-    /* where the next record starts: computed for classic pcap (24-byte file
-     * header, 16-byte record headers) rather than asked of the stream,
-     * which costs a system call per packet */
-    long off = s->classic ? 24 : -1;
     while (!s->stop) {
         struct pcap_pkthdr *h, mh;
         const u_char *data;
@@ -448,6 +490,22 @@ int mt_source_run(struct mt_source *s, struct mt_decoder *d, uint64_t *num, uint
     }
     (void)last_ts;
     return MT_CAP_OK;
+}
+
+int mt_source_run(struct mt_source *s, struct mt_decoder *d, uint64_t *num, uint64_t max_packets,
+                  mt_packet_cb cb, void *ud, mt_tick_cb tick, void *tick_ud, char *err,
+                  size_t errlen)
+{
+    /* where the next record starts: computed for classic pcap (24-byte file
+     * header, 16-byte record headers) rather than asked of the stream,
+     * which costs a system call per packet */
+    long off = s->classic ? 24 : -1;
+    if (s->mapped)
+        map_guard(s, true);
+    int rc = run_loop(s, d, num, max_packets, cb, ud, tick, tick_ud, err, errlen, off);
+    if (s->mapped)
+        map_guard(s, false);
+    return rc;
 }
 
 bool mt_source_stats(struct mt_source *s, uint64_t *recv, uint64_t *drop, uint64_t *ifdrop)

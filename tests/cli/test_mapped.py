@@ -14,7 +14,10 @@ code, and the same -w copy, on
   everything before it analyzed).
 
 It also checks that the mapping is really used: the capture file appears in
-/proc/PID/maps while mailtap reads it, and not with MAILTAP_NO_MMAP=1.
+/proc/PID/maps while mailtap reads it, and not with MAILTAP_NO_MMAP=1; and
+that a file cut short by another program while it is mapped (which makes
+the kernel raise SIGBUS) gives exit 2 and a message saying so, not a bus
+error.
 
   test_mapped.py --mailtap BIN --samples DIR [--corpus DIR]
 """
@@ -139,6 +142,33 @@ def check_mapping_used(pcap, tmp):
                                                             "by default" if mapped else "with MAILTAP_NO_MMAP=1"))
 
 
+def check_shrink(tmp):
+    """Truncates a capture while mailtap reads it through the mapping."""
+    r = subprocess.run([sys.executable, GEN, "mixed", "--out", tmp, "--seed", "9", "--size", "40M"],
+                       capture_output=True)
+    pcap = os.path.join(tmp, "mixed-40M.pcap")
+    check(r.returncode == 0, "gen.py 40M")
+    real = os.path.realpath(pcap)
+    xdir = os.path.join(tmp, "x-shrink")
+    p = subprocess.Popen([MAILTAP, "-q", "--json", "-x", xdir, "-r", pcap],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    mapped = False
+    while p.poll() is None and not mapped:
+        try:
+            mapped = real in open("/proc/%d/maps" % p.pid).read()
+        except OSError:
+            pass
+        time.sleep(0.001)
+    if mapped:
+        os.truncate(pcap, 100000)
+    err = p.communicate()[1]
+    subprocess.run(["rm", "-rf", xdir])
+    check(mapped, "the 40 MB capture was mapped while being read")
+    check(p.returncode == 2 and b"shrank while it was being read" in err and b"mixed-40M.pcap" in err,
+          "a file cut short while mapped: exit 2 and a message (%d: %s)" % (p.returncode, err.decode(errors="replace").strip()))
+    os.remove(pcap)
+
+
 def main():
     global MAILTAP
     ap = argparse.ArgumentParser()
@@ -170,6 +200,7 @@ def main():
                       "%s: the error names the file and offset %d: %s" % (k, off, err.decode().strip()))
                 check(b'"type":"command"' in out, "%s: records before the damage are analyzed" % k)
         check_mapping_used(big, tmp)
+        check_shrink(tmp)
     print("%d checks passed, %d failed (%d captures)" % (PASSES[0], len(FAILS), len(pcaps) + 1))
     return 1 if FAILS else 0
 

@@ -45,15 +45,33 @@ def check(cond, what):
         print("FAIL", what)
 
 
-def run(args, mapped, wfile=None):
+def env_for(mapped):
+    """The environment that reads through the mapping, or through libpcap."""
     env = dict(os.environ)
     env.pop("MAILTAP_NO_MMAP", None)
     if not mapped:
         env["MAILTAP_NO_MMAP"] = "1"
+    return env
+
+
+def wait_mapped(p, path):
+    """Polls /proc/PID/maps until path is mapped or p ends; whether it was."""
+    real = os.path.realpath(path)
+    while p.poll() is None:
+        try:
+            if real in open("/proc/%d/maps" % p.pid).read():
+                return True
+        except OSError:
+            pass
+        time.sleep(0.001)
+    return False
+
+
+def run(args, mapped, wfile=None):
     a = [MAILTAP] + args
     if wfile:
         a += ["-w", wfile]
-    r = subprocess.run(a, capture_output=True, env=env, timeout=300)
+    r = subprocess.run(a, capture_output=True, env=env_for(mapped), timeout=300)
     return r.stdout, r.stderr, r.returncode, open(wfile, "rb").read() if wfile else None
 
 
@@ -120,22 +138,12 @@ def variants(sample, tmp):
 def check_mapping_used(pcap, tmp):
     """The capture appears in /proc/PID/maps while mailtap reads it (slowed
     down by extraction), and never with MAILTAP_NO_MMAP=1."""
-    real = os.path.realpath(pcap)
     for mapped in (True, False):
-        env = dict(os.environ)
-        env.pop("MAILTAP_NO_MMAP", None)
-        if not mapped:
-            env["MAILTAP_NO_MMAP"] = "1"
         xdir = os.path.join(tmp, "x-%d" % mapped)
         p = subprocess.Popen([MAILTAP, "-q", "--json", "-x", xdir, "-r", pcap],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        seen = False
-        while p.poll() is None and not seen:
-            try:
-                seen = real in open("/proc/%d/maps" % p.pid).read()
-            except OSError:
-                pass
-            time.sleep(0.001)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=env_for(mapped))
+        seen = wait_mapped(p, pcap)
         p.wait()
         subprocess.run(["rm", "-rf", xdir])
         check(seen == mapped, "the capture is %smapped %s" % ("" if mapped else "not ",
@@ -148,17 +156,10 @@ def check_shrink(tmp):
                        capture_output=True)
     pcap = os.path.join(tmp, "mixed-40M.pcap")
     check(r.returncode == 0, "gen.py 40M")
-    real = os.path.realpath(pcap)
     xdir = os.path.join(tmp, "x-shrink")
     p = subprocess.Popen([MAILTAP, "-q", "--json", "-x", xdir, "-r", pcap],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    mapped = False
-    while p.poll() is None and not mapped:
-        try:
-            mapped = real in open("/proc/%d/maps" % p.pid).read()
-        except OSError:
-            pass
-        time.sleep(0.001)
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env_for(True))
+    mapped = wait_mapped(p, pcap)
     if mapped:
         os.truncate(pcap, 100000)
     err = p.communicate()[1]

@@ -213,9 +213,13 @@ static int map_next(struct mt_source *s, struct pcap_pkthdr *h, const u_char **d
         return -1;
     }
     if (!map_need(s, off + 16, caplen, err, errlen)) {
+        /* libpcap first reads the snapshot length's bytes of a longer
+         * record, and names that count if even they are not there */
+        uint64_t avail = s->size - off - 16;
+        uint32_t want = caplen > s->snapshot && avail < s->snapshot ? s->snapshot : caplen;
         if (!err[0])
             snprintf(err, errlen, "truncated dump file; tried to read %u captured bytes, only got %llu",
-                     caplen, (unsigned long long)(s->size - off - 16));
+                     want, (unsigned long long)avail);
         return -1;
     }
     h->ts.tv_sec = sec;
@@ -448,6 +452,9 @@ static int run_loop(struct mt_source *s, struct mt_decoder *d, uint64_t *num,
         if (r == 1) {
             if (s->mapped)
                 off = (long)s->moff;
+            else if (s->classic && h->caplen >= (bpf_u_int32)pcap_snapshot(s->p))
+                off = ftell(s->fp); /* maybe cut to the snapshot length: the
+                                       record's own length is not known */
             else if (s->classic)
                 off += 16 + (long)h->caplen;
             (*num)++;

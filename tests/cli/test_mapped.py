@@ -120,6 +120,19 @@ def variants(sample, tmp):
     struct.pack_into("<I", small, 16, 80)
     out["snaplen-80"] = (bytes(small), 0)
     out["header-only"] = (data[:24], 0)
+    # time stamps past 2038 (the seconds' top bit set) and a negative
+    # microsecond field: read as libpcap reads them
+    late = bytearray(data)
+    for i, (off, _) in enumerate(recs):
+        struct.pack_into("<I", late, off, 0x80000000 + i)
+    struct.pack_into("<i", late, recs[0][0] + 4, -5)
+    out["after-2038"] = (bytes(late), 0)
+    # a record longer than the file's snaplen, cut inside the snaplen's
+    # bytes and after them
+    cut_small = bytearray(small[:recs[-1][0] + 16 + 40])
+    out["snaplen-80-cut-inside"] = (bytes(cut_small), 2)
+    if recs[-1][1] > 100:
+        out["snaplen-80-cut-after"] = (bytes(small[:recs[-1][0] + 16 + 100]), 2)
     last_off, last_len = recs[-1]
     out["cut-record-header"] = (data[:last_off + 7], 2)
     out["cut-record-data"] = (data[:last_off + 16 + last_len // 2], 2)

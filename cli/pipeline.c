@@ -22,7 +22,8 @@
 /* A sleeping message thread is woken when this much waits for it (or
  * when the reading thread must wait, or at the end): waking it at every
  * item costs two context switches an item, and waking it late leaves it
- * idle while work waits (64 KiB was faster than 256 KiB on mixed-1G). */
+ * idle while work waits (64 KiB against 256 KiB: 2.7 s against 2.9 s on
+ * mixed-1G, in one comparison). */
 #define WAKE_BYTES (64u * 1024)
 #define WAKE_ITEMS 16
 /* The message thread takes the whole queue at once (back_main): half the

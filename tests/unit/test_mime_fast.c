@@ -142,6 +142,24 @@ static const struct {
      "Content-Type: text/plain; charset=gbk\nContent-Transfer-Encoding: base64\n\n1tDOxA==\n"},
     {"Content-Type without subtype", TRUE, "Content-Type: text\n\nx\n"},
     {"Content-Type in upper case", TRUE, "Content-Type: TEXT/HTML; CHARSET=UTF-8\n\n<b>x</b>\n"},
+    /* Content-Type and Content-Disposition values: the plain shapes read
+     * without GMime's objects, and the others, which go to them */
+    {"parameter values: plain shapes", TRUE,
+     "Content-Type: multipart/mixed;boundary=\"a b\";  CHARSET=UTF-8\n\n--a b\n"
+     "Content-Type: Text/Plain; Name=x.txt; format=flowed\n"
+     "Content-Disposition: ATTACHMENT; FILENAME=\"r e.txt\"\n\nx\n--a b\n"
+     "Content-Type: application/octet-stream; name=\"b.bin\"\n"
+     "Content-Disposition: inline\n\ny\n--a b--\n"},
+    {"parameter values: shapes left to GMime", TRUE,
+     "Content-Type: multipart/mixed; boundary=----=_Part_1\n\n------=_Part_1\n"
+     "Content-Type: text/plain; charset=\"utf-8\" ; format=flowed\n"
+     "Content-Disposition: attachment; filename=\"a\\\"b.txt\"; filename=c.txt\n\nx\n"
+     "------=_Part_1\n"
+     "Content-Type: text/plain; charset=us-ascii (comment)\n"
+     "Content-Disposition: attachment;\tfilename*=utf-8''%41.txt; size=\"\"\n\ny\n"
+     "------=_Part_1\n"
+     "Content-Type: text/plain; name=\"=?utf-8?q?a=C3=A9?=.txt\"; x=\n"
+     "Content-Disposition: attachment; filename\n\nz\n------=_Part_1--\n"},
     /* header-only and partial fetches (BODY[HEADER], BODY[]<0.100>), cut
      * messages: a tenth of the benchmark's messages, which the full parse
      * took before */

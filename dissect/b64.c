@@ -136,6 +136,77 @@ ssize_t mt_b64_decode(const char *in, size_t n, uint8_t *out)
     return (ssize_t)(o - out);
 }
 
+/* 32 characters at a time with AVX2, where the CPU has it: MIME bodies
+ * are mostly runs of clean characters (76 to a line), and the table
+ * decoder below costs about five instructions a character.  A block with
+ * any character outside the alphabet (a line break, padding, junk) is left
+ * to the table decoder, which handles everything as before.  mt_b64_simd
+ * (tests) turns the block decoder off, to compare the two. */
+bool mt_b64_simd = true;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+/* Decodes clean 32-character blocks from p while at least 44 characters
+ * remain (so the 32-byte store stays inside out's MT_B64_DECODED_MAX);
+ * returns how many characters it consumed, *o advanced by 3/4 of that. */
+__attribute__((target("avx2"))) static size_t b64_blocks_avx2(const unsigned char *p, size_t n,
+                                                             uint8_t **o)
+{
+    /* Classification by nibbles (lo & hi != 0: not in the alphabet) and
+     * the offset to add by high nibble ('/' gets its own); the tables of
+     * the well-known pshufb method. */
+    const __m256i lut_lo = _mm256_setr_epi8(
+        0x15, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x13, 0x1A, 0x1B, 0x1B, 0x1B,
+        0x1A, 0x15, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x13, 0x1A, 0x1B, 0x1B,
+        0x1B, 0x1A);
+    const __m256i lut_hi = _mm256_setr_epi8(
+        0x10, 0x10, 0x01, 0x02, 0x04, 0x08, 0x04, 0x08, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10,
+        0x10, 0x10, 0x10, 0x01, 0x02, 0x04, 0x08, 0x04, 0x08, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10,
+        0x10, 0x10);
+    const __m256i lut_roll = _mm256_setr_epi8(0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0,
+                                              0, 0, 0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0,
+                                              0, 0, 0, 0);
+    const __m256i mask_2f = _mm256_set1_epi8(0x2f);
+    const __m256i pack1 = _mm256_set1_epi32(0x01400140);
+    const __m256i pack2 = _mm256_set1_epi32(0x00011000);
+    const __m256i shuf = _mm256_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1, 2,
+                                          1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1);
+    const __m256i perm = _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 7, 7);
+    size_t i = 0;
+    uint8_t *w = *o;
+    while (n - i >= 44) {
+        __m256i in = _mm256_loadu_si256((const __m256i *)(p + i));
+        __m256i hi_n = _mm256_and_si256(_mm256_srli_epi32(in, 4), mask_2f);
+        __m256i lo_n = _mm256_and_si256(in, mask_2f);
+        __m256i lo = _mm256_shuffle_epi8(lut_lo, lo_n);
+        __m256i hi = _mm256_shuffle_epi8(lut_hi, hi_n);
+        if (!_mm256_testz_si256(lo, hi))
+            break; /* a character outside the alphabet: the table decoder */
+        __m256i eq_2f = _mm256_cmpeq_epi8(in, mask_2f);
+        __m256i roll = _mm256_shuffle_epi8(lut_roll, _mm256_add_epi8(eq_2f, hi_n));
+        __m256i v = _mm256_add_epi8(in, roll);                  /* 6-bit values */
+        __m256i v16 = _mm256_maddubs_epi16(v, pack1);           /* 12 bits a pair */
+        __m256i v32 = _mm256_madd_epi16(v16, pack2);            /* 24 bits a quad */
+        __m256i b = _mm256_shuffle_epi8(v32, shuf);             /* 12 bytes a lane */
+        b = _mm256_permutevar8x32_epi32(b, perm);               /* 24 bytes */
+        _mm256_storeu_si256((__m256i *)w, b);
+        w += 24;
+        i += 32;
+    }
+    *o = w;
+    return i;
+}
+
+static bool b64_have_avx2(void)
+{
+    static int have = -1;
+    if (have < 0)
+        have = __builtin_cpu_supports("avx2") ? 1 : 0;
+    return have == 1;
+}
+#endif
+
 size_t mt_b64_decode_lenient(const char *in, size_t n, uint8_t *out, size_t *bad)
 {
     const unsigned char *p = (const unsigned char *)in;
@@ -149,6 +220,10 @@ size_t mt_b64_decode_lenient(const char *in, size_t n, uint8_t *out, size_t *bad
         /* Fast path: a whole clean quantum at a quantum boundary, which is
          * nearly every quantum of a MIME body (76-character lines). */
         if (have == 0) {
+#if defined(__x86_64__) && defined(__GNUC__)
+            if (mt_b64_simd && (size_t)(end - p) >= 44 && b64_have_avx2())
+                p += b64_blocks_avx2(p, (size_t)(end - p), &o);
+#endif
             while ((size_t)(end - p) >= 4) {
                 uint32_t x = b64_quad(p);
                 if (x & B64_BAD)

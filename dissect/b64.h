@@ -1,6 +1,7 @@
 #ifndef MT_B64_H
 #define MT_B64_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -16,6 +17,10 @@ ssize_t mt_b64_decode(const char *in, size_t n, uint8_t *out);
 /* Lenient decoding for bodies: skips whitespace and CR/LF; counts other
  * invalid characters in *bad (may be NULL) and skips them too. */
 size_t mt_b64_decode_lenient(const char *in, size_t n, uint8_t *out, size_t *bad);
+
+/* Tests only: false makes mt_b64_decode_lenient use its table decoder
+ * alone (no AVX2 blocks), so that the two can be compared. */
+extern bool mt_b64_simd;
 
 /* Encodes n bytes; out must hold ((n + 2) / 3) * 4 + 1 bytes; NUL-terminated. */
 size_t mt_b64_encode(const uint8_t *in, size_t n, char *out);

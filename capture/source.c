@@ -51,6 +51,7 @@ struct mt_source {
     size_t wlen;
     bool has_prog;        /* the -f filter, which libpcap would apply */
     struct bpf_program prog;
+    char merr[PCAP_ERRBUF_SIZE]; /* why map_next failed (libpcap's words) */
     char bus_msg[512];    /* what map_sigbus says about the window */
     size_t bus_len;
 };
@@ -150,14 +151,14 @@ static void map_drop(struct mt_source *s)
     s->wlen = 0;
 }
 
-/* Makes file bytes [off, off + n) readable in the window; false past the
- * end of the file or if mapping fails. */
-static bool map_need(struct mt_source *s, uint64_t off, uint64_t n, char *err, size_t errlen)
+/* Makes file bytes [off, off + n) readable in the window: 1, or 0 past
+ * the end of the file, or -1 (merr set) if mapping fails. */
+static int map_need(struct mt_source *s, uint64_t off, uint64_t n)
 {
     if (s->win && off >= s->wbase && off + n <= s->wbase + s->wlen)
-        return true;
+        return 1;
     if (off + n > s->size)
-        return false;
+        return 0;
     map_drop(s);
     long page = sysconf(_SC_PAGESIZE);
     uint64_t base = off - off % (uint64_t)page;
@@ -166,9 +167,9 @@ static bool map_need(struct mt_source *s, uint64_t off, uint64_t n, char *err, s
         len = s->size - base;
     void *w = mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE, fileno(s->fp), (off_t)base);
     if (w == MAP_FAILED) {
-        snprintf(err, errlen, "%s: cannot map the file at byte offset %llu: %s", s->name,
+        snprintf(s->merr, sizeof s->merr, "cannot map the file at byte offset %llu: %s",
                  (unsigned long long)base, strerror(errno));
-        return false;
+        return -1;
     }
     madvise(w, (size_t)len, MADV_SEQUENTIAL);
     s->win = w;
@@ -179,20 +180,21 @@ static bool map_need(struct mt_source *s, uint64_t off, uint64_t n, char *err, s
                      "from byte offset %llu); MAILTAP_NO_MMAP=1 reads without mapping it\n",
                      s->name, (unsigned long long)len, (unsigned long long)base);
     s->bus_len = k < 0 ? 0 : MIN((size_t)k, sizeof s->bus_msg - 1);
-    return true;
+    return 1;
 }
 
 /* The next record of a mapped file: 1 with h and data, 0 at the end of
- * the file, -1 with err (a damaged record; libpcap's checks and words). */
-static int map_next(struct mt_source *s, struct pcap_pkthdr *h, const u_char **data, char *err,
-                    size_t errlen)
+ * the file, -1 with merr (a damaged record; libpcap's checks and words). */
+static int map_next(struct mt_source *s, struct pcap_pkthdr *h, const u_char **data)
 {
     uint64_t off = s->moff;
     if (off >= s->size)
         return 0;
-    if (!map_need(s, off, 16, err, errlen)) {
-        if (!err[0])
-            snprintf(err, errlen, "truncated dump file; tried to read 16 header bytes, only got %llu",
+    int m = map_need(s, off, 16);
+    if (m <= 0) {
+        if (m == 0)
+            snprintf(s->merr, sizeof s->merr,
+                     "truncated dump file; tried to read 16 header bytes, only got %llu",
                      (unsigned long long)(s->size - off));
         return -1;
     }
@@ -204,22 +206,22 @@ static int map_next(struct mt_source *s, struct pcap_pkthdr *h, const u_char **d
     memcpy(&caplen, r + 8, 4);
     memcpy(&len, r + 12, 4);
     if (caplen > MAP_CAPLEN_MAX) {
-        if (caplen > s->snapshot)
-            snprintf(err, errlen, "invalid packet capture length %u, bigger than snaplen of %u",
-                     caplen, s->snapshot);
-        else
-            snprintf(err, errlen, "invalid packet capture length %u, bigger than maximum of %u",
-                     caplen, MAP_CAPLEN_MAX);
+        snprintf(s->merr, sizeof s->merr,
+                 "invalid packet capture length %u, bigger than %s of %u", caplen,
+                 caplen > s->snapshot ? "snaplen" : "maximum",
+                 caplen > s->snapshot ? s->snapshot : MAP_CAPLEN_MAX);
         return -1;
     }
-    if (!map_need(s, off + 16, caplen, err, errlen)) {
+    m = map_need(s, off + 16, caplen);
+    if (m <= 0) {
         /* libpcap first reads the snapshot length's bytes of a longer
          * record, and names that count if even they are not there */
         uint64_t avail = s->size - off - 16;
         uint32_t want = caplen > s->snapshot && avail < s->snapshot ? s->snapshot : caplen;
-        if (!err[0])
-            snprintf(err, errlen, "truncated dump file; tried to read %u captured bytes, only got %llu",
-                     want, (unsigned long long)avail);
+        if (m == 0)
+            snprintf(s->merr, sizeof s->merr,
+                     "truncated dump file; tried to read %u captured bytes, only got %llu", want,
+                     (unsigned long long)avail);
         return -1;
     }
     h->ts.tv_sec = sec;
@@ -432,30 +434,21 @@ static int run_loop(struct mt_source *s, struct mt_decoder *d, uint64_t *num,
             }
         } else if (s->mapped) {
             off = (long)s->moff;
-            err[0] = '\0';
-            r = map_next(s, &mh, &data, err, errlen);
+            r = map_next(s, &mh, &data); /* -1: reported below, as libpcap's errors */
             if (r == 1 && s->has_prog && !pcap_offline_filter(&s->prog, &mh, data))
                 continue; /* filtered out, as libpcap would */
             if (r == 0)
                 break; /* end of file */
             h = &mh;
-            if (r < 0) {
-                char why[PCAP_ERRBUF_SIZE];
-                g_strlcpy(why, err, sizeof why);
-                snprintf(err, errlen, "%s: damaged at byte offset %ld, after %llu records: %s",
-                         s->name, off, (unsigned long long)file_records, why);
-                return MT_CAP_ERR_READ;
-            }
         } else {
             r = pcap_next_ex(s->p, &h, &data);
         }
         if (r == 1) {
-            if (s->mapped)
-                off = (long)s->moff;
-            else if (s->classic && h->caplen >= (bpf_u_int32)pcap_snapshot(s->p))
+            /* (mapped: off is taken from the mapping before each record) */
+            if (s->classic && !s->mapped && h->caplen >= (bpf_u_int32)pcap_snapshot(s->p))
                 off = ftell(s->fp); /* maybe cut to the snapshot length: the
                                        record's own length is not known */
-            else if (s->classic)
+            else if (s->classic && !s->mapped)
                 off += 16 + (long)h->caplen;
             (*num)++;
             count++;
@@ -475,14 +468,15 @@ static int run_loop(struct mt_source *s, struct mt_decoder *d, uint64_t *num,
         } else {
             if (!s->classic && s->fp && !s->is_stdin && !s->live)
                 off = ftell(s->fp); /* pcapng: where reading stopped */
+            const char *why = s->mapped ? s->merr : pcap_geterr(s->p);
             if (s->live)
-                snprintf(err, errlen, "%s: %s", s->name, pcap_geterr(s->p));
+                snprintf(err, errlen, "%s: %s", s->name, why);
             else if (off >= 0)
                 snprintf(err, errlen, "%s: damaged at byte offset %ld, after %llu records: %s",
-                         s->name, off, (unsigned long long)file_records, pcap_geterr(s->p));
+                         s->name, off, (unsigned long long)file_records, why);
             else
                 snprintf(err, errlen, "%s: damaged after %llu records: %s", s->name,
-                         (unsigned long long)file_records, pcap_geterr(s->p));
+                         (unsigned long long)file_records, why);
             return MT_CAP_ERR_READ;
         }
         if (s->live && tick) {

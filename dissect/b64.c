@@ -198,13 +198,6 @@ __attribute__((target("avx2"))) static size_t b64_blocks_avx2(const unsigned cha
     return i;
 }
 
-static bool b64_have_avx2(void)
-{
-    static int have = -1;
-    if (have < 0)
-        have = __builtin_cpu_supports("avx2") ? 1 : 0;
-    return have == 1;
-}
 #endif
 
 size_t mt_b64_decode_lenient(const char *in, size_t n, uint8_t *out, size_t *bad)
@@ -221,7 +214,7 @@ size_t mt_b64_decode_lenient(const char *in, size_t n, uint8_t *out, size_t *bad
          * nearly every quantum of a MIME body (76-character lines). */
         if (have == 0) {
 #if defined(__x86_64__) && defined(__GNUC__)
-            if (mt_b64_simd && (size_t)(end - p) >= 44 && b64_have_avx2())
+            if (mt_b64_simd && (size_t)(end - p) >= 44 && __builtin_cpu_supports("avx2"))
                 p += b64_blocks_avx2(p, (size_t)(end - p), &o);
 #endif
             while ((size_t)(end - p) >= 4) {

@@ -140,24 +140,20 @@ static bool fast_headers(const char *d, size_t pos, size_t end, bool top, bool c
         vs = ++i;
         for (;;) { /* the value, with its continuation lines */
             lf = memchr(d + i, '\n', end - i);
-            if (!lf) {
-                if (!top)
+            if (!lf && !top)
+                return false;
+            /* the message's last line may be cut before its line break */
+            const char *le = lf ? lf : d + end;
+            if (lf && (lf > d + i && lf[-1] == '\r') != crlf)
+                return false; /* line breaks of both kinds: GMime's parse */
+            for (const char *q = d + i; q < le; q++) {
+                unsigned char ch = (unsigned char)*q;
+                if (ch >= 0x7f || (ch < ' ' && ch != '\t' && !(ch == '\r' && lf && q + 1 == lf)))
                     return false;
-                /* the message's last line, cut before its line break */
-                for (const char *q = d + i; q < d + end; q++) {
-                    unsigned char ch = (unsigned char)*q;
-                    if (ch >= 0x7f || (ch < ' ' && ch != '\t'))
-                        return false;
-                }
+            }
+            if (!lf) {
                 i = end;
                 break;
-            }
-            if ((lf > d + i && lf[-1] == '\r') != crlf)
-                return false; /* line breaks of both kinds: GMime's parse */
-            for (const char *q = d + i; q < lf; q++) {
-                unsigned char ch = (unsigned char)*q;
-                if (ch >= 0x7f || (ch < ' ' && ch != '\t' && !(ch == '\r' && q + 1 == lf)))
-                    return false;
             }
             i = (size_t)(lf - d) + 1;
             if (i < end && (d[i] == ' ' || d[i] == '\t'))
@@ -478,6 +474,14 @@ static bool fast_token_char(char ch)
     return ch > ' ' && ch < 0x7f && !fast_tspecial(ch);
 }
 
+static const char *fast_param(const struct fast_params *fp, const char *name)
+{
+    for (unsigned i = 0; i < fp->n; i++)
+        if (g_ascii_strcasecmp(fp->name[i], name) == 0)
+            return fp->val[i];
+    return NULL;
+}
+
 /* Fills fp from a copy of v; false (fp empty) when v is not of the plain
  * shape.  slash: a Content-Type ("type/subtype"). */
 static bool fast_params_parse(const char *v, bool slash, struct fast_params *fp)
@@ -526,9 +530,8 @@ static bool fast_params_parse(const char *v, bool slash, struct fast_params *fp)
             if (p == val)
                 goto no;
         }
-        for (unsigned i = 0; i < fp->n; i++)
-            if (g_ascii_strcasecmp(fp->name[i], name) == 0)
-                goto no; /* a name twice: GMime picks */
+        if (fast_param(fp, name))
+            goto no; /* a name twice: GMime picks */
         fp->name[fp->n] = name;
         fp->val[fp->n] = val;
         fp->n++;
@@ -540,14 +543,6 @@ no:
     g_free(fp->buf);
     memset(fp, 0, sizeof *fp);
     return false;
-}
-
-static const char *fast_param(const struct fast_params *fp, const char *name)
-{
-    for (unsigned i = 0; i < fp->n; i++)
-        if (g_ascii_strcasecmp(fp->name[i], name) == 0)
-            return fp->val[i];
-    return NULL;
 }
 
 /* A Content-Type parameter from GMime's object, or from the plain value. */

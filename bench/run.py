@@ -439,6 +439,11 @@ def version_of(argv, rx=None):
     return text.strip().splitlines()[0] if text.strip() else None
 
 
+def malloc_of(mailtap):
+    """The malloc mailtap says it runs on (its -V's second line), or None."""
+    return version_of([mailtap, "-V"], r"^(malloc: .+)$")
+
+
 def dpkg_version(pkg):
     return version_of(["dpkg-query", "-W", "-f", "${Version}", pkg], r"^(\S+)")
 
@@ -686,7 +691,8 @@ def main(argv=None):
            "- %s, %d cores, %s memory; %s, %s; load average at the start %s "
            "(a shared machine: absolute times drift, ratios hold)" % (
                mach["cpu"], mach["cores"], mach["mem"], mach["os"], mach["kernel"], mach["load"]),
-           "- mailtap: %s, `%s`" % (mailtap_desc, version_of([mailtap, "-V"]) or "?"),
+           "- mailtap: %s, `%s`" % (mailtap_desc, version_of([mailtap, "-V"]) or "?")
+           + ("; %s" % malloc_of(mailtap) if malloc_of(mailtap) else ""),
            "- floor: bench/floor.c, `gcc -O2 -lpcap`, libpcap %s" % (dpkg_version("libpcap0.8") or "?"),
            "- tshark %s, dsniff %s, tcpflow %s" % (
                dpkg_version("tshark") or "not installed", dpkg_version("dsniff") or "not installed",

@@ -22,7 +22,7 @@
 #define FILE_IOBUF (256 * 1024)
 /* Mapped reading of classic pcap files (see map_next): the window of the
  * file mapped at a time, which bounds the file's pages counted in RSS. */
-#define MAP_WINDOW (4u * 1024 * 1024)
+#define MAP_WINDOW (1u * 1024 * 1024)
 /* libpcap's largest record it accepts for the link types we decode
  * (MAXIMUM_SNAPLEN): a larger caplen is a damaged file. */
 #define MAP_CAPLEN_MAX 262144u

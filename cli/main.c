@@ -12,6 +12,9 @@
 #include <sys/stat.h>
 
 #include <glib.h>
+#ifdef MAILTAP_MIMALLOC
+#include <mimalloc.h>
+#endif
 
 #include "capture.h"
 #include "engine.h"
@@ -23,6 +26,18 @@
 #include "workers.h"
 
 enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_INPUT = 2 };
+
+/* The version, and the malloc it runs on (for bug reports and bench/). */
+static void print_version(void)
+{
+    printf("mailtap %s\n", MAILTAP_VERSION);
+#ifdef MAILTAP_MIMALLOC
+    int v = mi_version();
+    printf("malloc: mimalloc %d.%d.%d\n", v / 100, v / 10 % 10, v % 10);
+#else
+    printf("malloc: glibc\n");
+#endif
+}
 
 static void usage(FILE *f)
 {
@@ -368,7 +383,7 @@ int main(int argc, char **argv)
         case O_NOPIPELINE: pipeline = false; break;
         case 'q': quiet = true; break;
         case 'h': usage(stdout); return EXIT_OK;
-        case 'V': printf("mailtap %s\n", MAILTAP_VERSION); return EXIT_OK;
+        case 'V': print_version(); return EXIT_OK;
         default: usage(stderr); return EXIT_USAGE;
         }
     }
@@ -434,12 +449,14 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
 
-    /* Buffers over 1 MiB (large messages, decoded attachments) are mapped
-     * and unmapped, never kept in a heap: glibc otherwise raises this
-     * threshold as they are freed, and each thread's heap then keeps its
-     * high-water mark of them (with the message thread, two heaps).  The
-     * engine's pool (message.h) keeps the one large buffer that is reused. */
+#ifndef MAILTAP_MIMALLOC
+    /* With glibc's malloc: buffers over 1 MiB (GMime's, besides the
+     * message buffers mapped by mt_buf_alloc) are mapped and unmapped,
+     * never kept in a heap: glibc otherwise raises this threshold as they
+     * are freed, and each thread's heap then keeps its high-water mark of
+     * them (with the message thread, two heaps). */
     mallopt(M_MMAP_THRESHOLD, MT_MSGBUF_KEEP);
+#endif
     mt_mime_global_init();
     struct mt_html *html = NULL;
     if (html_path) {

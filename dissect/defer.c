@@ -131,7 +131,7 @@ void mt_deferred_free(struct mt_deferred *d)
 {
     if (!d)
         return;
-    g_free(d->mb.data);
+    mt_buf_free(d->mb.data, d->mb.cap);
     struct mt_message *m = &d->meta;
     g_free((char *)m->mail_from);
     g_free((char *)m->mail_params);

@@ -25,7 +25,7 @@
 struct mt_engine;
 struct mt_deferred; /* a finished message, or a session's end */
 
-/* fn takes ownership of d; it may give back, in *spare (g_malloc'd,
+/* fn takes ownership of d; it may give back, in *spare (from mt_buf_alloc,
  * *spare_cap bytes), the buffer of a message it is done with: the engine
  * keeps it for its next messages (mt_bufpool), so that every message does
  * not grow a new one. */

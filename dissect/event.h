@@ -91,6 +91,8 @@ struct mt_mime_part {
     char sha256[65];           /* of the decoded bytes, "" for containers */
     uint8_t *data;             /* decoded bytes (leaves only) for extraction */
     size_t data_len;
+    size_t data_cap;           /* data is from mt_buf_alloc with this capacity,
+                                * or (0) g_malloc'd */
     char *text_utf8;           /* leaves of type text/..., converted to UTF-8, capped */
     char *file;                /* set by the extractor */
 };

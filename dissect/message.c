@@ -2,8 +2,73 @@
 #include "message.h"
 
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <glib.h>
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define BUF_MAP 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+#define BUF_MAP 0
+#endif
+#endif
+#ifndef BUF_MAP
+#define BUF_MAP 1
+#endif
+
+static bool buf_mapped(size_t cap)
+{
+    return BUF_MAP && cap > MT_BUF_MAP_MIN;
+}
+
+static size_t page_round(size_t n)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    return (n + pg - 1) / pg * pg;
+}
+
+uint8_t *mt_buf_alloc(size_t cap)
+{
+    if (!buf_mapped(cap))
+        return g_malloc(cap);
+    void *p = mmap(NULL, page_round(cap), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (p == MAP_FAILED)
+        g_error("mailtap: cannot map a message buffer of %zu bytes", cap);
+    return p;
+}
+
+uint8_t *mt_buf_resize(uint8_t *p, size_t old_cap, size_t len, size_t new_cap)
+{
+    if (!p)
+        return mt_buf_alloc(new_cap);
+    if (!buf_mapped(old_cap) && !buf_mapped(new_cap))
+        return g_realloc(p, new_cap);
+    if (buf_mapped(old_cap) && buf_mapped(new_cap)) {
+        void *q = mremap(p, page_round(old_cap), page_round(new_cap), MREMAP_MAYMOVE);
+        if (q == MAP_FAILED)
+            g_error("mailtap: cannot map a message buffer of %zu bytes", new_cap);
+        return q;
+    }
+    /* between the heap and a mapping: copy what is kept */
+    uint8_t *q = mt_buf_alloc(new_cap);
+    memcpy(q, p, MIN(len, new_cap));
+    mt_buf_free(p, old_cap);
+    return q;
+}
+
+void mt_buf_free(uint8_t *p, size_t cap)
+{
+    if (!p)
+        return;
+    if (buf_mapped(cap))
+        munmap(p, page_round(cap));
+    else
+        g_free(p);
+}
 
 void mt_bufpool_put(struct mt_bufpool *bp, uint8_t *data, size_t cap)
 {
@@ -14,14 +79,14 @@ void mt_bufpool_put(struct mt_bufpool *bp, uint8_t *data, size_t cap)
             bp->nsmall++;
             bp->small_bytes += cap;
         } else {
-            g_free(data);
+            mt_buf_free(data, cap);
         }
     } else if (cap > bp->cap) {
-        g_free(bp->data);
+        mt_buf_free(bp->data, bp->cap);
         bp->data = data;
         bp->cap = cap;
     } else {
-        g_free(data);
+        mt_buf_free(data, cap);
     }
 }
 
@@ -70,11 +135,11 @@ uint8_t *mt_bufpool_pop(struct mt_bufpool *bp, size_t *cap)
 
 void mt_bufpool_free(struct mt_bufpool *bp)
 {
-    g_free(bp->data);
+    mt_buf_free(bp->data, bp->cap);
     bp->data = NULL;
     bp->cap = 0;
     for (unsigned i = 0; i < bp->nsmall; i++)
-        g_free(bp->small[i]);
+        mt_buf_free(bp->small[i], bp->small_cap[i]);
     bp->nsmall = 0;
     bp->small_bytes = 0;
 }
@@ -88,7 +153,7 @@ void mt_msgbuf_init(struct mt_msgbuf *m, uint64_t max, struct mt_bufpool *pool)
 
 void mt_msgbuf_free(struct mt_msgbuf *m)
 {
-    g_free(m->data);
+    mt_buf_free(m->data, m->cap);
     m->data = NULL;
     m->len = m->cap = 0;
     m->active = false;
@@ -157,7 +222,7 @@ void mt_msgbuf_append(struct mt_msgbuf *m, const uint8_t *p, size_t n)
             /* a kept buffer, its pages already in: no growing */
             if (m->len)
                 memcpy(b, m->data, m->len);
-            g_free(m->data);
+            mt_buf_free(m->data, m->cap);
             m->data = b;
             m->cap = cap;
         } else {
@@ -166,7 +231,7 @@ void mt_msgbuf_append(struct mt_msgbuf *m, const uint8_t *p, size_t n)
                 cap *= 2;
             if ((uint64_t)cap > m->max) /* never past the cap: len + keep <= max */
                 cap = (size_t)m->max;
-            m->data = g_realloc(m->data, cap);
+            m->data = mt_buf_resize(m->data, m->cap, m->len, cap);
             m->cap = cap;
         }
     }

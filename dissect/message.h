@@ -26,6 +26,21 @@
 #define MT_BUFPOOL_SMALL 16
 #define MT_BUFPOOL_BYTES (1024 * 1024)
 
+/* Message buffers (and decoded parts, mime_int.h) are allocated, resized
+ * and freed only through these, with their exact capacity.  One of more
+ * than MT_BUF_MAP_MIN bytes is mapped from the kernel and unmapped when
+ * freed, never kept in a malloc heap: the command's allocator (mimalloc,
+ * see README) keeps freed memory for reuse, and peak RSS would then
+ * follow the high-water mark of the large messages in flight on every
+ * thread (docs/caps.md).  Under the sanitizers they are plain g_malloc, so
+ * that overruns are still seen. */
+#define MT_BUF_MAP_MIN (64 * 1024)
+uint8_t *mt_buf_alloc(size_t cap);
+/* p (old_cap bytes, or NULL) with room for new_cap; its first len bytes
+ * kept. */
+uint8_t *mt_buf_resize(uint8_t *p, size_t old_cap, size_t len, size_t new_cap);
+void mt_buf_free(uint8_t *p, size_t cap);
+
 struct mt_bufpool {
     uint8_t *data; /* the big one */
     size_t cap;
@@ -35,7 +50,7 @@ struct mt_bufpool {
     size_t small_bytes;
 };
 
-/* Keeps data (cap bytes, g_malloc'd) or frees it: a big one if larger
+/* Keeps data (cap bytes, from mt_buf_alloc) or frees it: a big one if larger
  * than the big one kept (which is then freed), a small one while there is
  * room. */
 void mt_bufpool_put(struct mt_bufpool *bp, uint8_t *data, size_t cap);

@@ -34,7 +34,6 @@
 #include "mime_int.h"
 #include "b64.h"
 
-#include <malloc.h>
 #include <string.h>
 
 #include <gmime/gmime.h>
@@ -403,17 +402,15 @@ static void mime_leaf_data(struct mime_ctx *c, GMimePart *part, struct mt_mime_p
                 mt_sha256_hex((const uint8_t *)"", 0, p->sha256);
                 return;
             }
-            p->data = g_malloc(MT_B64_DECODED_MAX(n));
+            mt_mime_data_alloc(p, MT_B64_DECODED_MAX(n));
             p->data_len = mt_b64_decode_lenient((const char *)src->data + start, n, p->data,
                                                 &bad);
             if (bad) {
                 g_snprintf(c->detail, sizeof c->detail, "part %s", p->path);
                 mime_anomaly(c, MT_AN_MIME_BAD_BASE64, c->detail);
             }
-            if (p->data_len == 0) {
-                g_free(p->data);
-                p->data = NULL;
-            }
+            if (p->data_len == 0)
+                mt_mime_data_release(p);
             p->size = p->data_len;
             mt_sha256_hex(p->data ? p->data : (const uint8_t *)"", p->data_len, p->sha256);
             return;
@@ -800,7 +797,7 @@ struct big_spare {
 static void big_spare_free(gpointer data)
 {
     struct big_spare *b = data;
-    g_free(b->p);
+    mt_buf_free(b->p, b->cap);
     g_free(b);
 }
 
@@ -816,36 +813,42 @@ static struct big_spare *big_spare_get(void)
     return b;
 }
 
-uint8_t *mt_mime_data_alloc(size_t n)
+void mt_mime_data_alloc(struct mt_mime_part *p, size_t n)
 {
     if (n > MT_MIME_BIG_DATA) {
         struct big_spare *b = big_spare_get();
         if (b->p && b->cap >= n) {
-            uint8_t *p = b->p;
+            p->data = b->p;
+            p->data_cap = b->cap;
             b->p = NULL;
             b->cap = 0;
-            return p;
+            return;
         }
     }
-    return g_malloc(n);
+    p->data = mt_buf_alloc(n);
+    p->data_cap = n;
 }
 
-/* Frees a part's data, or keeps it as the thread's spare if large. */
-static void data_release(uint8_t *p)
+void mt_mime_data_release(struct mt_mime_part *p)
 {
-    if (!p)
+    uint8_t *d = p->data;
+    size_t cap = p->data_cap;
+    p->data = NULL;
+    p->data_cap = 0;
+    if (cap == 0) { /* GMime's output, g_malloc'd */
+        g_free(d);
         return;
-    size_t cap = malloc_usable_size(p);
+    }
     if (cap > MT_MIME_BIG_DATA) {
         struct big_spare *b = big_spare_get();
         if (cap > b->cap) {
-            g_free(b->p);
-            b->p = p;
+            mt_buf_free(b->p, b->cap);
+            b->p = d;
             b->cap = cap;
             return;
         }
     }
-    g_free(p);
+    mt_buf_free(d, cap);
 }
 
 void mt_mime_part_clear(struct mt_mime_part *p)
@@ -856,7 +859,7 @@ void mt_mime_part_clear(struct mt_mime_part *p)
     g_free(p->encoding);
     g_free(p->filename);
     g_free(p->disposition);
-    data_release(p->data);
+    mt_mime_data_release(p);
     g_free(p->text_utf8);
     g_free(p->file);
     memset(p, 0, sizeof *p);

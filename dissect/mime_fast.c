@@ -425,7 +425,7 @@ static void fast_leaf_data(struct fast *f, GMimeContentEncoding enc, size_t cs, 
     *bad_b64 = false;
     if (enc == GMIME_CONTENT_ENCODING_BASE64) {
         size_t bad = 0;
-        p->data = mt_mime_data_alloc(MT_B64_DECODED_MAX(n));
+        mt_mime_data_alloc(p, MT_B64_DECODED_MAX(n));
         p->data_len = mt_b64_decode_lenient(src, n, p->data, &bad);
         *bad_b64 = bad != 0;
     } else if (enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) {
@@ -435,13 +435,12 @@ static void fast_leaf_data(struct fast *f, GMimeContentEncoding enc, size_t cs, 
         p->data_len = g_mime_encoding_step(&st, src, n, (char *)p->data);
         p->data_len += g_mime_encoding_flush(&st, "", 0, (char *)p->data + p->data_len);
     } else if (n > 0) {
-        p->data = g_memdup2(src, n);
+        mt_mime_data_alloc(p, n);
+        memcpy(p->data, src, n);
         p->data_len = n;
     }
-    if (p->data_len == 0) {
-        g_free(p->data);
-        p->data = NULL;
-    }
+    if (p->data_len == 0)
+        mt_mime_data_release(p);
     p->size = p->data_len;
     mt_sha256_hex(p->data ? p->data : (const uint8_t *)"", p->data_len, p->sha256);
 }

@@ -45,12 +45,15 @@ GMimeParserOptions *mime_fast_options(void);
 bool mime_fast_parse(struct mime_ctx *c, const uint8_t *data, size_t len,
                      struct mt_mime_result *out);
 
-/* A buffer for a part's decoded data (freed by mt_mime_part_clear): one of
- * more than MT_MIME_BIG_DATA bytes may be the thread's spare, kept from the
- * last large part.  The same size as the large message buffers, above which
- * the command has malloc map and unmap buffers. */
+/* Sets p->data (and data_cap) to a buffer of at least n bytes for the
+ * part's decoded data (from mt_buf_alloc: mapped if large), freed by
+ * mt_mime_part_clear: one of more than MT_MIME_BIG_DATA bytes may be the
+ * thread's spare, kept from the last large part. */
 #define MT_MIME_BIG_DATA MT_MSGBUF_KEEP
-uint8_t *mt_mime_data_alloc(size_t n);
+void mt_mime_data_alloc(struct mt_mime_part *p, size_t n);
+/* Frees p->data however it was allocated, or keeps it as the thread's
+ * spare if large; p->data is then NULL. */
+void mt_mime_data_release(struct mt_mime_part *p);
 
 /* The first '-' at or after pos that begins a line of d[0..end) (pos
  * begins one), or end.  Boundary lines are looked for this way: memchr for

@@ -14,7 +14,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
 # the engine and the command; wireshark-dev for the plugin (optional in the build)
-build_pkgs=(build-essential cmake pkg-config libpcap-dev libglib2.0-dev libgmime-3.0-dev
+build_pkgs=(build-essential cmake pkg-config libpcap-dev libglib2.0-dev libgmime-3.0-dev libmimalloc-dev
             nettle-dev zlib1g-dev wireshark-dev libwireshark-dev)
 # the tests: tcpflow (conformance), tshark (plugin), real servers and clients in
 # network namespaces (live capture), setpriv (util-linux)

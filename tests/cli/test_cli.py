@@ -79,6 +79,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mailtap", required=True)
     ap.add_argument("--samples", required=True)
+    ap.add_argument("--malloc", default=None,
+                    help="the malloc the build links (mimalloc or glibc): --version must say it")
     a = ap.parse_args()
     MAILTAP = a.mailtap
     sample = os.path.join(a.samples, "smtp-auth-plain.pcap")
@@ -93,6 +95,8 @@ def main():
     check(rc == 0 and "-r" in out, "--help exits 0")
     rc, out, err = run(["--version"])
     check(rc == 0 and out.startswith("mailtap "), "--version")
+    if a.malloc:
+        check(f"\nmalloc: {a.malloc}" in out, f"--version names the malloc ({a.malloc}): {out!r}")
 
     # a good capture: exit 0, session record with the documented fields
     rc, out, err = run(["-r", sample, "--json"])

@@ -132,38 +132,38 @@ static void test_bufpool(void)
     size_t big = 2 * MT_MSGBUF_KEEP, cap;
 
     /* big ones: the larger is kept, the smaller freed (ASan: no leak) */
-    mt_bufpool_put(&bp, g_malloc(big), big);
-    mt_bufpool_put(&bp, g_malloc(big / 2 + MT_MSGBUF_KEEP / 2), big / 2 + MT_MSGBUF_KEEP / 2);
+    mt_bufpool_put(&bp, mt_buf_alloc(big), big);
+    mt_bufpool_put(&bp, mt_buf_alloc(big / 2 + MT_MSGBUF_KEEP / 2), big / 2 + MT_MSGBUF_KEEP / 2);
     g_assert_cmpuint(bp.cap, ==, big);
-    mt_bufpool_put(&bp, g_malloc(big + 1), big + 1);
+    mt_bufpool_put(&bp, mt_buf_alloc(big + 1), big + 1);
     g_assert_cmpuint(bp.cap, ==, big + 1);
 
     /* small ones: up to MT_BUFPOOL_SMALL, and MT_BUFPOOL_BYTES in all */
     for (int i = 0; i < MT_BUFPOOL_SMALL + 4; i++)
-        mt_bufpool_put(&bp, g_malloc(4096), 4096);
+        mt_bufpool_put(&bp, mt_buf_alloc(4096), 4096);
     g_assert_cmpuint(bp.nsmall, ==, MIN(MT_BUFPOOL_SMALL, MT_BUFPOOL_BYTES / 4096));
     g_assert_cmpuint(bp.small_bytes, ==, bp.nsmall * 4096u);
     mt_bufpool_free(&bp);
-    mt_bufpool_put(&bp, g_malloc(MT_BUFPOOL_BYTES), MT_BUFPOOL_BYTES);
-    mt_bufpool_put(&bp, g_malloc(4096), 4096); /* over the byte total: freed */
+    mt_bufpool_put(&bp, mt_buf_alloc(MT_BUFPOOL_BYTES), MT_BUFPOOL_BYTES);
+    mt_bufpool_put(&bp, mt_buf_alloc(4096), 4096); /* over the byte total: freed */
     g_assert_cmpuint(bp.nsmall, ==, 1);
     g_assert_cmpuint(bp.small_bytes, ==, MT_BUFPOOL_BYTES);
 
     /* pop: the big one first, then the small ones, then nothing */
-    mt_bufpool_put(&bp, g_malloc(big), big);
+    mt_bufpool_put(&bp, mt_buf_alloc(big), big);
     uint8_t *b = mt_bufpool_pop(&bp, &cap);
     g_assert_nonnull(b);
     g_assert_cmpuint(cap, ==, big);
-    g_free(b);
+    mt_buf_free(b, cap);
     b = mt_bufpool_pop(&bp, &cap);
     g_assert_cmpuint(cap, ==, MT_BUFPOOL_BYTES);
-    g_free(b);
+    mt_buf_free(b, cap);
     g_assert_null(mt_bufpool_pop(&bp, &cap));
     g_assert_cmpuint(cap, ==, 0);
     g_assert_cmpuint(bp.small_bytes, ==, 0);
 
     /* a growing message takes a kept buffer large enough, pages and all */
-    mt_bufpool_put(&bp, g_malloc(16384), 16384);
+    mt_bufpool_put(&bp, mt_buf_alloc(16384), 16384);
     struct mt_msgbuf m;
     mt_msgbuf_init(&m, 1 << 20, &bp);
     mt_msgbuf_begin(&m);
@@ -177,11 +177,48 @@ static void test_bufpool(void)
     mt_bufpool_free(&bp);
 }
 
+/* mt_buf_resize keeps the first len bytes across every kind of change:
+ * heap to heap, heap to mapping, mapping to mapping (mremap), mapping back
+ * to the heap, growing and shrinking, and a NULL start. */
+static void test_buf_resize(void)
+{
+    static const struct {
+        size_t from, to;
+    } rows[] = {
+        { 0, 100 },
+        { 100, 4096 },
+        { 4096, MT_BUF_MAP_MIN },               /* at the threshold: still the heap */
+        { MT_BUF_MAP_MIN, MT_BUF_MAP_MIN + 1 }, /* just past it: mapped */
+        { 4096, 3 * MT_BUF_MAP_MIN },
+        { 3 * MT_BUF_MAP_MIN, 9 * MT_BUF_MAP_MIN + 123 },
+        { 9 * MT_BUF_MAP_MIN + 123, 2 * MT_BUF_MAP_MIN },
+        { 2 * MT_BUF_MAP_MIN, 5000 },
+        { 5000, 300 },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
+        size_t from = rows[i].from, to = rows[i].to;
+        uint8_t *p = from ? mt_buf_alloc(from) : NULL;
+        for (size_t k = 0; k < from; k++)
+            p[k] = (uint8_t)(k * 7 + i);
+        size_t len = MIN(from, to);
+        uint8_t *q = mt_buf_resize(p, from, len, to);
+        g_assert_nonnull(q);
+        for (size_t k = 0; k < len; k++)
+            if (q[k] != (uint8_t)(k * 7 + i))
+                g_error("row %zu (%zu -> %zu): byte %zu lost", i, from, to, k);
+        memset(q, 0x5a, to); /* every byte of the new capacity is writable */
+        mt_buf_free(q, to);
+    }
+    mt_buf_free(NULL, 0);
+    mt_buf_free(NULL, 10 * MT_BUF_MAP_MIN);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/message/append", test_append);
     g_test_add_func("/message/dotbody", test_dotbody);
     g_test_add_func("/message/bufpool", test_bufpool);
+    g_test_add_func("/message/buf-resize", test_buf_resize);
     return g_test_run();
 }

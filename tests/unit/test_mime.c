@@ -702,7 +702,7 @@ static gpointer spare_in_thread(gpointer data)
     (void)data;
     struct mt_mime_part p;
     memset(&p, 0, sizeof(p));
-    p.data = mt_mime_data_alloc(3 * MT_MIME_BIG_DATA);
+    mt_mime_data_alloc(&p, 3 * MT_MIME_BIG_DATA);
     uint8_t *kept = p.data;
     mt_mime_part_clear(&p);
     /* the thread's own spare is left behind: freed when the thread ends
@@ -712,40 +712,59 @@ static gpointer spare_in_thread(gpointer data)
 
 static void test_data_spare(void)
 {
-    struct mt_mime_part p;
+    struct mt_mime_part p, q;
     memset(&p, 0, sizeof(p));
-    p.data = mt_mime_data_alloc(3 * MT_MIME_BIG_DATA);
+    memset(&q, 0, sizeof(q));
+    mt_mime_data_alloc(&p, 3 * MT_MIME_BIG_DATA);
     uint8_t *first = p.data;
+    g_assert_cmpuint(p.data_cap, ==, 3 * MT_MIME_BIG_DATA);
     memset(first, 0xab, 3 * MT_MIME_BIG_DATA);
     mt_mime_part_clear(&p);
     g_assert_null(p.data);
+    g_assert_cmpuint(p.data_cap, ==, 0);
 
-    /* the next large part, no larger: the same buffer */
-    uint8_t *again = mt_mime_data_alloc(2 * MT_MIME_BIG_DATA);
-    g_assert_true(again == first);
+    /* the next large part, no larger: the same buffer, with its capacity */
+    mt_mime_data_alloc(&p, 2 * MT_MIME_BIG_DATA);
+    g_assert_true(p.data == first);
+    g_assert_cmpuint(p.data_cap, ==, 3 * MT_MIME_BIG_DATA);
     /* while it is in use, another large part gets a new one */
-    uint8_t *other = mt_mime_data_alloc(2 * MT_MIME_BIG_DATA);
-    g_assert_true(other != first);
-    g_free(other);
+    mt_mime_data_alloc(&q, 2 * MT_MIME_BIG_DATA);
+    g_assert_true(q.data != first);
+    mt_buf_free(q.data, q.data_cap);
+    memset(&q, 0, sizeof(q));
 
     /* a larger part than the spare: a new buffer, and the spare stays */
-    p.data = again;
-    mt_mime_part_clear(&p);
-    uint8_t *bigger = mt_mime_data_alloc(8 * MT_MIME_BIG_DATA);
+    mt_mime_part_clear(&p); /* first is the spare again */
+    mt_mime_data_alloc(&p, 8 * MT_MIME_BIG_DATA);
+    uint8_t *bigger = p.data;
     g_assert_true(bigger != first);
-    g_assert_true(mt_mime_data_alloc(MT_MIME_BIG_DATA + 1) == first);
-    g_free(first);
+    mt_mime_data_alloc(&q, MT_MIME_BIG_DATA + 1);
+    g_assert_true(q.data == first);
+    mt_buf_free(q.data, q.data_cap);
+    memset(&q, 0, sizeof(q));
 
-    p.data = bigger; /* the spare becomes this one */
-    mt_mime_part_clear(&p);
-    uint8_t *big2 = mt_mime_data_alloc(4 * MT_MIME_BIG_DATA);
-    g_assert_true(big2 == bigger);
+    mt_mime_part_clear(&p); /* the spare becomes bigger */
+    mt_mime_data_alloc(&p, 4 * MT_MIME_BIG_DATA);
+    g_assert_true(p.data == bigger);
+    uint8_t *big2 = p.data;
+    size_t big2_cap = p.data_cap;
+
+    /* a small part's buffer is freed, not kept; one from GMime (no
+     * capacity: g_malloc'd) is freed with g_free (ASan: no mismatch) */
+    mt_mime_data_alloc(&q, 100);
+    g_assert_cmpuint(q.data_cap, ==, 100);
+    mt_mime_part_clear(&q);
+    q.data = g_malloc(2 * MT_MIME_BIG_DATA);
+    mt_mime_part_clear(&q);
+    mt_mime_data_alloc(&q, MT_MIME_BIG_DATA + 1);
+    g_assert_true(q.data != big2); /* big2 is in use, no spare */
+    mt_buf_free(q.data, q.data_cap);
 
     /* each thread has its own */
     GThread *t = g_thread_new("spare", spare_in_thread, NULL);
     uint8_t *theirs = g_thread_join(t);
     g_assert_true(theirs != big2);
-    g_free(big2);
+    mt_buf_free(big2, big2_cap);
 }
 
 int main(int argc, char **argv)

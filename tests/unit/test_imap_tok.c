@@ -308,8 +308,12 @@ static void put_bytes(GString *g, struct mt_bytes b)
     g_string_append_len(g, (const char *)b.p, (gssize)b.n);
 }
 
+/* Whether sink writes the session's capabilities at its end. */
+static bool show_caps;
+
 /* C tag verb arg | D arg (SASL) | R tag code line | K mech user pass result |
- * M source mailbox uid section flags size complete | A anomaly */
+ * M source mailbox uid section flags size complete | A anomaly |
+ * P capability,... (at the session's end, when show_caps) */
 static void sink(void *ud, struct mt_event *ev)
 {
     GString *g = ud;
@@ -357,6 +361,15 @@ static void sink(void *ud, struct mt_event *ev)
     case MT_EV_TLS:
         g_string_append(g, "TLS");
         break;
+    case MT_EV_SESSION_END: {
+        char **caps = ev->sess ? ev->sess->capabilities : NULL;
+        if (!show_caps || !caps)
+            return;
+        g_string_append(g, "P ");
+        for (size_t i = 0; caps[i]; i++)
+            g_string_append_printf(g, "%s%s", i ? "," : "", caps[i]);
+        break;
+    }
     default:
         return;
     }
@@ -404,6 +417,72 @@ static void check_conv(const struct turn *t, size_t nt, const char *want)
             g_error("segments of %zu bytes:\n--- got\n%s--- want\n%s", segs[i], got, want);
         g_free(got);
     }
+}
+
+/* The server's words (status codes, CAPABILITY, EXISTS, FETCH, UID,
+ * BODY[]) are case-insensitive (RFC 9051 4.1): the same dialogue with
+ * them in upper and in lower case gives the same events, but for the
+ * lines, the section and the capabilities, shown as sent. */
+static void test_imap_server_words(void)
+{
+    static const struct turn upper[] = {
+        { 's', "* OK [CAPABILITY IMAP4rev1 LOGIN-REFERRALS AUTH=PLAIN] ready\r\n", 0 },
+        { 'c', "a1 LOGIN alice s3cret\r\n", 0 },
+        { 's', "a1 OK [CAPABILITY IMAP4rev1 IDLE MOVE] logged in\r\n", 0 },
+        { 'c', "a2 CAPABILITY\r\n", 0 },
+        { 's', "* CAPABILITY IMAP4rev1 IDLE MOVE UIDPLUS\r\na2 OK done\r\n", 0 },
+        { 'c', "a3 SELECT INBOX\r\n", 0 },
+        { 's', "* 1 EXISTS\r\na3 OK [READ-WRITE] selected\r\n", 0 },
+        { 'c', "a4 UID FETCH 7 (BODY.PEEK[])\r\n", 0 },
+        { 's', "* 1 FETCH (UID 7 BODY[] {21}\r\nSubject: x\r\n\r\nhello\r\n)\r\n"
+               "a4 OK fetched\r\n", 0 },
+    };
+    static const struct turn lower[] = {
+        { 's', "* ok [capability imap4rev1 login-referrals auth=plain] ready\r\n", 0 },
+        { 'c', "a1 LOGIN alice s3cret\r\n", 0 },
+        { 's', "a1 ok [capability imap4rev1 idle move] logged in\r\n", 0 },
+        { 'c', "a2 CAPABILITY\r\n", 0 },
+        { 's', "* capability imap4rev1 idle move uidplus\r\na2 ok done\r\n", 0 },
+        { 'c', "a3 SELECT INBOX\r\n", 0 },
+        { 's', "* 1 exists\r\na3 ok [read-write] selected\r\n", 0 },
+        { 'c', "a4 UID FETCH 7 (BODY.PEEK[])\r\n", 0 },
+        { 's', "* 1 fetch (uid 7 body[] {21}\r\nSubject: x\r\n\r\nhello\r\n)\r\n"
+               "a4 ok fetched\r\n", 0 },
+    };
+    show_caps = true;
+    check_conv(upper, G_N_ELEMENTS(upper),
+               "R * OK * OK [CAPABILITY IMAP4rev1 LOGIN-REFERRALS AUTH=PLAIN] ready\n"
+               "S a1 LOGIN alice s3cret\n"
+               "R a1 OK a1 OK [CAPABILITY IMAP4rev1 IDLE MOVE] logged in\n"
+               "K IMAP LOGIN alice s3cret success\n"
+               "C a2 CAPABILITY \n"
+               "R * * * CAPABILITY IMAP4rev1 IDLE MOVE UIDPLUS\n"
+               "R a2 OK a2 OK done\n"
+               "C a3 SELECT INBOX\n"
+               "R * * * 1 EXISTS\n"
+               "R a3 OK a3 OK [READ-WRITE] selected\n"
+               "C a4 UID FETCH 7 (BODY.PEEK[])\n"
+               "R * * * 1 FETCH (UID 7 BODY[] {21})\n"
+               "M FETCH INBOX 7 BODY[] - 21 complete\n"
+               "R a4 OK a4 OK fetched\n"
+               "P IMAP4rev1,IDLE,MOVE,UIDPLUS\n");
+    check_conv(lower, G_N_ELEMENTS(lower),
+               "R * OK * ok [capability imap4rev1 login-referrals auth=plain] ready\n"
+               "S a1 LOGIN alice s3cret\n"
+               "R a1 OK a1 ok [capability imap4rev1 idle move] logged in\n"
+               "K IMAP LOGIN alice s3cret success\n"
+               "C a2 CAPABILITY \n"
+               "R * * * capability imap4rev1 idle move uidplus\n"
+               "R a2 OK a2 ok done\n"
+               "C a3 SELECT INBOX\n"
+               "R * * * 1 exists\n"
+               "R a3 OK a3 ok [read-write] selected\n"
+               "C a4 UID FETCH 7 (BODY.PEEK[])\n"
+               "R * * * 1 fetch (uid 7 body[] {21})\n"
+               "M FETCH INBOX 7 body[] - 21 complete\n"
+               "R a4 OK a4 ok fetched\n"
+               "P imap4rev1,idle,move,uidplus\n");
+    show_caps = false;
 }
 
 /* LOGIN with a synchronising literal and a quoted password, pipelined
@@ -589,6 +668,7 @@ int main(int argc, char **argv)
      * (session.c only holds a weak reference to it) */
     g_assert_cmpstr(mt_imap_dissector.name, ==, "imap");
     g_test_add_func("/imap/login_fetch", test_imap_login_fetch);
+    g_test_add_func("/imap/server_words", test_imap_server_words);
     g_test_add_func("/imap/auth_append_idle_starttls", test_imap_auth_append);
     g_test_add_func("/imap/compress", test_imap_compress);
     g_test_add_func("/imap/hostile", test_imap_hostile);

@@ -62,6 +62,7 @@ struct closed {
     int64_t closed_us;
     struct mt_endpoint client;
     uint32_t end[2];  /* next sequence number of each side at the close */
+    struct closed *prev, *next; /* the order of closing, oldest first */
 };
 
 /* A drained history larger than this is given back (idle dialogues must
@@ -82,7 +83,11 @@ struct mt_reasm {
     GHashTable *flows;
     struct flow *last;    /* the flow of the previous packet: segments come in bursts */
     GHashTable *closed;   /* flowkey -> struct closed (owned) */
-    GQueue closed_fifo;   /* struct closed*, oldest first */
+    /* the same, oldest first: a list through the entries themselves, so
+     * that a replaced one leaves it at once (a GQueue was searched from
+     * its head, and took a node of its own per entry) */
+    struct closed *closed_head, *closed_tail;
+    unsigned nclosed;
     struct flow *lru_head, *lru_tail;
     struct mt_reasm_stats st;
     /* history buffers given back by drained or closed streams, for reuse */
@@ -141,7 +146,6 @@ struct mt_reasm *mt_reasm_new(const struct mt_limits *lim, const struct mt_reasm
     r->ud = ud;
     r->flows = g_hash_table_new(key_hash, key_equal);
     r->closed = g_hash_table_new_full(key_hash, key_equal, NULL, g_free);
-    g_queue_init(&r->closed_fifo);
     return r;
 }
 
@@ -600,21 +604,36 @@ static void stream_free(struct mt_reasm *r, struct stream *s)
     hist_release(r, s->hist, s->hist_cap);
 }
 
+/* Takes c out of the order of closing (it stays in the table). */
+static void closed_unlink(struct mt_reasm *r, struct closed *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        r->closed_head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        r->closed_tail = c->prev;
+    c->prev = c->next = NULL;
+    r->nclosed--;
+}
+
 static void closed_expire(struct mt_reasm *r, int64_t now)
 {
     struct closed *c;
-    while ((c = g_queue_peek_head(&r->closed_fifo)) &&
-           (now - c->closed_us > CLOSED_KEEP_US || r->closed_fifo.length > CLOSED_MAX)) {
-        g_queue_pop_head(&r->closed_fifo);
-        g_hash_table_remove(r->closed, &c->key);
+    while ((c = r->closed_head) &&
+           (now - c->closed_us > CLOSED_KEEP_US || r->nclosed > CLOSED_MAX)) {
+        closed_unlink(r, c);
+        g_hash_table_remove(r->closed, &c->key); /* frees c */
     }
 }
 
 static void closed_remember(struct mt_reasm *r, struct flow *f)
 {
     struct closed *c = g_hash_table_lookup(r->closed, &f->key);
-    if (c) { /* replaced: drop the old entry from the queue too */
-        g_queue_remove(&r->closed_fifo, c);
+    if (c) { /* replaced: drop the old entry from the order too */
+        closed_unlink(r, c);
         g_hash_table_remove(r->closed, &f->key);
     }
     c = g_new0(struct closed, 1);
@@ -624,7 +643,13 @@ static void closed_remember(struct mt_reasm *r, struct flow *f)
     c->end[0] = f->st[0].fin ? f->st[0].fin_seq : f->st[0].next;
     c->end[1] = f->st[1].fin ? f->st[1].fin_seq : f->st[1].next;
     g_hash_table_insert(r->closed, &c->key, c);
-    g_queue_push_tail(&r->closed_fifo, c);
+    c->prev = r->closed_tail;
+    if (r->closed_tail)
+        r->closed_tail->next = c;
+    else
+        r->closed_head = c;
+    r->closed_tail = c;
+    r->nclosed++;
     closed_expire(r, f->pub.last_us);
 }
 
@@ -811,7 +836,6 @@ void mt_reasm_free(struct mt_reasm *r)
     for (unsigned i = 0; i < r->nhcache; i++)
         g_free(r->hcache[i].p);
     g_hash_table_destroy(r->flows);
-    g_queue_clear(&r->closed_fifo);
     g_hash_table_destroy(r->closed);
     g_free(r);
 }

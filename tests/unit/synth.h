@@ -98,6 +98,7 @@ struct synth {
     uint64_t num;
     int64_t ts;
     uint16_t server_port; /* 0: 2525 */
+    uint16_t client_port; /* 0: 40000 */
 };
 
 static inline void synth_pkt(struct synth *s, enum mt_dir dir, uint8_t flags, const void *p,
@@ -105,7 +106,8 @@ static inline void synth_pkt(struct synth *s, enum mt_dir dir, uint8_t flags, co
 {
     struct mt_packet pk;
     memset(&pk, 0, sizeof(pk));
-    struct mt_endpoint cl = { .family = 4, .addr = { 192, 0, 2, 1 }, .port = 40000 };
+    struct mt_endpoint cl = { .family = 4, .addr = { 192, 0, 2, 1 },
+                              .port = s->client_port ? s->client_port : 40000 };
     struct mt_endpoint sv = { .family = 4, .addr = { 192, 0, 2, 25 },
                               .port = s->server_port ? s->server_port : 2525 };
     pk.src = dir == MT_C2S ? cl : sv;

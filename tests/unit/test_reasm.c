@@ -228,10 +228,67 @@ static void test_history_ring(void)
     }
 }
 
+/* One whole connection from client port cport: handshake, "QUIT", both
+ * FINs; the client's data starts at isn + 1. */
+static void conn(struct synth *s, uint16_t cport, uint32_t isn)
+{
+    s->server_port = 25;
+    s->client_port = cport;
+    s->seq[MT_C2S] = isn;
+    s->seq[MT_S2C] = isn + 50000;
+    synth_pkt(s, MT_C2S, MT_TH_SYN, NULL, 0);
+    synth_pkt(s, MT_S2C, MT_TH_SYN | MT_TH_ACK, NULL, 0);
+    synth_pkt(s, MT_C2S, MT_TH_ACK | MT_TH_PSH, "QUIT\r\n", 6);
+    synth_pkt(s, MT_C2S, MT_TH_FIN | MT_TH_ACK, NULL, 0);
+    synth_pkt(s, MT_S2C, MT_TH_FIN | MT_TH_ACK, NULL, 0);
+}
+
+/* A late copy of the "QUIT" of the connection conn(cport, isn) made. */
+static void late_quit(struct synth *s, uint16_t cport, uint32_t isn)
+{
+    s->client_port = cport;
+    s->seq[MT_C2S] = isn + 1;
+    synth_pkt(s, MT_C2S, MT_TH_ACK | MT_TH_PSH, "QUIT\r\n", 6);
+}
+
+/* The remembered closed flows are kept in the order of closing: a 4-tuple
+ * closed again replaces its entry wherever it is in that order (first,
+ * middle, last), and entries age out from the oldest.  While remembered,
+ * a late segment opens no session; once aged out (120 s), it does. */
+static void test_closed_order(void)
+{
+    struct mt_limits lim;
+    mt_limits_default(&lim);
+    struct count c;
+    memset(&c, 0, sizeof(c));
+    struct mt_engine *e = mt_engine_new(&lim, count_sink, &c);
+    struct synth s = { .e = e };
+    const uint32_t again = 900000; /* the second connection's ISN: past the first's end */
+    for (uint16_t p = 40001; p <= 40004; p++)
+        conn(&s, p, 1000);
+    conn(&s, 40002, again); /* replaces the second of four */
+    conn(&s, 40001, again); /* the first */
+    conn(&s, 40001, again + 1000000); /* the last */
+    conn(&s, 40004, again); /* the last but one is now 40004's first */
+    for (uint16_t p = 40001; p <= 40004; p++) /* all remembered: no session */
+        late_quit(&s, p, p == 40001 ? again + 1000000 : p == 40003 ? 1000 : again);
+    g_assert_cmpint(c.sessions, ==, 8); /* each ended at its close */
+
+    /* 121 s later, one more close ages all of them out, oldest first */
+    s.ts += 121 * G_USEC_PER_SEC;
+    conn(&s, 40009, 1000);
+    for (uint16_t p = 40001; p <= 40004; p++)
+        late_quit(&s, p, p == 40001 ? again + 1000000 : p == 40003 ? 1000 : again);
+    mt_engine_finish(e);
+    g_assert_cmpint(c.sessions, ==, 8 + 1 + 4);
+    mt_engine_free(e);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/reasm/history ring buffer", test_history_ring);
+    g_test_add_func("/reasm/closed flows in order", test_closed_order);
     for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
         char *path = g_strdup_printf("/reasm/%s", rows[i].name);
         g_test_add_data_func(path, GSIZE_TO_POINTER(i), test_row);

@@ -431,7 +431,7 @@ static void fast_leaf_data(struct fast *f, GMimeContentEncoding enc, size_t cs, 
     } else if (enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) {
         GMimeEncoding st;
         g_mime_encoding_init_decode(&st, enc);
-        p->data = g_malloc(g_mime_encoding_outlen(&st, n) + 16);
+        mt_mime_data_alloc(p, g_mime_encoding_outlen(&st, n) + 16);
         p->data_len = g_mime_encoding_step(&st, src, n, (char *)p->data);
         p->data_len += g_mime_encoding_flush(&st, "", 0, (char *)p->data + p->data_len);
     } else if (n > 0) {

@@ -81,7 +81,7 @@ static void usage(FILE *f)
             "      --no-summary       no closing summary\n"
             "  -q, --quiet            no progress or warnings on standard error\n"
             "  -h, --help             this help\n"
-            "  -V, --version          print the version\n"
+            "  -V, --version          print the version and the malloc it runs on\n"
             "\n"
             "Exit status: 0 success, 1 usage error, 2 input error (partial results printed).\n");
 }

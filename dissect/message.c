@@ -90,7 +90,7 @@ void mt_bufpool_put(struct mt_bufpool *bp, uint8_t *data, size_t cap)
     }
 }
 
-/* Take the kept small buffer i, or the big one, out of the pool. */
+/* Take the kept small buffer i out of the pool. */
 static uint8_t *take_small(struct mt_bufpool *bp, unsigned i, size_t *cap)
 {
     uint8_t *b = bp->small[i];
@@ -102,6 +102,7 @@ static uint8_t *take_small(struct mt_bufpool *bp, unsigned i, size_t *cap)
     return b;
 }
 
+/* Take the big one out of the pool. */
 static uint8_t *take_big(struct mt_bufpool *bp, size_t *cap)
 {
     uint8_t *b = bp->data;

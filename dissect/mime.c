@@ -188,8 +188,7 @@ static size_t mime_header_len(const uint8_t *data, size_t len)
     }
 }
 
-/* Where to cut the input so that GMime sees at most MIME_DELIM_LINES_MAX
- * lines starting with "--" (see the comment at the top). */
+/* Documented in mime_int.h. */
 size_t mime_dash_line(const char *d, size_t pos, size_t end)
 {
     size_t start = pos;
@@ -205,6 +204,8 @@ size_t mime_dash_line(const char *d, size_t pos, size_t end)
     return end;
 }
 
+/* Where to cut the input so that GMime sees at most MIME_DELIM_LINES_MAX
+ * lines starting with "--" (see the comment at the top). */
 static size_t mime_bomb_cut(const uint8_t *data, size_t len, uint32_t parts_max)
 {
     const uint64_t max = MIME_DELIM_LINES_MAX(parts_max);
@@ -788,7 +789,7 @@ void mt_mime_parse(const uint8_t *data, size_t len, const struct mt_limits *lim,
 
 /* One large decoded-part buffer kept per thread for the next large part:
  * a multi-megabyte attachment's pages are then not faulted in anew for
- * every message (the command has malloc map and unmap such buffers). */
+ * every message (mt_buf_alloc maps and unmaps such buffers). */
 struct big_spare {
     uint8_t *p;
     size_t cap;

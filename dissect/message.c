@@ -70,14 +70,6 @@ void mt_buf_free(uint8_t *p, size_t cap)
         g_free(p);
 }
 
-/* Frees the smallest big buffer kept. */
-static void drop_big(struct mt_bufpool *bp)
-{
-    bp->nbig--;
-    bp->big_bytes -= bp->big_cap[bp->nbig];
-    mt_buf_free(bp->big[bp->nbig], bp->big_cap[bp->nbig]);
-}
-
 void mt_bufpool_put(struct mt_bufpool *bp, uint8_t *data, size_t cap)
 {
     if (cap <= MT_MSGBUF_KEEP) {
@@ -89,24 +81,13 @@ void mt_bufpool_put(struct mt_bufpool *bp, uint8_t *data, size_t cap)
         } else {
             mt_buf_free(data, cap);
         }
-        return;
-    }
-    if (bp->nbig == MT_BUFPOOL_BIG && cap <= bp->big_cap[bp->nbig - 1]) {
+    } else if (cap > bp->cap) {
+        mt_buf_free(bp->data, bp->cap);
+        bp->data = data;
+        bp->cap = cap;
+    } else {
         mt_buf_free(data, cap);
-        return;
     }
-    if (bp->nbig == MT_BUFPOOL_BIG) /* the smallest goes */
-        drop_big(bp);
-    unsigned i = bp->nbig++;
-    for (; i > 0 && bp->big_cap[i - 1] < cap; i--) {
-        bp->big[i] = bp->big[i - 1];
-        bp->big_cap[i] = bp->big_cap[i - 1];
-    }
-    bp->big[i] = data;
-    bp->big_cap[i] = cap;
-    bp->big_bytes += cap;
-    while (bp->nbig > 1 && bp->big_bytes > MT_BUFPOOL_BIG_BYTES)
-        drop_big(bp);
 }
 
 /* Take the kept small buffer i out of the pool. */
@@ -121,17 +102,13 @@ static uint8_t *take_small(struct mt_bufpool *bp, unsigned i, size_t *cap)
     return b;
 }
 
-/* Take the kept big buffer i out of the pool. */
-static uint8_t *take_big(struct mt_bufpool *bp, unsigned i, size_t *cap)
+/* Take the big one out of the pool. */
+static uint8_t *take_big(struct mt_bufpool *bp, size_t *cap)
 {
-    uint8_t *b = bp->big[i];
-    *cap = bp->big_cap[i];
-    bp->big_bytes -= *cap;
-    bp->nbig--;
-    for (; i < bp->nbig; i++) {
-        bp->big[i] = bp->big[i + 1];
-        bp->big_cap[i] = bp->big_cap[i + 1];
-    }
+    uint8_t *b = bp->data;
+    *cap = bp->cap;
+    bp->data = NULL;
+    bp->cap = 0;
     return b;
 }
 
@@ -142,16 +119,15 @@ static uint8_t *bufpool_take(struct mt_bufpool *bp, size_t need, size_t have, si
     for (unsigned i = bp->nsmall; i-- > 0;)
         if (bp->small_cap[i] >= need && bp->small_cap[i] > have)
             return take_small(bp, i, cap);
-    for (unsigned i = bp->nbig; i-- > 0;) /* the smallest that will do */
-        if (bp->big_cap[i] >= need && bp->big_cap[i] > have)
-            return take_big(bp, i, cap);
+    if (bp->data && bp->cap >= need && bp->cap > have)
+        return take_big(bp, cap);
     return NULL;
 }
 
 uint8_t *mt_bufpool_pop(struct mt_bufpool *bp, size_t *cap)
 {
-    if (bp->nbig)
-        return take_big(bp, 0, cap);
+    if (bp->data)
+        return take_big(bp, cap);
     if (bp->nsmall)
         return take_small(bp, bp->nsmall - 1, cap);
     *cap = 0;
@@ -160,10 +136,9 @@ uint8_t *mt_bufpool_pop(struct mt_bufpool *bp, size_t *cap)
 
 void mt_bufpool_free(struct mt_bufpool *bp)
 {
-    for (unsigned i = 0; i < bp->nbig; i++)
-        mt_buf_free(bp->big[i], bp->big_cap[i]);
-    bp->nbig = 0;
-    bp->big_bytes = 0;
+    mt_buf_free(bp->data, bp->cap);
+    bp->data = NULL;
+    bp->cap = 0;
     for (unsigned i = 0; i < bp->nsmall; i++)
         mt_buf_free(bp->small[i], bp->small_cap[i]);
     bp->nsmall = 0;

@@ -17,20 +17,12 @@
 /* Buffers kept for reuse between messages (one pool per engine), so that
  * a message does not grow a new buffer by copying reallocations and
  * faulting its pages in again:
- * - the largest buffers over MT_MSGBUF_KEEP: a big message's buffer is
+ * - the largest buffer over MT_MSGBUF_KEEP: a big message's buffer is
  *   parked here once the message is reported, and the next message that
- *   outgrows its own buffer takes the smallest one that is large enough.
- *   Up to MT_BUFPOOL_BIG of them and MT_BUFPOOL_BIG_BYTES in all, or the
- *   largest alone if it is larger than that.  One was kept before; on the
- *   benchmark's mixed-250M, whose 5 MB messages overlap a few at a time,
- *   three fault 30 % fewer pages in (20,800 against 29,500) and run about
- *   3 % faster (median of 21 interleaved runs), for up to 3.5 MiB more
- *   peak RSS;
+ *   outgrows its own buffer takes it;
  * - when messages are analyzed on another thread (defer.h), their buffers
  *   come back here, up to MT_BUFPOOL_SMALL of them and MT_BUFPOOL_BYTES in
  *   all, for the next messages of any session. */
-#define MT_BUFPOOL_BIG 3
-#define MT_BUFPOOL_BIG_BYTES (24u * 1024 * 1024)
 #define MT_BUFPOOL_SMALL 16
 #define MT_BUFPOOL_BYTES (1024 * 1024)
 
@@ -50,19 +42,17 @@ uint8_t *mt_buf_resize(uint8_t *p, size_t old_cap, size_t len, size_t new_cap);
 void mt_buf_free(uint8_t *p, size_t cap);
 
 struct mt_bufpool {
-    uint8_t *big[MT_BUFPOOL_BIG]; /* the big ones, largest first */
-    size_t big_cap[MT_BUFPOOL_BIG];
-    unsigned nbig;
-    size_t big_bytes;
+    uint8_t *data; /* the big one */
+    size_t cap;
     uint8_t *small[MT_BUFPOOL_SMALL];
     size_t small_cap[MT_BUFPOOL_SMALL];
     unsigned nsmall;
     size_t small_bytes;
 };
 
-/* Keeps data (cap bytes, from mt_buf_alloc) or frees it: the big ones kept
- * are the largest, within MT_BUFPOOL_BIG and MT_BUFPOOL_BIG_BYTES (the
- * smallest are freed); a small one is kept while there is room. */
+/* Keeps data (cap bytes, from mt_buf_alloc) or frees it: a big one if larger
+ * than the big one kept (which is then freed), a small one while there is
+ * room. */
 void mt_bufpool_put(struct mt_bufpool *bp, uint8_t *data, size_t cap);
 /* Takes any kept buffer out (the big one first), or NULL; *cap its size. */
 uint8_t *mt_bufpool_pop(struct mt_bufpool *bp, size_t *cap);

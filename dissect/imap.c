@@ -195,9 +195,17 @@ static inline bool eq_ci(const GString *g, const char *s)
     return i == g->len && !s[i];
 }
 
+/* g_string_truncate(g, 0) without the call: every IMAP line empties a
+ * dozen strings (1 % of the reading thread's time on mixed-250M). */
+static inline void gclear(GString *g)
+{
+    g->len = 0;
+    g->str[0] = '\0';
+}
+
 static void gset(GString *g, const uint8_t *p, size_t n, size_t cap)
 {
-    g_string_truncate(g, 0);
+    gclear(g);
     g_string_append_len(g, (const char *)p, (gssize)MIN(n, cap));
 }
 
@@ -464,13 +472,13 @@ static void emit_reply(struct imap *im, const GString *tag, const char *code,
 
 static void cline_reset(struct cline *cl)
 {
-    g_string_truncate(cl->tag, 0);
+    gclear(cl->tag);
     cl->cmd = C_OTHER;
     cl->uid = false;
     cl->argbase = 2;
     cl->ntok = 0;
     for (unsigned i = 0; i < IMAP_ARGS_MAX; i++)
-        g_string_truncate(cl->args[i], 0);
+        gclear(cl->args[i]);
     cl->nargs = 0;
     cl->append_lit = false;
 }
@@ -718,7 +726,7 @@ static void client_token(void *ud, const struct imap_token *t)
         break;
     case IMAP_TOK_LITERAL:
         if (t->depth == 0)
-            g_string_truncate(g, 0);
+            gclear(g);
         break;
     case IMAP_TOK_LITERAL_DATA:
         gadd(g, t->p, t->n, IMAP_ARG_MAX);
@@ -732,13 +740,13 @@ static void client_token(void *ud, const struct imap_token *t)
 
 static void sline_reset(struct sline *sl)
 {
-    g_string_truncate(sl->tag, 0);
-    g_string_truncate(sl->w1, 0);
-    g_string_truncate(sl->w2, 0);
-    g_string_truncate(sl->text, 0);
-    g_string_truncate(sl->item, 0);
-    g_string_truncate(sl->uid, 0);
-    g_string_truncate(sl->section, 0);
+    gclear(sl->tag);
+    gclear(sl->w1);
+    gclear(sl->w2);
+    gclear(sl->text);
+    gclear(sl->item);
+    gclear(sl->uid);
+    gclear(sl->section);
     sl->fetch = false;
     sl->capability = false;
     sl->want_name = true;

@@ -284,11 +284,111 @@ static void test_closed_order(void)
     mt_engine_free(e);
 }
 
+/* The client bytes each session of test_many_flows got, by client port. */
+static GString *many_got[65536];
+static int many_sessions;
+
+static void many_stream(void *ud, const struct mt_session_info *si, enum mt_dir dir,
+                        const uint8_t *p, size_t n)
+{
+    (void)ud;
+    if (dir == MT_C2S)
+        g_string_append_len(many_got[si->client.port], (const char *)p, (gssize)n);
+}
+
+static void many_sink(void *ud, struct mt_event *ev)
+{
+    (void)ud;
+    if (ev->type == MT_EV_SESSION_END)
+        many_sessions++;
+}
+
+/* Thousands of flows open at once, their packets interleaved at random,
+ * closed in a random order in two waves: the flow table grows, moves
+ * entries back as flows leave it and shrinks, and every packet still
+ * reaches its own flow (each session gets exactly the bytes its client
+ * sent). */
+static void test_many_flows(void)
+{
+    enum { N = 3000, BASE = 20000 };
+    struct mt_limits lim;
+    mt_limits_default(&lim);
+    struct synth s = { .e = mt_engine_new(&lim, many_sink, NULL) };
+    mt_engine_set_stream_hook(s.e, many_stream, NULL);
+    many_sessions = 0;
+    static uint32_t seq[N][2];
+    static int order[N];
+    GRand *rnd = g_rand_new_with_seed(7);
+    for (int i = 0; i < N; i++) {
+        many_got[BASE + i] = g_string_new(NULL);
+        seq[i][MT_C2S] = (uint32_t)g_rand_int(rnd);
+        seq[i][MT_S2C] = (uint32_t)g_rand_int(rnd);
+        order[i] = i;
+    }
+    /* phase: 0 handshake, 1 and 2 data, 3 closing; the first half (in a
+     * shuffled order) closes at phase 3 of the first round, the rest after
+     * more data */
+    for (int round = 0; round < 2; round++) {
+        for (int phase = 0; phase < 4; phase++) {
+            for (int i = N - 1; i > 0; i--) { /* shuffle */
+                int j = g_rand_int_range(rnd, 0, i + 1), t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+            for (int k = 0; k < N; k++) {
+                int i = order[k];
+                bool first_half = i < N / 2;
+                if (round == 1 && first_half)
+                    continue; /* closed already */
+                if (round == 1 && phase == 0)
+                    continue; /* no new handshake */
+                if (round == 0 && phase == 3 && !first_half)
+                    continue; /* closes in the second round */
+                s.client_port = (uint16_t)(BASE + i);
+                s.seq[MT_C2S] = seq[i][MT_C2S];
+                s.seq[MT_S2C] = seq[i][MT_S2C];
+                if (phase == 0) {
+                    synth_pkt(&s, MT_C2S, MT_TH_SYN, NULL, 0);
+                    synth_pkt(&s, MT_S2C, MT_TH_SYN | MT_TH_ACK, NULL, 0);
+                } else if (phase < 3) {
+                    char line[32];
+                    int n = g_snprintf(line, sizeof(line), "NOOP %d.%d.%d\r\n", i, round, phase);
+                    synth_pkt(&s, MT_C2S, MT_TH_ACK | MT_TH_PSH, line, (uint32_t)n);
+                } else {
+                    synth_pkt(&s, MT_C2S, MT_TH_FIN | MT_TH_ACK, NULL, 0);
+                    synth_pkt(&s, MT_S2C, MT_TH_FIN | MT_TH_ACK, NULL, 0);
+                }
+                seq[i][MT_C2S] = s.seq[MT_C2S];
+                seq[i][MT_S2C] = s.seq[MT_S2C];
+            }
+        }
+        if (round == 0)
+            g_assert_cmpint(many_sessions, ==, N / 2); /* the first half ended at its FINs */
+    }
+    mt_engine_finish(s.e);
+    mt_engine_free(s.e);
+    g_assert_cmpint(many_sessions, ==, N);
+    for (int i = 0; i < N; i++) {
+        char want[128];
+        if (i < N / 2)
+            g_snprintf(want, sizeof(want), "NOOP %d.0.1\r\nNOOP %d.0.2\r\n", i, i);
+        else
+            g_snprintf(want, sizeof(want),
+                       "NOOP %d.0.1\r\nNOOP %d.0.2\r\nNOOP %d.1.1\r\nNOOP %d.1.2\r\n", i, i,
+                       i, i);
+        g_assert_cmpstr(many_got[BASE + i]->str, ==, want);
+        g_string_free(many_got[BASE + i], TRUE);
+        many_got[BASE + i] = NULL;
+    }
+    g_rand_free(rnd);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/reasm/history ring buffer", test_history_ring);
     g_test_add_func("/reasm/closed flows in order", test_closed_order);
+    g_test_add_func("/reasm/many flows", test_many_flows);
     for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
         char *path = g_strdup_printf("/reasm/%s", rows[i].name);
         g_test_add_data_func(path, GSIZE_TO_POINTER(i), test_row);

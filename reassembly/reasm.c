@@ -114,12 +114,18 @@ struct mt_reasm {
     unsigned nhcache;
 };
 
+/* Mixed into every key's hash, drawn once a process: which addresses and
+ * ports land in the same slots cannot be worked out from the capture alone
+ * (a capture of flows chosen to collide would make each lookup walk a long
+ * run of slots).  Nothing printed depends on it. */
+static uint64_t hash_seed;
+
 static uint64_t key_hash64(const struct flowkey *fk)
 {
     /* 64 bits at a time, multiply-xorshift mixed: the key is hashed for
      * every packet (FNV byte by byte cost 3% of the run) */
     G_STATIC_ASSERT(sizeof(struct flowkey) == 40);
-    uint64_t h = 0x9e3779b97f4a7c15ull, w;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ hash_seed, w;
     const uint8_t *p = (const uint8_t *)fk;
     for (size_t i = 0; i < sizeof(*fk); i += 8) {
         memcpy(&w, p + i, 8);
@@ -232,6 +238,11 @@ static void make_key(struct flowkey *k, const struct mt_packet *pk)
 struct mt_reasm *mt_reasm_new(const struct mt_limits *lim, const struct mt_reasm_ops *ops,
                               void *ud)
 {
+    static gsize seeded;
+    if (g_once_init_enter(&seeded)) {
+        hash_seed = (uint64_t)g_random_int() << 32 | g_random_int();
+        g_once_init_leave(&seeded, 1);
+    }
     struct mt_reasm *r = g_new0(struct mt_reasm, 1);
     r->lim = *lim;
     r->ops = *ops;

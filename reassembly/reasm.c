@@ -210,7 +210,6 @@ static void ftab_remove(struct ftab *t, struct flow *f)
         }
     }
     t->s[i].f = NULL;
-    t->s[i].hash = 0;
     t->n--;
     /* given back after a burst of flows: at most an eighth full */
     if (t->mask + 1 > FTAB_MIN && t->n * 8 < t->mask + 1)
@@ -854,14 +853,10 @@ void mt_reasm_packet(struct mt_reasm *r, const struct mt_packet *pk)
     struct flowkey k;
     make_key(&k, pk);
     mt_reasm_expire(r, pk->ts_us);
-    uint64_t hash = 0;
     struct flow *f = r->last && key_equal(&r->last->key, &k) ? r->last : NULL;
-    if (!f) {
-        hash = key_hash64(&k);
+    uint64_t hash = f ? f->hash : key_hash64(&k);
+    if (!f)
         f = ftab_find(&r->flows, &k, hash);
-    } else {
-        hash = f->hash;
-    }
     bool syn_only = (pk->flags & (MT_TH_SYN | MT_TH_ACK)) == MT_TH_SYN;
 
     if (f && syn_only) {

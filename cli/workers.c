@@ -3,43 +3,75 @@
  * The reading thread decodes packets and analyzes the flows of shard 0
  * itself (no copy, no hand-over: reading is a worker's share of the work,
  * so N threads keep N cores busy); each packet of another shard is copied
- * into a batch for the worker thread its flow hashes to.  Batches travel through two queues per worker
- * (work and free), so at most BATCHES_PER_WORKER batches exist per worker:
- * memory stays bounded and a slow worker slows the reader down. */
+ * into the ring of the worker thread its flow hashes to.
+ *
+ * A ring is two circular arrays, of packets and of their bytes, filled by
+ * the reading thread and emptied in order by its worker.  Every byte of it
+ * can hold a waiting packet, whatever the packets' sizes, so a worker can
+ * fall behind by RING_BYTES (while it analyzes a few multi-megabyte
+ * messages in a row) and the reading thread goes on, and the other way
+ * round; memory stays bounded by the ring, and a worker further behind
+ * slows the reading thread down.
+ *
+ * The reading thread publishes what it wrote in steps of PUBLISH_PACKETS
+ * or PUBLISH_BYTES (one lock each), and the worker gives room back in the
+ * same steps.  pthread's lock, not GLib's: ThreadSanitizer sees it
+ * (tests/README.md). */
 #include "workers.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include <glib.h>
 
-#define BATCH_PACKETS 512
-#define BATCH_BYTES (1024 * 1024)
-/* A worker may fall behind for a while (a few multi-megabyte messages in a
- * row in its shard) while the reader's own shard has little to do: the
- * reader goes on until this many batches wait.  12 rather than 8: 0.519 s
- * against 0.550 s on mixed-250M with two workers (2.13 s against 2.25 s
- * on mixed-1G), for 2 MiB more peak RSS; 16 and more gained nothing
- * further that runs could tell apart from noise, for more memory
- * (measured with glibc's malloc, at bfcf26d; with mimalloc 16 was within
- * noise of 12 too). */
-#define BATCHES_PER_WORKER 12
+/* How far a worker may fall behind (see bench/README.md for the
+ * measurements): on mixed-250M with two workers, fixed batches (512
+ * packets or 1 MiB, 12 a worker, before 2026-11-27) gave 0.47 s; this ring
+ * 0.43 s, and 0.45 s with 16384 packets or with 6 MiB.  Peak RSS 58 MiB
+ * at 250 MB and 62 MiB at 1 GB: every page of the ring is touched once it
+ * has gone round (8 MiB, and 3.3 MiB of packets). */
+#ifndef RING_BYTES
+#define RING_BYTES (8u * 1024 * 1024)
+#endif
+#ifndef RING_PACKETS
+#define RING_PACKETS 32768u
+#endif
+/* One lock and at most one wake-up a step: 512 packets or 256 KiB gave
+ * three times the context switches, and was slower. */
+#define PUBLISH_PACKETS 1024u
+#define PUBLISH_BYTES (512u * 1024)
 #ifndef READER_SHARE_PCT
 #define READER_SHARE_PCT 10
 #endif
 
-struct batch {
-    bool end;
-    size_t n, used;
-    struct mt_packet pk[BATCH_PACKETS];
-    uint8_t data[BATCH_BYTES];
+/* A packet bigger than this (none from a capture file: libpcap's and
+ * capture/source.c's largest record is 256 KiB) has a copy of its own,
+ * after the worker has caught up, so at most one such copy exists. */
+#define RING_BIG (RING_BYTES / 4)
+
+struct slot {
+    struct mt_packet pk;
+    uint64_t end; /* the ring's byte count after this packet */
+    bool own;     /* pk.payload is a copy the worker frees */
 };
 
 struct worker {
     GThread *thread;
     struct mt_engine *eng;
     struct mt_output *out;
-    GAsyncQueue *work, *free;
-    struct batch *cur; /* being filled by the reader */
+    struct slot *slots;    /* RING_PACKETS */
+    uint8_t *data;         /* RING_BYTES */
+    /* the reading thread's own */
+    uint64_t wpk, wbytes;  /* packets and bytes written */
+    uint64_t rpub_pk, rpub_bytes; /* written, as last published */
+    uint64_t room_pk, room_bytes; /* freed, as last seen */
+    /* under lock */
+    pthread_mutex_t lock;
+    pthread_cond_t ready, room;
+    uint64_t pub_pk;       /* packets published to the worker */
+    uint64_t free_pk, free_bytes; /* packets and bytes the worker is done with */
+    bool end;              /* no more packets */
+    bool w_waits, r_waits; /* someone to wake */
 };
 
 struct mt_workers {
@@ -50,22 +82,36 @@ struct mt_workers {
 static gpointer worker_main(gpointer ud)
 {
     struct worker *w = ud;
+    uint64_t done = 0;
+    pthread_mutex_lock(&w->lock);
     for (;;) {
-        struct batch *b = g_async_queue_pop(w->work);
-        if (b->end) {
+        while (w->pub_pk == done && !w->end) {
+            w->w_waits = true;
+            pthread_cond_wait(&w->ready, &w->lock);
+        }
+        w->w_waits = false;
+        uint64_t upto = w->pub_pk;
+        if (upto == done) { /* the end, all done */
+            pthread_mutex_unlock(&w->lock);
             mt_engine_finish(w->eng);
-            g_async_queue_push(w->free, b);
             return NULL;
         }
-        size_t off = 0;
-        for (size_t i = 0; i < b->n; i++) {
-            struct mt_packet *pk = &b->pk[i];
-            pk->payload = b->data + off;
-            off += pk->len;
-            mt_engine_packet(w->eng, pk);
+        pthread_mutex_unlock(&w->lock);
+        /* room back in steps, not only after all that was published */
+        uint64_t stop = MIN(upto, done + PUBLISH_PACKETS);
+        uint64_t end = 0;
+        for (; done < stop; done++) {
+            struct slot *s = &w->slots[done % RING_PACKETS];
+            mt_engine_packet(w->eng, &s->pk);
+            if (s->own)
+                g_free((void *)s->pk.payload);
+            end = s->end;
         }
-        b->n = b->used = 0;
-        g_async_queue_push(w->free, b);
+        pthread_mutex_lock(&w->lock);
+        w->free_pk = done;
+        w->free_bytes = end;
+        if (w->r_waits)
+            pthread_cond_signal(&w->room);
     }
 }
 
@@ -86,17 +132,14 @@ struct mt_workers *mt_workers_new(unsigned n, const struct mt_limits *lim,
         w->eng = mt_engine_new(lim, mt_output_event, w->out);
         if (i == 0)
             continue; /* shard 0 runs in the reading thread */
-        w->work = g_async_queue_new();
-        w->free = g_async_queue_new();
-        for (int k = 0; k < BATCHES_PER_WORKER; k++) {
-            /* not zeroed: an allocator that clears reused memory would
-             * touch every page of every batch up front (12 MiB of RSS a
-             * worker); the pages are touched as packets fill them */
-            struct batch *b = g_malloc(sizeof(*b));
-            b->end = false;
-            b->n = b->used = 0;
-            g_async_queue_push(w->free, b);
-        }
+        /* not zeroed: an allocator that clears memory would touch every
+         * page of the ring up front; pages are touched as packets fill
+         * them */
+        w->slots = g_malloc(sizeof(struct slot) * RING_PACKETS);
+        w->data = g_malloc(RING_BYTES);
+        pthread_mutex_init(&w->lock, NULL);
+        pthread_cond_init(&w->ready, NULL);
+        pthread_cond_init(&w->room, NULL);
         char name[16];
         g_snprintf(name, sizeof(name), "mailtap-w%u", i);
         w->thread = g_thread_new(name, worker_main, w);
@@ -127,10 +170,25 @@ static unsigned shard(const struct mt_packet *pk, unsigned n)
     return 1 + (slot - first) % (n - 1);
 }
 
-static void send_batch(struct worker *w)
+/* Reading thread: hands what it wrote to the worker, and sees the room
+ * the worker gave back.  wait: until the worker has freed need_pk packets
+ * and need_bytes bytes. */
+static void publish(struct worker *w, uint64_t need_pk, uint64_t need_bytes)
 {
-    g_async_queue_push(w->work, w->cur);
-    w->cur = NULL;
+    w->rpub_pk = w->wpk;
+    w->rpub_bytes = w->wbytes;
+    pthread_mutex_lock(&w->lock);
+    w->pub_pk = w->wpk;
+    if (w->w_waits)
+        pthread_cond_signal(&w->ready);
+    while (w->free_pk < need_pk || w->free_bytes < need_bytes) {
+        w->r_waits = true;
+        pthread_cond_wait(&w->room, &w->lock);
+    }
+    w->r_waits = false;
+    w->room_pk = w->free_pk;
+    w->room_bytes = w->free_bytes;
+    pthread_mutex_unlock(&w->lock);
 }
 
 void mt_workers_packet(void *workers, const struct mt_packet *pk)
@@ -142,27 +200,47 @@ void mt_workers_packet(void *workers, const struct mt_packet *pk)
         return;
     }
     struct worker *w = &ws->w[k];
-    if (w->cur && (w->cur->n == BATCH_PACKETS || pk->len > BATCH_BYTES - w->cur->used))
-        send_batch(w);
-    if (!w->cur)
-        w->cur = g_async_queue_pop(w->free); /* waits for the worker if it is behind */
-    struct batch *b = w->cur;
-    b->pk[b->n] = *pk;
-    memcpy(b->data + b->used, pk->payload, pk->len);
-    b->used += pk->len;
-    b->n++;
+    uint32_t len = pk->len;
+    if (len > RING_BIG) {
+        publish(w, w->wpk, w->wbytes); /* the worker has caught up */
+        struct slot *s = &w->slots[w->wpk % RING_PACKETS];
+        s->pk = *pk;
+        s->pk.payload = g_memdup2(pk->payload, len);
+        s->end = w->wbytes;
+        s->own = true;
+        w->wpk++;
+        publish(w, 0, 0);
+        return;
+    }
+    /* a packet's bytes are contiguous: one that would cross the ring's end
+     * starts at its beginning, and the bytes skipped count as used */
+    uint64_t at = w->wbytes % RING_BYTES;
+    uint64_t start = at + len > RING_BYTES ? w->wbytes + (RING_BYTES - at) : w->wbytes;
+    uint64_t end = start + len;
+    if (w->wpk - w->room_pk >= RING_PACKETS || end - w->room_bytes > RING_BYTES)
+        publish(w, w->wpk + 1 > RING_PACKETS ? w->wpk + 1 - RING_PACKETS : 0,
+                end > RING_BYTES ? end - RING_BYTES : 0);
+    struct slot *s = &w->slots[w->wpk % RING_PACKETS];
+    s->pk = *pk;
+    s->pk.payload = w->data + start % RING_BYTES;
+    s->end = end;
+    s->own = false;
+    memcpy(w->data + start % RING_BYTES, pk->payload, len);
+    w->wpk++;
+    w->wbytes = end;
+    if (w->wpk - w->rpub_pk >= PUBLISH_PACKETS || w->wbytes - w->rpub_bytes >= PUBLISH_BYTES)
+        publish(w, 0, 0);
 }
 
 struct mt_output *mt_workers_finish(struct mt_workers *ws)
 {
     for (unsigned i = 1; i < ws->n; i++) {
         struct worker *w = &ws->w[i];
-        if (w->cur && w->cur->n)
-            send_batch(w);
-        if (!w->cur)
-            w->cur = g_async_queue_pop(w->free);
-        w->cur->end = true;
-        send_batch(w);
+        pthread_mutex_lock(&w->lock);
+        w->pub_pk = w->wpk;
+        w->end = true;
+        pthread_cond_signal(&w->ready);
+        pthread_mutex_unlock(&w->lock);
     }
     if (ws->n)
         mt_engine_finish(ws->w[0].eng);
@@ -181,20 +259,22 @@ void mt_workers_free(struct mt_workers *ws)
         return;
     for (unsigned i = 0; i < ws->n; i++) {
         struct worker *w = &ws->w[i];
-        if (w->thread)
-            g_thread_join(w->thread); /* not reached after mt_workers_finish */
+        if (w->thread) { /* not reached after mt_workers_finish */
+            pthread_mutex_lock(&w->lock);
+            w->end = true;
+            pthread_cond_signal(&w->ready);
+            pthread_mutex_unlock(&w->lock);
+            g_thread_join(w->thread);
+        }
         mt_engine_free(w->eng);
         mt_output_free(w->out);
-        struct batch *b;
-        while (w->free && (b = g_async_queue_try_pop(w->free)))
-            g_free(b);
-        while (w->work && (b = g_async_queue_try_pop(w->work)))
-            g_free(b);
-        g_free(w->cur);
-        if (w->work)
-            g_async_queue_unref(w->work);
-        if (w->free)
-            g_async_queue_unref(w->free);
+        if (w->slots) {
+            g_free(w->slots);
+            g_free(w->data);
+            pthread_mutex_destroy(&w->lock);
+            pthread_cond_destroy(&w->ready);
+            pthread_cond_destroy(&w->room);
+        }
     }
     g_free(ws->w);
     g_free(ws);

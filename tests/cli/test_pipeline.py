@@ -6,6 +6,12 @@ on every sample, every ../shared/corpus capture (when present) and two
 captures made by bench/gen.py: a mixed one, and one of large messages that
 fill the queue between the threads, so the reading thread waits for room.
 
+--workers 2 and 3 (cli/workers.c) give the same JSON Lines as --workers 1
+once sorted, on the two generated captures and on all the samples read
+in one invocation.  The large one goes round the 8 MiB ring of a worker;
+built with -DMAILTAP_SMALL_RING=ON (as the test command builds it for
+ThreadSanitizer), every capture goes round it, many times.
+
 It also checks that the default really runs the second thread (its name,
 mailtap-msg, among the process's threads while it reads standard input),
 and that --no-pipeline, --workers (1 or 2) and --credentials do not.
@@ -87,6 +93,25 @@ def compare(pcap, tmp):
                 name, len(a[2]), len(b[2])))
 
 
+def compare_workers(inputs, what, tmp):
+    args = ["--json"]
+    for p in inputs:
+        args += ["-r", p]
+    one, rc1 = run(args + ["--workers", "1"], tmp, "w1")
+    lines = sorted(one.split(b"\n"))
+    check(len(lines) > 1, "%s --workers 1: some output" % what)
+    for n in ("2", "3"):
+        out, rc = run(args + ["--workers", n], tmp, "w" + n)
+        check(rc == rc1, "%s: exit code %d with --workers %s, %d with one" % (what, rc, n, rc1))
+        got = sorted(out.split(b"\n"))
+        if got != lines:
+            diff = sorted(set(got) ^ set(lines))
+            check(False, "%s --workers %s: %d lines, %d with one; first difference %r" % (
+                what, n, len(got), len(lines), diff[0][:300] if diff else None))
+        else:
+            check(True, "")
+
+
 def threads_of(pid):
     names = []
     for t in glob.glob("/proc/%d/task/*/comm" % pid):
@@ -147,6 +172,9 @@ def main():
             pcaps.append(os.path.join(tmp, "%s-%s.pcap" % (prof, size)))
         for pcap in pcaps:
             compare(pcap, tmp)
+        for pcap in pcaps[-2:]:
+            compare_workers([pcap], os.path.basename(pcap), tmp)
+        compare_workers(sorted(glob.glob(os.path.join(a.samples, "*.pcap"))), "the samples", tmp)
         check_threads(os.path.join(a.samples, "smtp-attachment.pcap")
                       if os.path.exists(os.path.join(a.samples, "smtp-attachment.pcap")) else pcaps[0])
     print("%d checks passed, %d failed (%d captures)" % (PASSES[0], len(FAILS), len(pcaps)))

@@ -195,7 +195,29 @@ def make_tools(mailtap, floor):
 TIME = "/usr/bin/time"
 
 
-def run_once(tool, capture, work, timeout):
+def dir_base(args, work):
+    """Where tools write DIR: --dir, else a tmpfs (/dev/shm) with room for a
+    few GB, else the work directory.  -> (path, description).
+
+    On disk, creating tens of thousands of files can cost seconds of kernel
+    time that have nothing to do with the tool: on this project's VM (ext4
+    without a journal) the inode allocator reads every recently deleted
+    inode's record for each new file, and each run deletes the one before
+    (bench/README.md)."""
+    if args.dir:
+        return os.path.abspath(args.dir), "under %s (--dir)" % os.path.abspath(args.dir)
+    shm = "/dev/shm"
+    try:
+        st = os.statvfs(shm)
+        tmpfs = any(l.split()[1:3] == [shm, "tmpfs"] for l in open("/proc/mounts"))
+        if tmpfs and os.access(shm, os.W_OK) and st.f_bavail * st.f_frsize >= 4 << 30:
+            return os.path.join(shm, "mailtap-bench-%d" % os.getpid()), "in memory (tmpfs, /dev/shm)"
+    except (OSError, IndexError):
+        pass
+    return work, "on disk, under bench/build/work"
+
+
+def run_once(tool, capture, work, timeout, dirs=None):
     """Runs tool on capture once: -> dict(wall, rss_kib, rc, timeout, out, dir).
 
     Peak RSS comes from GNU time (/usr/bin/time) when it is there: the
@@ -204,10 +226,10 @@ def run_once(tool, capture, work, timeout):
     out = os.path.join(work, tool.key + ".out")
     err = os.path.join(work, tool.key + ".err")
     rssf = os.path.join(work, tool.key + ".rss")
-    d = os.path.join(work, tool.key + ".dir")
+    d = os.path.join(dirs or work, tool.key + ".dir")
     shutil.rmtree(d, ignore_errors=True)
     if tool.outdir:
-        os.makedirs(d)
+        os.makedirs(d, exist_ok=True)
     argv = tool.command(capture, d)
     if os.access(TIME, os.X_OK):
         argv = [TIME, "-f", "%M", "-o", rssf] + argv
@@ -257,7 +279,7 @@ def bench(tools, capture, truth, args, work, label):
             st = res[t.key]
             if st["note"]:
                 continue
-            x = run_once(t, capture, work, args.timeout)
+            x = run_once(t, capture, work, args.timeout, args.dirs)
             log("%s run %d/%d %-28s %7.2f s %7s MiB%s" % (
                 label, r + 1, args.runs, t.label, x["wall"],
                 "%.1f" % (x["rss_kib"] / 1024) if x["rss_kib"] is not None else "?",
@@ -589,6 +611,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--results", help="Markdown output (default bench/RESULTS.md; quick: bench/build/RESULTS-quick.md)")
     ap.add_argument("--delete-data", action="store_true", help="delete the captures at the end")
+    ap.add_argument("--dir", help="where the tools write their DIR (default: /dev/shm when it is a "
+                    "tmpfs with 4 GB free, else bench/build/work)")
     args = ap.parse_args(argv)
 
     quick = args.quick
@@ -621,6 +645,7 @@ def main(argv=None):
     has_workers = "--workers" in (helptext or "")
     work = os.path.join(BUILD, "work")
     shutil.rmtree(work, ignore_errors=True)
+    args.dirs, dirs_desc = dir_base(args, work)
 
     def available(keys):
         sel, skipped = [], {}
@@ -698,7 +723,8 @@ def main(argv=None):
                dpkg_version("tshark") or "not installed", dpkg_version("dsniff") or "not installed",
                dpkg_version("tcpflow") or "not installed"),
            "- %d run(s) of each tool per capture, interleaved; medians; capture in the page cache; "
-           "standard output to a file, then parsed to count what the tool found" % args.runs, ""]
+           "standard output to a file, then parsed to count what the tool found; the tools' `DIR` %s"
+           % (args.runs, dirs_desc), ""]
     md += ["## Captures", "",
            "Made by `bench/gen.py` (seed %d) from the recorded samples; the ground truth is the golden "
            "tests' count for each sample times its copies." % args.seed, "",
@@ -822,6 +848,8 @@ def main(argv=None):
                 except OSError:
                     pass
     shutil.rmtree(work, ignore_errors=True)
+    if args.dirs != work and not args.dir:
+        shutil.rmtree(args.dirs, ignore_errors=True)
     return 0
 
 

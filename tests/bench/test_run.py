@@ -7,7 +7,8 @@ make its captures, run the floor and mailtap, and write what it promises.
   mode with what it found as counts and as a share of the ground truth:
   100 % of sessions, messages and credentials in every mode;
 - the raw timings (JSON) beside a --results other than bench/RESULTS.md,
-  with positive medians for every tool that ran.
+  with positive medians for every tool that ran;
+- the tools' DIR where --dir says, and the Machine section saying so.
 
 The timings themselves are not asserted: that is the benchmark's business
 (bench/README.md), on a machine that is not a test runner's.
@@ -57,13 +58,18 @@ def main():
         results = os.path.join(tmp, "R.md")
         cmd = [sys.executable, RUN, "--quick", "--only", "workers,large", "--runs", "1",
                "--size", "4M", "--mailtap", os.path.abspath(args.mailtap),
-               "--data", os.path.join(tmp, "data"), "--results", results]
+               "--data", os.path.join(tmp, "data"), "--results", results,
+               "--dir", os.path.join(tmp, "out")]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         check(r.returncode == 0, "run.py exits 0 (%s)" % r.stderr.strip().splitlines()[-1:])
         if r.returncode != 0:
             print(r.stderr)
             return 1
         md = open(results, encoding="utf-8").read()
+        check("the tools' `DIR` under %s (--dir)" % os.path.join(tmp, "out") in md,
+              "the Machine section names --dir")
+        check(os.path.isdir(os.path.join(tmp, "out")) and not os.listdir(os.path.join(tmp, "out")),
+              "the tools wrote under --dir, and their directories were removed")
         caps = rows(md, "Captures")
         check(caps is not None and any(c[0] == "mixed-4M.pcap" for c in caps[1:]),
               "the captures table lists the mixed capture")

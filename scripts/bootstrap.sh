@@ -69,8 +69,10 @@ test)
     # the same suite once more under AddressSanitizer and UndefinedBehaviorSanitizer
     # (the Wireshark plugin is left out there: an ASan module cannot load into
     # Debian's uninstrumented tshark; the first run tests it)
+    # (with the workers' rings made tiny, as for ThreadSanitizer below, so
+    # that every capture of the --workers tests goes round them)
     configure_build "$top/build-asan" -DMAILTAP_WERROR=ON -DMAILTAP_SANITIZE=ON \
-        -DCMAKE_BUILD_TYPE=Debug -DMAILTAP_PLUGIN=OFF
+        -DCMAKE_BUILD_TYPE=Debug -DMAILTAP_PLUGIN=OFF -DMAILTAP_SMALL_RING=ON
     (cd "$top/build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j "$jobs")
     # the two-thread pipeline and --workers under ThreadSanitizer: their
     # output test, with a report making mailtap exit 66 and so differ from

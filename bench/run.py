@@ -803,6 +803,12 @@ def main(argv=None):
             if r.get("rss") is not None and (r["file"].endswith("-250M.pcap") or r["file"].endswith("-1G.pcap")
                                              or quick):
                 targets.append(("peak RSS under 64 MiB, %s" % r["file"], "%.1f MiB" % r["rss"], r["rss"] < 64))
+        per_gb = [r["wall"] / (r["bytes"] / 1e9) for r in rows if r.get("wall")]
+        if len(per_gb) >= 2:
+            # linear: the time per GB of every size within 20 % of the others
+            targets.append(("time linear in the size (s per GB from the smallest to the largest; "
+                            "at most 1.2x apart)", "%.2f to %.2f" % (min(per_gb), max(per_gb)),
+                            max(per_gb) <= 1.2 * min(per_gb)))
         md.append("")
     if "workers" in sections:
         res, tr = sections["workers"]
@@ -815,6 +821,8 @@ def main(argv=None):
         w1, w2 = res.get("workers1", {}).get("wall"), res.get("workers2", {}).get("wall")
         if w1 and w2:
             md += ["Speed-up with 2 workers: %.2f x." % (w1 / w2), ""]
+            targets.append(("`--workers 2` at least 1.6x as fast as `--workers 1`", "%.2f x" % (w1 / w2),
+                            w1 / w2 >= 1.6))
         for n in notes:
             md.append("- Note: " + n)
         if notes:

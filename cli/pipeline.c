@@ -45,7 +45,7 @@ struct mt_pipeline {
     GThread *thread;
     struct mt_output *front, *back;
     struct mt_defer_state *st;
-    /* pthread's, not GLib's: ThreadSanitizer sees these (tests/README.md) */
+    /* pthread's, not GLib's: ThreadSanitizer sees these (tests/cli/tsan.supp) */
     pthread_mutex_t lock;
     pthread_cond_t ready, room;   /* an item is queued; there is room for one */
     struct item *head, **tail;    /* to run, in order */

@@ -7,16 +7,17 @@
  *
  * A ring is two circular arrays, of packets and of their bytes, filled by
  * the reading thread and emptied in order by its worker.  Every byte of it
- * can hold a waiting packet, whatever the packets' sizes, so a worker can
- * fall behind by RING_BYTES (while it analyzes a few multi-megabyte
- * messages in a row) and the reading thread goes on, and the other way
- * round; memory stays bounded by the ring, and a worker further behind
- * slows the reading thread down.
+ * can hold a waiting packet, whatever the packets' sizes.  So a worker busy
+ * with a few multi-megabyte messages in a row can fall behind by up to
+ * RING_BYTES while the reading thread goes on; and while the reading
+ * thread analyzes a large message of its own shard, the worker has that
+ * much queued to go on with.  Memory stays bounded by the ring, and a
+ * worker further behind makes the reading thread wait.
  *
  * The reading thread publishes what it wrote in steps of PUBLISH_PACKETS
  * or PUBLISH_BYTES (one lock each), and the worker gives room back in the
  * same steps.  pthread's lock, not GLib's: ThreadSanitizer sees it
- * (tests/README.md). */
+ * (tests/cli/tsan.supp). */
 #include "workers.h"
 
 #include <pthread.h>
@@ -26,7 +27,7 @@
 
 /* How far a worker may fall behind (see bench/README.md for the
  * measurements): on mixed-250M with two workers, fixed batches (512
- * packets or 1 MiB, 12 a worker, before 2026-11-27) gave 0.47 s; this ring
+ * packets or 1 MiB, 12 a worker, until 7296423) gave 0.47 s; this ring
  * 0.43 s, and 0.45 s with 16384 packets or with 6 MiB.  Peak RSS 58 MiB
  * at 250 MB and 62 MiB at 1 GB: every page of the ring is touched once it
  * has gone round (8 MiB, and 3.3 MiB of packets). */
@@ -44,9 +45,11 @@
 #define READER_SHARE_PCT 10
 #endif
 
-/* A packet bigger than this (none from a capture file: libpcap's and
- * capture/source.c's largest record is 256 KiB) has a copy of its own,
- * after the worker has caught up, so at most one such copy exists. */
+/* A packet bigger than this has a copy of its own, made once the worker
+ * has caught up, so at most one such copy exists.  With the default sizes
+ * no packet from a capture file is (libpcap's and capture/source.c's
+ * largest record is 256 KiB); MAILTAP_SMALL_RING builds (tests) send
+ * every full-sized segment this way. */
 #define RING_BIG (RING_BYTES / 4)
 
 struct slot {

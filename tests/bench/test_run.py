@@ -100,6 +100,10 @@ def main():
                 check(re.fullmatch(r"[\d.]+ s", row[0][1]) is not None and
                       re.fullmatch(r"[\d.]+ MiB", row[0][4]) is not None,
                       "%s: %s has a wall time and a peak RSS" % (heading, mode))
+        tg = rows(md, "Targets (shared/PERFORMANCE.md)") or []
+        check(any(r[0].startswith("`--workers 2` at least 1.6x") and re.fullmatch(r"[\d.]+ x", r[1])
+                  and r[2] in ("yes", "**no**") for r in tg),
+              "the targets table has the workers' speed-up, measured and judged")
         raw = os.path.join(tmp, "R.json")
         check(os.path.exists(raw), "raw timings written beside --results")
         if os.path.exists(raw):

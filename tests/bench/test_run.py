@@ -8,7 +8,8 @@ make its captures, run the floor and mailtap, and write what it promises.
   100 % of sessions, messages and credentials in every mode;
 - the raw timings (JSON) beside a --results other than bench/RESULTS.md,
   with positive medians for every tool that ran;
-- the tools' DIR where --dir says, and the Machine section saying so.
+- the tools' DIR where --dir says, and the Machine section saying so;
+- at least 5 runs in the workers section, whose target is a ratio.
 
 The timings themselves are not asserted: that is the benchmark's business
 (bench/README.md), on a machine that is not a test runner's.
@@ -109,6 +110,10 @@ def main():
         if os.path.exists(raw):
             data = json.load(open(raw, encoding="utf-8"))
             check(bool(data), "raw timings are not empty")
+            walls = lambda sec, k: len(data.get(sec, {}).get("tools", {}).get(k, {}).get("walls", []))
+            check(walls("large", "json") == 1 and walls("workers", "workers2") == 5,
+                  "--runs 1: one run in the large section, 5 in the workers section (%d, %d)"
+                  % (walls("large", "json"), walls("workers", "workers2")))
     print("%d failure(s)" % failures)
     return 1 if failures else 0
 

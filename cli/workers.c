@@ -262,8 +262,9 @@ void mt_workers_free(struct mt_workers *ws)
         return;
     for (unsigned i = 0; i < ws->n; i++) {
         struct worker *w = &ws->w[i];
-        if (w->thread) { /* not reached after mt_workers_finish */
+        if (w->thread) { /* only when mt_workers_new failed half-way */
             pthread_mutex_lock(&w->lock);
+            w->pub_pk = w->wpk; /* whatever was written, copies freed */
             w->end = true;
             pthread_cond_signal(&w->ready);
             pthread_mutex_unlock(&w->lock);

@@ -10,7 +10,8 @@ fill the queue between the threads, so the reading thread waits for room.
 once sorted, on the two generated captures and on all the samples read
 in one invocation.  The large one goes round the 8 MiB ring of a worker;
 built with -DMAILTAP_SMALL_RING=ON (as the test command builds it for
-ThreadSanitizer), every capture goes round it, many times.
+ThreadSanitizer and for AddressSanitizer), every capture goes round it,
+many times.
 
 It also checks that the default really runs the second thread (its name,
 mailtap-msg, among the process's threads while it reads standard input),
@@ -104,12 +105,9 @@ def compare_workers(inputs, what, tmp):
         out, rc = run(args + ["--workers", n], tmp, "w" + n)
         check(rc == rc1, "%s: exit code %d with --workers %s, %d with one" % (what, rc, n, rc1))
         got = sorted(out.split(b"\n"))
-        if got != lines:
-            diff = sorted(set(got) ^ set(lines))
-            check(False, "%s --workers %s: %d lines, %d with one; first difference %r" % (
-                what, n, len(got), len(lines), diff[0][:300] if diff else None))
-        else:
-            check(True, "")
+        diff = sorted(set(got) ^ set(lines)) if got != lines else []
+        check(got == lines, "%s --workers %s: %d lines, %d with one; first difference %r" % (
+            what, n, len(got), len(lines), diff[0][:300] if diff else None))
 
 
 def threads_of(pid):

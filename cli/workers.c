@@ -82,6 +82,19 @@ struct mt_workers {
     struct worker *w;
 };
 
+/* A flow's hash picks one of SHARD_SLOTS slots, and the slot its shard.
+ * The reading thread's own shard is smaller by READER_SHARE_PCT: it also
+ * reads and decodes every packet. */
+#define SHARD_SLOTS 1000u
+
+static unsigned shard_of_slot(uint32_t slot, unsigned n)
+{
+    uint32_t first = SHARD_SLOTS * (100 - READER_SHARE_PCT) / 100 / n;
+    if (n == 1 || slot < first)
+        return 0;
+    return 1 + (slot - first) % (n - 1);
+}
+
 static gpointer worker_main(gpointer ud)
 {
     struct worker *w = ud;
@@ -132,7 +145,15 @@ struct mt_workers *mt_workers_new(unsigned n, const struct mt_limits *lim,
             mt_workers_free(ws);
             return NULL;
         }
-        w->eng = mt_engine_new(lim, mt_output_event, w->out);
+        /* flows_max bounds the live flows of the whole run: each worker
+         * gets its shard's part of it (its share of the slots, rounded
+         * down), so N workers hold no more flows than one */
+        struct mt_limits l = *lim;
+        uint32_t slots = 0;
+        for (uint32_t k = 0; k < SHARD_SLOTS; k++)
+            slots += shard_of_slot(k, n) == i;
+        l.flows_max = (uint32_t)MAX(1, (uint64_t)lim->flows_max * slots / SHARD_SLOTS);
+        w->eng = mt_engine_new(&l, mt_output_event, w->out);
         if (i == 0)
             continue; /* shard 0 runs in the reading thread */
         /* not zeroed: an allocator that clears memory would touch every
@@ -164,13 +185,7 @@ static unsigned shard(const struct mt_packet *pk, unsigned n)
     h ^= (uint64_t)(pk->src.port ^ pk->dst.port) + (h >> 31);
     h *= 0x94d049bb133111ebu;
     h ^= h >> 32;
-    /* the reading thread's own shard is smaller by READER_SHARE_PCT: it
-     * also reads and decodes every packet */
-    uint32_t slot = (uint32_t)(h % 1000);
-    uint32_t first = 1000 * (100 - READER_SHARE_PCT) / 100 / n;
-    if (slot < first)
-        return 0;
-    return 1 + (slot - first) % (n - 1);
+    return shard_of_slot((uint32_t)(h % SHARD_SLOTS), n);
 }
 
 /* Reading thread: hands what it wrote to the worker, and sees the room

@@ -51,6 +51,9 @@ PCAPNG_RSS = 64 * MB
 # An ASan build of mailtap (MAILTAP_SANITIZE) needs more: shadow memory and
 # allocator overhead, with the quarantine capped by ASAN_OPTIONS below.
 ASAN_FACTOR = 1.6
+# With --workers 2 (every case but the pcapng ones runs once more so): a
+# second engine, with caps of its own, and the worker's ring (docs/caps.md).
+WORKERS_RSS = 32 * MB
 
 ANOMALY_RE = re.compile(r'"type":"anomaly".*?"name":"([a-z_0-9]+)"')
 
@@ -75,7 +78,7 @@ class Run:
     """One mailtap run: exit code, peak RSS, stderr, and what the JSON said,
     read as it streams (a flood prints hundreds of MB)."""
 
-    def __init__(self, mailtap, capture, timeout, normal_ip=None):
+    def __init__(self, mailtap, capture, timeout, normal_ip=None, extra=()):
         env = dict(os.environ)
         asan = env.get("ASAN_OPTIONS", "")
         if "quarantine_size_mb" not in asan:
@@ -83,7 +86,7 @@ class Run:
                 "quarantine_size_mb=16:malloc_context_size=5"
         self.stderr_file = tempfile.TemporaryFile()
         t0 = time.monotonic()
-        p = subprocess.Popen([mailtap, "-r", capture, "--json"], stdout=subprocess.PIPE,
+        p = subprocess.Popen([mailtap, "-r", capture, "--json", *extra], stdout=subprocess.PIPE,
                              stderr=self.stderr_file, env=env)
         self.timed_out = False
 
@@ -172,20 +175,29 @@ def run_case(name, mailtap, workdir, client, ref, asan, keep):
         want, bound, limit = CASES[name]
         path, _ = write_capture(name, workdir)
         gen = time.monotonic() - t0
-        r = Run(mailtap, path, limit * (3 if asan else 1), client[0])
+        runs = []
+        for extra, tag in (((), ""), (("--workers", "2"), "--workers 2: ")):
+            r = Run(mailtap, path, limit * (3 if asan else 1), client[0], extra)
+            runs.append((tag, r))
+            if r.timed_out:
+                problems.append(tag + "killed after %d s" % (limit * (3 if asan else 1)))
+            if r.code != 0:
+                problems.append(tag + "exit %d (want 0): %s" % (r.code, r.stderr.strip()[-500:]))
+            for a in want:
+                if a not in r.anomalies:
+                    problems.append(tag + "anomaly %s not reported (got %s)" %
+                                    (a, ", ".join(sorted(r.anomalies)) or "none"))
+            if name == "syn_flood_1m" and r.sessions < 1000000:
+                problems.append(tag + "only %d sessions reported for 1,000,000 SYNs" % r.sessions)
+            check_normal(r, client, ref, problems)
+            if extra and r.maxrss > (bound + WORKERS_RSS) * factor:
+                problems.append("--workers 2: peak RSS %.1f MB > bound %.0f MB" %
+                                (r.maxrss / MB, (bound + WORKERS_RSS) * factor / MB))
         if not keep:
             os.unlink(path)  # up to 110 MB each: one at a time on disk
-        if r.timed_out:
-            problems.append("killed after %d s" % (limit * (3 if asan else 1)))
-        if r.code != 0:
-            problems.append("exit %d (want 0): %s" % (r.code, r.stderr.strip()[-500:]))
-        for a in want:
-            if a not in r.anomalies:
-                problems.append("anomaly %s not reported (got %s)" %
-                                (a, ", ".join(sorted(r.anomalies)) or "none"))
-        if name == "syn_flood_1m" and r.sessions < 1000000:
-            problems.append("only %d sessions reported for 1,000,000 SYNs" % r.sessions)
-        check_normal(r, client, ref, problems)
+        print("%-24s      --workers 2: exit %d  peak RSS %6.1f MB  %5.2f s" %
+              ("", runs[1][1].code, runs[1][1].maxrss / MB, runs[1][1].seconds))
+        r = runs[0][1]
     else:
         bound = PCAPNG_RSS
         if name == "pcapng_unknown_block":

@@ -209,7 +209,8 @@ def dir_base(args, work):
     shm = "/dev/shm"
     try:
         st = os.statvfs(shm)
-        tmpfs = any(l.split()[1:3] == [shm, "tmpfs"] for l in open("/proc/mounts"))
+        with open("/proc/mounts") as f:
+            tmpfs = any(l.split()[1:3] == [shm, "tmpfs"] for l in f)
         if tmpfs and os.access(shm, os.W_OK) and st.f_bavail * st.f_frsize >= 4 << 30:
             return os.path.join(shm, "mailtap-bench-%d" % os.getpid()), "in memory (tmpfs, /dev/shm)"
     except (OSError, IndexError):
@@ -217,8 +218,9 @@ def dir_base(args, work):
     return work, "on disk, under bench/build/work"
 
 
-def run_once(tool, capture, work, timeout, dirs=None):
-    """Runs tool on capture once: -> dict(wall, rss_kib, rc, timeout, out, dir).
+def run_once(tool, capture, work, timeout, dirs):
+    """Runs tool on capture once, its DIR under dirs: -> dict(wall, rss_kib, rc,
+    timeout, out, dir).
 
     Peak RSS comes from GNU time (/usr/bin/time) when it is there: the
     rusage that os.wait4 gives for a child of this Python process counts the
@@ -226,7 +228,7 @@ def run_once(tool, capture, work, timeout, dirs=None):
     out = os.path.join(work, tool.key + ".out")
     err = os.path.join(work, tool.key + ".err")
     rssf = os.path.join(work, tool.key + ".rss")
-    d = os.path.join(dirs or work, tool.key + ".dir")
+    d = os.path.join(dirs, tool.key + ".dir")
     shutil.rmtree(d, ignore_errors=True)
     if tool.outdir:
         os.makedirs(d, exist_ok=True)

@@ -52,7 +52,8 @@ PCAPNG_RSS = 64 * MB
 # allocator overhead, with the quarantine capped by ASAN_OPTIONS below.
 ASAN_FACTOR = 1.6
 # With --workers 2 (every case but the pcapng ones runs once more so): a
-# second engine, with caps of its own, and the worker's ring (docs/caps.md).
+# second engine (sharing flows_max with the first) and the worker's ring
+# (docs/caps.md).
 WORKERS_RSS = 32 * MB
 
 ANOMALY_RE = re.compile(r'"type":"anomaly".*?"name":"([a-z_0-9]+)"')
@@ -156,15 +157,15 @@ def reference(mailtap, workdir):
     return client, ref
 
 
-def check_normal(r, client, ref, problems, partial=False):
+def check_normal(r, client, ref, problems, partial=False, tag=""):
     got = r.session_summary(client)
     if got is None:
-        problems.append("the normal session %s:%d is not reported" % client)
+        problems.append(tag + "the normal session %s:%d is not reported" % client)
         return
     keys = ["credentials", "messages"] if partial else list(ref)
     for k in keys:
         if got[k] != ref[k]:
-            problems.append("normal session: %s is %r, alone it is %r" % (k, got[k], ref[k]))
+            problems.append(tag + "normal session: %s is %r, alone it is %r" % (k, got[k], ref[k]))
 
 
 def run_case(name, mailtap, workdir, client, ref, asan, keep):
@@ -178,7 +179,7 @@ def run_case(name, mailtap, workdir, client, ref, asan, keep):
         runs = []
         for extra, tag in (((), ""), (("--workers", "2"), "--workers 2: ")):
             r = Run(mailtap, path, limit * (3 if asan else 1), client[0], extra)
-            runs.append((tag, r))
+            runs.append(r)
             if r.timed_out:
                 problems.append(tag + "killed after %d s" % (limit * (3 if asan else 1)))
             if r.code != 0:
@@ -189,15 +190,15 @@ def run_case(name, mailtap, workdir, client, ref, asan, keep):
                                     (a, ", ".join(sorted(r.anomalies)) or "none"))
             if name == "syn_flood_1m" and r.sessions < 1000000:
                 problems.append(tag + "only %d sessions reported for 1,000,000 SYNs" % r.sessions)
-            check_normal(r, client, ref, problems)
+            check_normal(r, client, ref, problems, tag=tag)
             if extra and r.maxrss > (bound + WORKERS_RSS) * factor:
                 problems.append("--workers 2: peak RSS %.1f MB > bound %.0f MB" %
                                 (r.maxrss / MB, (bound + WORKERS_RSS) * factor / MB))
         if not keep:
             os.unlink(path)  # up to 110 MB each: one at a time on disk
         print("%-24s      --workers 2: exit %d  peak RSS %6.1f MB  %5.2f s" %
-              ("", runs[1][1].code, runs[1][1].maxrss / MB, runs[1][1].seconds))
-        r = runs[0][1]
+              ("", runs[1].code, runs[1].maxrss / MB, runs[1].seconds))
+        r = runs[0]
     else:
         bound = PCAPNG_RSS
         if name == "pcapng_unknown_block":

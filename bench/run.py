@@ -39,7 +39,7 @@ MIB = 1024 * 1024
 
 # Debian packages of the tools (for --install).
 PACKAGES = {"tshark": "tshark", "dsniff": "dsniff", "mailsnarf": "dsniff", "tcpflow": "tcpflow",
-            "gcc": "gcc", "/usr/bin/time": "time"}
+            "gcc": "gcc", "/usr/bin/time": "time", "matplotlib": "python3-matplotlib"}
 
 
 def log(msg):
@@ -636,6 +636,10 @@ def main(argv=None):
         missing = [n for n in ("tshark", "dsniff", "mailsnarf", "tcpflow", "gcc") if not which(n)]
         if not os.path.exists("/usr/bin/time"):
             missing.append("/usr/bin/time")
+        try:
+            import matplotlib  # noqa: F401  (the plot; run.sh picks a python3 that has it)
+        except ImportError:
+            missing.append("matplotlib")
         install(missing)
 
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -845,6 +849,13 @@ def main(argv=None):
     plotted = plot(png, sections)
     if plotted:
         md += ["![results](%s)" % os.path.relpath(png, os.path.dirname(os.path.abspath(results))), ""]
+    else:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            md += ["No plot: python3-matplotlib is not installed (`--install` installs it).", ""]
+        if os.path.exists(png):  # no plot of an older run beside these results
+            os.remove(png)
     os.makedirs(os.path.dirname(os.path.abspath(results)), exist_ok=True)
     with open(results, "w", encoding="utf-8") as f:
         f.write("\n".join(md))

@@ -1,6 +1,7 @@
 /* Link layers, IPv4 (fragments reassembled), IPv6 (extension headers) and
  * TCP, read through a checked cursor: nothing is read past caplen. */
 #include "capture.h"
+#include "caps.h"
 
 #include <string.h>
 
@@ -26,9 +27,8 @@ enum {
 #define ETH_VLAN 0x8100
 #define ETH_QINQ 0x88a8
 #define ETH_QINQ_OLD 0x9100
-#define MAX_VLAN_TAGS 8
 
-#define FRAG_TIMEOUT_US (60 * G_USEC_PER_SEC)
+#define FRAG_TIMEOUT_US ((int64_t)MT_CAP_IPFRAG_SECONDS * G_USEC_PER_SEC)
 
 /* The checked cursor. */
 struct cur {
@@ -377,8 +377,8 @@ static void decode_ethertype(struct mt_decoder *d, const struct pktctx *x, uint1
 {
     struct cur c = { p, caplen };
     uint32_t off = 0;
-    for (int tags = 0; type == ETH_VLAN || type == ETH_QINQ || type == ETH_QINQ_OLD; tags++) {
-        if (tags >= MAX_VLAN_TAGS || !cur_has(&c, off, 4)) {
+    for (unsigned tags = 0; type == ETH_VLAN || type == ETH_QINQ || type == ETH_QINQ_OLD; tags++) {
+        if (tags >= MT_CAP_VLAN_TAGS || !cur_has(&c, off, 4)) {
             d->st.bad++;
             return;
         }

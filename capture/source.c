@@ -16,6 +16,8 @@
 #include <glib.h>
 #include <pcap/pcap.h>
 
+#include "caps.h"
+
 #define MT_DEFAULT_SNAPLEN 262144
 #define LIVE_TIMEOUT_MS 100
 #define FILE_TICK_RECORDS 4096
@@ -23,9 +25,6 @@
 /* Mapped reading of classic pcap files (see map_next): the window of the
  * file mapped at a time, which bounds the file's pages counted in RSS. */
 #define MAP_WINDOW (1u * 1024 * 1024)
-/* libpcap's largest record it accepts for the link types we decode
- * (MAXIMUM_SNAPLEN): a larger caplen is a damaged file. */
-#define MAP_CAPLEN_MAX 262144u
 
 struct mt_source {
     pcap_t *p;
@@ -205,11 +204,11 @@ static int map_next(struct mt_source *s, struct pcap_pkthdr *h, const u_char **d
     memcpy(&frac, r + 4, 4);
     memcpy(&caplen, r + 8, 4);
     memcpy(&len, r + 12, 4);
-    if (caplen > MAP_CAPLEN_MAX) {
+    if (caplen > MT_CAP_RECORD_BYTES) {
         snprintf(s->merr, sizeof s->merr,
                  "invalid packet capture length %u, bigger than %s of %u", caplen,
                  caplen > s->snapshot ? "snaplen" : "maximum",
-                 caplen > s->snapshot ? s->snapshot : MAP_CAPLEN_MAX);
+                 caplen > s->snapshot ? s->snapshot : MT_CAP_RECORD_BYTES);
         return -1;
     }
     m = map_need(s, off + 16, caplen);

@@ -32,6 +32,59 @@
 #define MT_CAP_FILENAME          200u   /* bytes in an extracted file name */
 #define MT_CAP_ANOMALY_DETAIL    200u   /* bytes of context kept with an anomaly */
 
+/* Capture and reassembly. */
+#define MT_CAP_RECORD_BYTES      262144u /* one capture record (libpcap's MAXIMUM_SNAPLEN): larger is a damaged file */
+#define MT_CAP_VLAN_TAGS         8u      /* stacked VLAN tags before the IP header: more, the packet is skipped */
+#define MT_CAP_IPFRAG_SECONDS    60u     /* a fragment set not completed in this time is dropped */
+#define MT_CAP_CLOSED_FLOWS      65536u  /* closed flows remembered, so late retransmissions open no session */
+#define MT_CAP_CLOSED_SECONDS    120u    /* ... for at most this long (capture time) */
+#define MT_CAP_HIST_CACHE        16u     /* drained retransmission-check buffers kept for reuse */
+
+/* Dissectors. */
+#define MT_CAP_SMTP_HELD_BYTES   (64u * 1024u) /* client bytes held while the reply to DATA is awaited */
+#define MT_CAP_GAPS_KEPT         16u     /* gaps listed per session; more are counted only */
+#define MT_CAP_IMAP_TAG          64u     /* bytes of an IMAP tag, with its NUL */
+#define MT_CAP_IMAP_ARGS         8u      /* arguments kept of one IMAP command for decoding */
+#define MT_CAP_IMAP_ARG_BYTES    1024u   /* bytes kept of each (mailbox, user, password ...) */
+#define MT_CAP_IMAP_HELD         8u      /* FETCH bodies held until their response ends */
+#define MT_CAP_IMAP_CAPS         256u    /* bytes of capability names kept per session */
+#define MT_CAP_IMAP_INFLATE_RATIO 1032u  /* COMPRESS=DEFLATE expansion; deflate cannot do more */
+#define MT_CAP_IMAP_LITERAL_SHOWN 256u   /* a literal up to this size is shown in the command */
+#define MT_CAP_SASL_MECH_NAME    64u     /* bytes of a SASL mechanism name (RFC 4422: 20) */
+#define MT_CAP_SASL_RAW          4096u   /* unknown mechanism: bytes of its exchange kept */
+#define MT_CAP_SASL_NOTE         512u    /* unknown mechanism: decoded bytes shown in a step's note */
+#define MT_CAP_SASL_DETAIL_B64   48u     /* characters of undecodable Base64 quoted in an anomaly */
+
+/* MIME. */
+#define MT_CAP_MIME_TEXT         (1024u * 1024u) /* bytes of a text part converted to UTF-8 */
+/* Boundary-like lines ("--" at the start of a line) handed to GMime, which
+ * has no part cap of its own: eight per allowed part leaves room for closing
+ * delimiters and "-- " signatures, and a fixed allowance for bodies that
+ * happen to hold such lines.  Past this the rest of the input cannot add
+ * parts that would be kept anyway. */
+#define MT_CAP_MIME_DELIM_LINES(parts) ((uint64_t)(parts) * 8u + 1024u)
+#define MT_CAP_MIME_FAST_DEPTH   16u     /* nesting the fast path follows; deeper: full parse */
+#define MT_CAP_MIME_FAST_PARAMS  8u      /* parameters of one header value the fast path reads; more: GMime */
+
+/* The HTML report (--html): what the page shows; the other outputs are
+ * not affected, and the page says how much was left out. */
+#define MT_CAP_HTML_DIALOGUE     2000u   /* dialogue lines per session */
+#define MT_CAP_HTML_LINE         2048u   /* bytes shown of one line or note */
+#define MT_CAP_HTML_REPLY_LINES  200u    /* lines shown of one reply */
+#define MT_CAP_HTML_MSGS         1000u   /* messages shown per session */
+#define MT_CAP_HTML_PARTS        256u    /* MIME parts listed per message */
+#define MT_CAP_HTML_RCPT         100u    /* envelope recipients listed per message */
+#define MT_CAP_HTML_BODY         (64u * 1024u)          /* text shown of one message's bodies */
+#define MT_CAP_HTML_BODY_TOTAL   (256u * 1024u * 1024u) /* text shown of all bodies together */
+#define MT_CAP_HTML_INDEX_ITEMS  8u      /* credentials and subjects in the index */
+#define MT_CAP_HTML_INDEX_STR    256u    /* bytes of one index string */
+#define MT_CAP_HTML_CAPS         64u     /* capabilities listed per session */
+
+/* The Wireshark plugin's tree and Info column. */
+#define MT_CAP_PLUGIN_LINE       4096u   /* bytes of one command argument or reply line */
+#define MT_CAP_PLUGIN_LINES      64u     /* lines shown of one reply */
+#define MT_CAP_PLUGIN_INFO       60u     /* characters of one event in the Info column */
+
 struct mt_limits {
     uint32_t line_max;
     uint32_t reply_lines_max;

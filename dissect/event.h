@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "anomaly.h"
+#include "caps.h"
 
 enum mt_dir { MT_C2S = 0, MT_S2C = 1 };
 
@@ -30,7 +31,6 @@ struct mt_endpoint {
 /* Writes the address as text ("192.0.2.1", "2001:db8::1"); buf >= 46 bytes. */
 const char *mt_endpoint_ip(const struct mt_endpoint *e, char *buf, size_t len);
 
-#define MT_GAPS_KEPT 16 /* gaps listed per session; more are counted only */
 
 struct mt_gap {
     enum mt_dir dir;
@@ -51,7 +51,7 @@ struct mt_session_info {
     bool closed;               /* FIN or RST seen */
     uint32_t ngaps;
     uint64_t gap_bytes;
-    struct mt_gap *gaps;       /* the first MT_GAPS_KEPT, allocated at the first gap */
+    struct mt_gap *gaps;       /* the first MT_CAP_GAPS_KEPT, allocated at the first gap */
     uint32_t anomalies[MT_AN__COUNT];
     char *client_name;         /* SMTP HELO/EHLO argument, or NULL */
     char **capabilities;       /* EHLO / CAPA / CAPABILITY list (NULL-terminated), or NULL */

@@ -31,18 +31,12 @@
 #include <glib.h>
 #include <zlib.h>
 
+#include "caps.h"
 #include "imap_tok.h"
 #include "sasl.h"
 #include "session.h"
 
-#define IMAP_ARGS_MAX    8u     /* command arguments kept for decoding */
-#define IMAP_ARG_MAX     1024u  /* bytes kept of each (mailbox, user, password ...) */
-#define IMAP_TAG_MAX     64u
-#define IMAP_HELD_MAX    8u     /* FETCH bodies held until their response ends */
-#define IMAP_CAPS_MAX    256u   /* capability names kept */
 #define IMAP_INFLATE_BUF 16384u
-/* deflate cannot expand more than ~1032:1; more means a broken stream */
-#define IMAP_INFLATE_RATIO 1032u
 
 /* Commands, as data. */
 enum imap_cmd {
@@ -76,7 +70,7 @@ enum imap_cstate {
 };
 
 struct pend {
-    char tag[IMAP_TAG_MAX];
+    char tag[MT_CAP_IMAP_TAG];
     char verb[24];
     enum imap_cmd cmd;
     uint64_t pkt;
@@ -91,7 +85,7 @@ struct cline {
     bool uid;          /* UID FETCH / UID STORE ... */
     unsigned argbase;  /* index of the first argument */
     unsigned ntok;     /* top-level items seen */
-    GString *args[IMAP_ARGS_MAX];
+    GString *args[MT_CAP_IMAP_ARGS];
     unsigned nargs;
     bool append_lit;   /* an APPEND message literal is streaming into amsg */
 };
@@ -114,7 +108,7 @@ struct sline {
     bool body_on;          /* FETCH: a body literal is streaming into fmsg */
     GString *section;
     GPtrArray *caps;       /* "* CAPABILITY ..." */
-    struct held held[IMAP_HELD_MAX];
+    struct held held[MT_CAP_IMAP_HELD];
     unsigned nheld;
 };
 
@@ -139,7 +133,7 @@ struct imap {
     char *append_box, *append_flags;
     /* AUTHENTICATE */
     struct mt_sasl *sasl;
-    char auth_tag[IMAP_TAG_MAX];
+    char auth_tag[MT_CAP_IMAP_TAG];
     /* COMPRESS=DEFLATE */
     bool z_start;          /* the tagged OK was just seen: the rest is deflated */
     bool z_on;
@@ -324,7 +318,7 @@ static void body_begin(struct imap *im)
     uint64_t heldbytes = 0;
     for (unsigned i = 0; i < sl->nheld; i++)
         heldbytes += sl->held[i].mb.len;
-    if (sl->nheld == IMAP_HELD_MAX || heldbytes >= mt_sess_limits(im->s)->message_max)
+    if (sl->nheld == MT_CAP_IMAP_HELD || heldbytes >= mt_sess_limits(im->s)->message_max)
         held_flush_oldest(im);
     mt_msgbuf_begin(&im->fmsg);
     g_string_assign(sl->section, sl->item->str);
@@ -339,7 +333,7 @@ static void body_end(struct imap *im, unsigned flags)
         im->fmsg.gap = true;
     if (flags & IMAP_TOK_CAPPED)
         im->fmsg.truncated = true;
-    if (sl->nheld == IMAP_HELD_MAX)
+    if (sl->nheld == MT_CAP_IMAP_HELD)
         held_flush_oldest(im);
     struct held *h = &sl->held[sl->nheld++];
     h->mb = im->fmsg; /* the buffer moves to the held entry */
@@ -408,7 +402,7 @@ static void text_caps(struct imap *im, const GString *text)
         return;
     GPtrArray *caps = g_ptr_array_new();
     const char *p = text->str + k;
-    while (p < end && caps->len < IMAP_CAPS_MAX) {
+    while (p < end && caps->len < MT_CAP_IMAP_CAPS) {
         const char *sp = memchr(p, ' ', (size_t)(end - p));
         const char *we = sp ? sp : end;
         if (we > p)
@@ -477,7 +471,7 @@ static void cline_reset(struct cline *cl)
     cl->uid = false;
     cl->argbase = 2;
     cl->ntok = 0;
-    for (unsigned i = 0; i < IMAP_ARGS_MAX; i++)
+    for (unsigned i = 0; i < MT_CAP_IMAP_ARGS; i++)
         gclear(cl->args[i]);
     cl->nargs = 0;
     cl->append_lit = false;
@@ -652,7 +646,7 @@ static void client_token(void *ud, const struct imap_token *t)
         cl->ntok = t->index + 1;
     if (t->index == 0) {
         if (t->type == IMAP_TOK_ATOM || t->type == IMAP_TOK_QUOTED)
-            gset(cl->tag, t->p, t->n, IMAP_TAG_MAX - 1);
+            gset(cl->tag, t->p, t->n, MT_CAP_IMAP_TAG - 1);
         return;
     }
     if (t->index == 1) {
@@ -699,7 +693,7 @@ static void client_token(void *ud, const struct imap_token *t)
             break;
         }
     }
-    if (a >= IMAP_ARGS_MAX)
+    if (a >= MT_CAP_IMAP_ARGS)
         return;
     if (a + 1 > cl->nargs)
         cl->nargs = a + 1;
@@ -709,27 +703,27 @@ static void client_token(void *ud, const struct imap_token *t)
     case IMAP_TOK_QUOTED:
     case IMAP_TOK_TEXT:
         if (t->depth == 0) {
-            gset(g, t->p, t->n, IMAP_ARG_MAX);
+            gset(g, t->p, t->n, MT_CAP_IMAP_ARG_BYTES);
             break;
         }
         if (g->len && g->str[g->len - 1] != '(')
-            gadd(g, (const uint8_t *)" ", 1, IMAP_ARG_MAX);
-        gadd(g, t->p, t->n, IMAP_ARG_MAX);
+            gadd(g, (const uint8_t *)" ", 1, MT_CAP_IMAP_ARG_BYTES);
+        gadd(g, t->p, t->n, MT_CAP_IMAP_ARG_BYTES);
         break;
     case IMAP_TOK_LPAREN:
         if (g->len && g->str[g->len - 1] != '(')
-            gadd(g, (const uint8_t *)" ", 1, IMAP_ARG_MAX);
-        gadd(g, (const uint8_t *)"(", 1, IMAP_ARG_MAX);
+            gadd(g, (const uint8_t *)" ", 1, MT_CAP_IMAP_ARG_BYTES);
+        gadd(g, (const uint8_t *)"(", 1, MT_CAP_IMAP_ARG_BYTES);
         break;
     case IMAP_TOK_RPAREN:
-        gadd(g, (const uint8_t *)")", 1, IMAP_ARG_MAX);
+        gadd(g, (const uint8_t *)")", 1, MT_CAP_IMAP_ARG_BYTES);
         break;
     case IMAP_TOK_LITERAL:
         if (t->depth == 0)
             gclear(g);
         break;
     case IMAP_TOK_LITERAL_DATA:
-        gadd(g, t->p, t->n, IMAP_ARG_MAX);
+        gadd(g, t->p, t->n, MT_CAP_IMAP_ARG_BYTES);
         break;
     default:
         break;
@@ -953,7 +947,7 @@ static void server_token(void *ud, const struct imap_token *t)
         /* after a gap: only "*", "+" or a pending command's tag starts a response */
         bool ok = false;
         if (t->index == 0 && t->type == IMAP_TOK_ATOM) {
-            char tag[IMAP_TAG_MAX];
+            char tag[MT_CAP_IMAP_TAG];
             copy_bytes(tag, sizeof(tag), t->p, t->n);
             ok = strcmp(tag, "*") == 0 || strcmp(tag, "+") == 0;
             for (GList *l = im->pending.head; l && !ok; l = l->next)
@@ -971,7 +965,7 @@ static void server_token(void *ud, const struct imap_token *t)
     }
     if (t->index == 0) {
         if (t->type == IMAP_TOK_ATOM)
-            gset(sl->tag, t->p, t->n, IMAP_TAG_MAX - 1);
+            gset(sl->tag, t->p, t->n, MT_CAP_IMAP_TAG - 1);
         return;
     }
     if (t->depth == 0 && t->type == IMAP_TOK_ATOM && t->index == 1) {
@@ -982,7 +976,7 @@ static void server_token(void *ud, const struct imap_token *t)
     if (t->depth == 0 && t->type == IMAP_TOK_ATOM && sl->capability) {
         if (!sl->caps)
             sl->caps = g_ptr_array_new_with_free_func(g_free);
-        if (sl->caps->len < IMAP_CAPS_MAX)
+        if (sl->caps->len < MT_CAP_IMAP_CAPS)
             g_ptr_array_add(sl->caps, g_strndup((const char *)t->p, t->n));
         return;
     }
@@ -1032,7 +1026,7 @@ static void inflate_bytes(struct imap *im, enum mt_dir dir, const uint8_t *p, si
     z_stream *z = &im->z[dir];
     uint8_t out[IMAP_INFLATE_BUF];
     uint64_t produced = 0;
-    uint64_t cap = (uint64_t)n * IMAP_INFLATE_RATIO + IMAP_INFLATE_BUF;
+    uint64_t cap = (uint64_t)n * MT_CAP_IMAP_INFLATE_RATIO + IMAP_INFLATE_BUF;
     z->next_in = p;
     z->avail_in = (uInt)n;
     while (!im->stop[dir]) {
@@ -1043,7 +1037,7 @@ static void inflate_bytes(struct imap *im, enum mt_dir dir, const uint8_t *p, si
         produced += got;
         if (produced > cap) {
             mt_sess_anomaly(im->s, dir, MT_AN_DECOMPRESS_ERROR,
-                            "more than %u:1 expansion", IMAP_INFLATE_RATIO);
+                            "more than %u:1 expansion", MT_CAP_IMAP_INFLATE_RATIO);
             im->stop[0] = im->stop[1] = true;
             return;
         }
@@ -1088,7 +1082,7 @@ static void *imap_create(struct mt_sess *s)
     }
     g_queue_init(&im->pending);
     im->cl.tag = g_string_new(NULL);
-    for (unsigned i = 0; i < IMAP_ARGS_MAX; i++)
+    for (unsigned i = 0; i < MT_CAP_IMAP_ARGS; i++)
         im->cl.args[i] = g_string_new(NULL);
     cline_reset(&im->cl);
     im->sl.tag = g_string_new(NULL);
@@ -1158,7 +1152,7 @@ static void imap_destroy(void *st)
     }
     g_queue_clear_full(&im->pending, pend_free);
     g_string_free(im->cl.tag, TRUE);
-    for (unsigned i = 0; i < IMAP_ARGS_MAX; i++)
+    for (unsigned i = 0; i < MT_CAP_IMAP_ARGS; i++)
         g_string_free(im->cl.args[i], TRUE);
     struct sline *sl = &im->sl;
     for (unsigned i = 0; i < sl->nheld; i++) {

@@ -13,10 +13,10 @@
 
 #include <glib.h>
 
+#include "caps.h"
 #include "framer.h"
 
 /* A literal is shown in the display copy when it is this short and printable. */
-#define IMAP_TOK_DISPLAY_LITERAL 256u
 
 struct imap_tok {
     struct imap_tok_cfg cfg;
@@ -34,7 +34,7 @@ struct imap_tok {
     bool in_lit;
     unsigned lit_flags;
     uint64_t lit_size, lit_seen;
-    uint8_t lit_show[IMAP_TOK_DISPLAY_LITERAL];
+    uint8_t lit_show[MT_CAP_IMAP_LITERAL_SHOWN];
     size_t lit_show_n;
 };
 
@@ -209,7 +209,7 @@ static void literal_end(struct imap_tok *t, unsigned gapflag)
                                    IMAP_TOK_GAP)) |
                   gapflag;
     emit(t, IMAP_TOK_LITERAL_END, NULL, 0, t->depth, t->lit_seen, fl);
-    if (!(fl & IMAP_TOK_GAP) && t->lit_size <= IMAP_TOK_DISPLAY_LITERAL) {
+    if (!(fl & IMAP_TOK_GAP) && t->lit_size <= MT_CAP_IMAP_LITERAL_SHOWN) {
         bool printable = true;
         for (size_t i = 0; i < t->lit_show_n && printable; i++)
             if ((t->lit_show[i] < 0x20 && t->lit_show[i] != '\t') || t->lit_show[i] == 0x7f)
@@ -248,8 +248,8 @@ static void raw_item(struct imap_tok *t, const struct mt_item *it)
         return;
     const uint8_t *p = it->p;
     size_t n = it->n;
-    if (t->lit_seen < IMAP_TOK_DISPLAY_LITERAL) {
-        size_t k = MIN(n, (size_t)(IMAP_TOK_DISPLAY_LITERAL - t->lit_seen));
+    if (t->lit_seen < MT_CAP_IMAP_LITERAL_SHOWN) {
+        size_t k = MIN(n, (size_t)(MT_CAP_IMAP_LITERAL_SHOWN - t->lit_seen));
         memcpy(t->lit_show + t->lit_show_n, p, k);
         t->lit_show_n += k;
     }

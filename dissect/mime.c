@@ -29,7 +29,7 @@
  * objects per part, a part costing as few as 8 bytes of input.  Every
  * part but the root needs a line starting with "--" (its boundary line),
  * so mime_bomb_cut() counts such lines first and hands GMime only the
- * input before the line that passes MIME_DELIM_LINES_MAX(parts cap). */
+ * input before the line that passes MT_CAP_MIME_DELIM_LINES(parts cap). */
 #include "mime.h"
 #include "mime_int.h"
 #include "b64.h"
@@ -38,18 +38,8 @@
 
 #include <gmime/gmime.h>
 
+#include "caps.h"
 #include "hash.h"
-
-/* Bytes of a text/... body converted to UTF-8 (text_utf8), before and after
- * conversion.  TODO(caps.h): move to MT_CAP_MIME_TEXT. */
-#define MIME_TEXT_MAX (1024u * 1024u)
-
-/* Boundary-like lines ("--" at the start of a line) GMime may see: eight
- * per allowed part leaves room for closing delimiters and "-- "
- * signatures, and a fixed allowance for bodies that happen to hold such
- * lines.  Past this the rest of the input cannot add parts we would keep
- * anyway.  TODO(caps.h): document next to mime_parts_max. */
-#define MIME_DELIM_LINES_MAX(parts) ((uint64_t)(parts) * 8u + 1024u)
 
 /* Charsets tried, in order, for 8-bit text that declares none (raw header
  * bytes, parameters, text bodies without charset=).  UTF-8 first since it
@@ -204,11 +194,11 @@ size_t mime_dash_line(const char *d, size_t pos, size_t end)
     return end;
 }
 
-/* Where to cut the input so that GMime sees at most MIME_DELIM_LINES_MAX
+/* Where to cut the input so that GMime sees at most MT_CAP_MIME_DELIM_LINES
  * lines starting with "--" (see the comment at the top). */
 static size_t mime_bomb_cut(const uint8_t *data, size_t len, uint32_t parts_max)
 {
-    const uint64_t max = MIME_DELIM_LINES_MAX(parts_max);
+    const uint64_t max = MT_CAP_MIME_DELIM_LINES(parts_max);
     const char *d = (const char *)data;
     uint64_t n = 0;
     size_t pos = 0;
@@ -459,14 +449,14 @@ static char *mime_convert_filter(const uint8_t *data, size_t len, const char *ch
 }
 
 /* A text/... body to UTF-8: from the declared charset, else the first of the
- * fallback charsets that converts cleanly.  Capped at MIME_TEXT_MAX. */
+ * fallback charsets that converts cleanly.  Capped at MT_CAP_MIME_TEXT. */
 char *mime_text_utf8(const uint8_t *data, size_t len, const char *charset)
 {
     const gchar *cs = charset ? g_mime_charset_canon_name(charset) : NULL;
     char *conv = NULL, *v;
 
-    if (len > MIME_TEXT_MAX)
-        len = MIME_TEXT_MAX;
+    if (len > MT_CAP_MIME_TEXT)
+        len = MT_CAP_MIME_TEXT;
     if (!data)
         return g_strdup("");
     if (cs && g_ascii_strcasecmp(cs, "utf-8") != 0 && g_ascii_strcasecmp(cs, "us-ascii") != 0)
@@ -476,7 +466,7 @@ char *mime_text_utf8(const uint8_t *data, size_t len, const char *charset)
             conv = g_convert((const char *)data, (gssize)len, "UTF-8", mime_fallback_charsets[i],
                              NULL, NULL, NULL);
     }
-    v = mime_utf8_dup(conv ? conv : (const char *)data, conv ? -1 : (gssize)len, MIME_TEXT_MAX);
+    v = mime_utf8_dup(conv ? conv : (const char *)data, conv ? -1 : (gssize)len, MT_CAP_MIME_TEXT);
     g_free(conv);
     return v;
 }
@@ -744,7 +734,7 @@ void mt_mime_parse(const uint8_t *data, size_t len, const struct mt_limits *lim,
     if (feed < len) {
         g_snprintf(c.detail, sizeof c.detail,
                    "more than %" G_GUINT64_FORMAT " boundary lines, input cut at byte %zu",
-                   MIME_DELIM_LINES_MAX(lim->mime_parts_max), feed);
+                   MT_CAP_MIME_DELIM_LINES(lim->mime_parts_max), feed);
         mime_anomaly_once(&c, MT_AN_MIME_PARTS, c.detail);
     }
     if (feed > UINT32_MAX) /* GByteArray lengths are guint */

@@ -36,11 +36,9 @@
 #include <string.h>
 
 #include "b64.h"
+#include "caps.h"
 #include "hash.h"
 
-/* Multipart nesting the fast path follows (the caps may allow more:
- * deeper messages take the full parse). */
-#define FAST_DEPTH_MAX 16u
 /* Parts the result array has room for before it grows (see mime_fast_parse). */
 #define FAST_PARTS_RESERVE 16u
 
@@ -79,8 +77,8 @@ struct fast {
     struct mime_ctx *c;
     const char *d;
     GArray *parts;                       /* struct mt_mime_part */
-    const char *bnd[FAST_DEPTH_MAX + 1]; /* boundaries of the open multiparts */
-    size_t bndlen[FAST_DEPTH_MAX + 1];
+    const char *bnd[MT_CAP_MIME_FAST_DEPTH + 1]; /* boundaries of the open multiparts */
+    size_t bndlen[MT_CAP_MIME_FAST_DEPTH + 1];
     unsigned nbnd;
     bool crlf;              /* the message's first line ends with CRLF */
     struct fast_entity top; /* the message's own header fields */
@@ -449,17 +447,16 @@ static void fast_leaf_data(struct fast *f, GMimeContentEncoding enc, size_t cs, 
  * GMime's parser reads back unchanged: a token, or "type/subtype" for a
  * Content-Type, then "; name=value" pairs whose names are tokens and whose
  * values are tokens or quoted strings with no backslash, each name once,
- * nothing but printable ASCII, no comment, no encoded word, no RFC 2231
+ * at most MT_CAP_MIME_FAST_PARAMS of them, nothing but printable ASCII, no comment, no encoded word, no RFC 2231
  * parameter.  Nearly every value is of this shape; GMime building and
  * freeing an object for each was a sixth of the fast path's instructions.
  * Any other value goes to GMime's parser (test_mime_fast compares both
  * paths on the samples, the corpus and the cases written for these). */
-#define FAST_PARAMS_MAX 8u
 
 struct fast_params {
     char *buf;                      /* the value, cut into the strings below */
     const char *type;               /* "type/subtype", or the disposition */
-    const char *name[FAST_PARAMS_MAX], *val[FAST_PARAMS_MAX];
+    const char *name[MT_CAP_MIME_FAST_PARAMS], *val[MT_CAP_MIME_FAST_PARAMS];
     unsigned n;
 };
 
@@ -512,7 +509,7 @@ static bool fast_params_parse(const char *v, bool slash, struct fast_params *fp)
         char *name = p;
         while (fast_token_char(*p) && *p != '*')
             p++;
-        if (p == name || *p != '=' || fp->n == FAST_PARAMS_MAX)
+        if (p == name || *p != '=' || fp->n == MT_CAP_MIME_FAST_PARAMS)
             goto no;
         *p++ = '\0';
         char *val = p;
@@ -681,7 +678,7 @@ static bool fast_entity(struct fast *f, size_t start, size_t end, bool top, size
         const char *b = ct_param(ct, &ctp, "boundary");
         size_t bl = b ? strlen(b) : 0;
 
-        if (bl == 0 || f->nbnd >= FAST_DEPTH_MAX)
+        if (bl == 0 || f->nbnd >= MT_CAP_MIME_FAST_DEPTH)
             goto out;
         for (unsigned k = 0; k < f->nbnd; k++) {
             size_t m = MIN(bl, f->bndlen[k]);

@@ -17,15 +17,6 @@
 #include "b64.h"
 #include "caps.h"
 
-/* Mechanism names are at most 20 characters (RFC 4422 3.1); a longer one
- * is kept cut to this. */
-#define SASL_MECH_NAME_MAX 64u
-/* Unknown mechanism: bytes of "C:<b64> S:<b64> ..." kept in `response`. */
-#define SASL_RAW_MAX 4096u
-/* Unknown mechanism: decoded bytes shown in a step's note. */
-#define SASL_NOTE_MAX 512u
-/* Characters of undecodable Base64 quoted in the anomaly detail. */
-#define SASL_DETAIL_B64 48u
 
 enum sasl_mech {
     SASL_OTHER = 0,
@@ -170,8 +161,8 @@ struct mt_sasl *mt_sasl_new(const char *mech, size_t mech_len)
 
     if (!mech)
         mech_len = 0;
-    if (mech_len > SASL_MECH_NAME_MAX)
-        mech_len = SASL_MECH_NAME_MAX;
+    if (mech_len > MT_CAP_SASL_MECH_NAME)
+        mech_len = MT_CAP_SASL_MECH_NAME;
     s->mech_name = g_ascii_strup(mech_len ? mech : "", (gssize)mech_len);
     for (size_t i = 0; sasl_mechs[i].name; i++) {
         if (strcmp(s->mech_name, sasl_mechs[i].name) == 0) {
@@ -197,9 +188,9 @@ static void sasl_raw_append(struct mt_sasl *s, enum mt_dir dir, const char *b64,
         g_string_append_c(g, ' ');
     g_string_append(g, dir == MT_C2S ? "C:" : "S:");
     sasl_esc(g, (const uint8_t *)b64, n, false);
-    if (g->len > SASL_RAW_MAX) {
+    if (g->len > MT_CAP_SASL_RAW) {
         /* Cut back at the cap, leaving room for the marker. */
-        g_string_truncate(g, before < SASL_RAW_MAX - 4 ? SASL_RAW_MAX - 4 : before);
+        g_string_truncate(g, before < MT_CAP_SASL_RAW - 4 ? MT_CAP_SASL_RAW - 4 : before);
         g_string_append(g, " ...");
         s->raw_full = true;
     }
@@ -693,8 +684,8 @@ static char *sasl_other(const uint8_t *p, size_t n)
 {
     GString *g = g_string_new(NULL);
 
-    sasl_esc(g, p, n < SASL_NOTE_MAX ? n : SASL_NOTE_MAX, false);
-    if (n > SASL_NOTE_MAX)
+    sasl_esc(g, p, n < MT_CAP_SASL_NOTE ? n : MT_CAP_SASL_NOTE, false);
+    if (n > MT_CAP_SASL_NOTE)
         g_string_append(g, "...");
     return g_string_free(g, FALSE);
 }
@@ -734,8 +725,8 @@ char *mt_sasl_step(struct mt_sasl *s, enum mt_dir dir, const char *b64, size_t n
     len = mt_b64_decode(b64, n, buf);
     if (len < 0) {
         GString *d = g_string_new("not Base64: ");
-        sasl_esc(d, (const uint8_t *)b64, n < SASL_DETAIL_B64 ? n : SASL_DETAIL_B64, false);
-        if (n > SASL_DETAIL_B64)
+        sasl_esc(d, (const uint8_t *)b64, n < MT_CAP_SASL_DETAIL_B64 ? n : MT_CAP_SASL_DETAIL_B64, false);
+        if (n > MT_CAP_SASL_DETAIL_B64)
             g_string_append(d, "...");
         sasl_report(cb, ud, MT_AN_B64_INVALID, d->str);
         g_string_free(d, TRUE);

@@ -463,7 +463,7 @@ static void decided(struct mt_sess *s, enum mt_proto proto, bool swap)
             struct mt_chunk *c = g_ptr_array_index(s->chunks, i);
             c->dir = c->dir == MT_C2S ? MT_S2C : MT_C2S;
         }
-        for (guint i = 0; s->info.gaps && i < s->info.ngaps && i < MT_GAPS_KEPT; i++)
+        for (guint i = 0; s->info.gaps && i < s->info.ngaps && i < MT_CAP_GAPS_KEPT; i++)
             s->info.gaps[i].dir = s->info.gaps[i].dir == MT_C2S ? MT_S2C : MT_C2S;
     }
     if (swap)
@@ -562,7 +562,7 @@ void mt_sess_gap(struct mt_sess *s, enum mt_dir dir, uint64_t off, uint64_t len,
     set_current(s, dir, pk);
     /* a hole declared in two steps (acknowledged part, then the rest) is
      * one gap */
-    for (uint32_t i = s->info.ngaps; s->info.gaps && i <= MT_GAPS_KEPT && i-- > 0;) {
+    for (uint32_t i = s->info.ngaps; s->info.gaps && i <= MT_CAP_GAPS_KEPT && i-- > 0;) {
         struct mt_gap *g = &s->info.gaps[i];
         if (g->dir != dir)
             continue;
@@ -578,9 +578,9 @@ void mt_sess_gap(struct mt_sess *s, enum mt_dir dir, uint64_t off, uint64_t len,
         }
         break;
     }
-    if (s->info.ngaps < MT_GAPS_KEPT) {
+    if (s->info.ngaps < MT_CAP_GAPS_KEPT) {
         if (!s->info.gaps)
-            s->info.gaps = g_new0(struct mt_gap, MT_GAPS_KEPT);
+            s->info.gaps = g_new0(struct mt_gap, MT_CAP_GAPS_KEPT);
         struct mt_gap *g = &s->info.gaps[s->info.ngaps];
         g->dir = dir;
         g->offset = off;

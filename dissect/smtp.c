@@ -11,6 +11,7 @@
 
 #include <glib.h>
 
+#include "caps.h"
 #include "framer.h"
 #include "sasl.h"
 #include "session.h"
@@ -32,8 +33,6 @@ static const struct {
     { "VRFY", C_VRFY }, { "EXPN", C_EXPN }, { "HELP", C_HELP }, { NULL, C_OTHER },
 };
 
-/* Client bytes held while the reply to DATA is awaited (docs/caps.md). */
-#define HELD_MAX (64u * 1024u)
 
 /* Client-side states; smtp_cstate() is the only place they change. */
 enum smtp_cstate {
@@ -529,7 +528,7 @@ static void client_bytes(struct smtp *sm, const uint8_t *p, size_t n)
         /* the client sends the body only after 354; hold what comes early */
         if (!sm->held)
             sm->held = g_byte_array_new();
-        if (n <= HELD_MAX - sm->held->len) {
+        if (n <= MT_CAP_SMTP_HELD_BYTES - sm->held->len) {
             g_byte_array_append(sm->held, p, (guint)n);
             return;
         }

@@ -24,26 +24,16 @@
 
 #include <glib.h>
 
+#include "caps.h"
 #include "html.h"
 #include "output.h"
 
-/* What the page keeps.  Exceeding one truncates what is shown, with a
- * note on the page saying how much was left out (the analysis and the
- * other outputs are not affected, so no anomaly is raised).
- * TODO(caps.h): move to MT_CAP_HTML_*, with a row each in docs/caps.md. */
-#define HTML_DIALOGUE_MAX 2000u                /* dialogue lines per session */
-#define HTML_CHUNK 128u                        /* dialogue entries per data block, */
-#define HTML_CHUNK_BYTES 4096u                 /* or about this many bytes */
-#define HTML_LINE_MAX 2048u                    /* bytes shown of one line or note */
-#define HTML_REPLY_LINES 200u                  /* lines shown of one reply */
-#define HTML_MSGS_MAX 1000u                    /* messages shown per session */
-#define HTML_PARTS_MAX 256u                    /* MIME parts listed per message */
-#define HTML_RCPT_MAX 100u                     /* envelope recipients listed per message */
-#define HTML_BODY_MAX (64u * 1024u)            /* text shown of one message's bodies */
-#define HTML_BODY_TOTAL (256u * 1024u * 1024u) /* text shown of all bodies together */
-#define HTML_INDEX_ITEMS 8u                    /* credentials and subjects in the index */
-#define HTML_INDEX_STR 256u                    /* bytes of one index string */
-#define HTML_CAPS_MAX 64u                      /* capabilities listed per session */
+/* What the page keeps: MT_CAP_HTML_* in caps.h (docs/caps.md).  Exceeding
+ * one truncates what is shown, with a note on the page saying how much was
+ * left out (the analysis and the other outputs are not affected, so no
+ * anomaly is raised). */
+#define HTML_CHUNK 128u        /* dialogue entries per data block, */
+#define HTML_CHUNK_BYTES 4096u /* or about this many bytes */
 
 /* One session while it is open: what is still to be written. */
 struct html_sess {
@@ -812,7 +802,7 @@ static void line_str_max(struct mt_html *h, GString *b, const void *p, size_t n,
 
 static void line_str(struct mt_html *h, GString *b, const void *p, size_t n)
 {
-    line_str_max(h, b, p, n, HTML_LINE_MAX);
+    line_str_max(h, b, p, n, MT_CAP_HTML_LINE);
 }
 
 static void line_field_max(struct mt_html *h, GString *b, const char *k, const char *v, size_t max)
@@ -825,7 +815,7 @@ static void line_field_max(struct mt_html *h, GString *b, const char *k, const c
 
 static void line_field(struct mt_html *h, GString *b, const char *k, const char *v)
 {
-    line_field_max(h, b, k, v, HTML_LINE_MAX);
+    line_field_max(h, b, k, v, MT_CAP_HTML_LINE);
 }
 
 static void num_field(GString *b, const char *k, uint64_t v)
@@ -933,7 +923,7 @@ static struct html_sess *sess_get(struct mt_html *h, const struct mt_session_inf
     s->closed = si->closed;
     memcpy(s->anomalies, si->anomalies, sizeof(s->anomalies));
     if (si->client_name && !s->helo)
-        s->helo = g_strndup(si->client_name, HTML_INDEX_STR);
+        s->helo = g_strndup(si->client_name, MT_CAP_HTML_INDEX_STR);
     return s;
 }
 
@@ -965,7 +955,7 @@ static void flush_chunk(struct mt_html *h, struct html_sess *s)
 static GString *entry(struct mt_html *h, struct html_sess *s, const char *kind,
                       const struct mt_event *ev, uint64_t lines)
 {
-    if (s->lines >= HTML_DIALOGUE_MAX) {
+    if (s->lines >= MT_CAP_HTML_DIALOGUE) {
         s->lines_left_out += lines;
         return NULL;
     }
@@ -1021,8 +1011,8 @@ static void command(struct mt_html *h, struct html_sess *s, const struct mt_even
 static void reply(struct mt_html *h, struct html_sess *s, const struct mt_event *ev)
 {
     size_t n = ev->u.reply.nlines;
-    uint64_t room = HTML_DIALOGUE_MAX > s->lines ? HTML_DIALOGUE_MAX - s->lines : 0;
-    size_t shown = n < HTML_REPLY_LINES ? n : HTML_REPLY_LINES;
+    uint64_t room = MT_CAP_HTML_DIALOGUE > s->lines ? MT_CAP_HTML_DIALOGUE - s->lines : 0;
+    size_t shown = n < MT_CAP_HTML_REPLY_LINES ? n : MT_CAP_HTML_REPLY_LINES;
     if (shown > room)
         shown = (size_t)room;
     if (n && !shown) { /* the dialogue is full */
@@ -1074,21 +1064,21 @@ static void credential(struct mt_html *h, struct html_sess *s, const struct mt_e
     const struct mt_credential *c = ev->u.cred;
     GString *b = entry(h, s, "cred", ev, 1);
     if (b) {
-        credential_fields(h, b, c, HTML_LINE_MAX);
+        credential_fields(h, b, c, MT_CAP_HTML_LINE);
         g_string_append_c(b, '}');
     }
-    if (s->ncred++ < HTML_INDEX_ITEMS) {
+    if (s->ncred++ < MT_CAP_HTML_INDEX_ITEMS) {
         if (s->creds->len)
             g_string_append_c(s->creds, ',');
         g_string_append(s->creds, "{\"p\":");
         mt_append_u64(s->creds, ev->pkt);
-        credential_fields(h, s->creds, c, HTML_INDEX_STR);
+        credential_fields(h, s->creds, c, MT_CAP_HTML_INDEX_STR);
         g_string_append_c(s->creds, '}');
     }
 }
 
-/* The bodies of the text leaves (not attachments), HTML_BODY_MAX bytes in
- * all and within what is left of HTML_BODY_TOTAL. */
+/* The bodies of the text leaves (not attachments), MT_CAP_HTML_BODY bytes in
+ * all and within what is left of MT_CAP_HTML_BODY_TOTAL. */
 static void part_body(struct mt_html *h, GString *b, const struct mt_mime_part *p, size_t *left)
 {
     if (p->is_multipart || !p->text_utf8 || !p->content_type ||
@@ -1109,7 +1099,7 @@ static void message(struct mt_html *h, struct html_sess *s, const struct mt_even
 {
     const struct mt_message *m = ev->u.msg;
     const char *subject = m->headers.subject;
-    bool kept = s->nmsg < HTML_MSGS_MAX;
+    bool kept = s->nmsg < MT_CAP_HTML_MSGS;
     GString *e = entry(h, s, "m", ev, 1);
     if (e) {
         num_field(e, "i", m->index);
@@ -1120,10 +1110,10 @@ static void message(struct mt_html *h, struct html_sess *s, const struct mt_even
         line_field(h, e, "sj", subject);
         g_string_append_c(e, '}');
     }
-    if (subject && s->nsubj++ < HTML_INDEX_ITEMS) {
+    if (subject && s->nsubj++ < MT_CAP_HTML_INDEX_ITEMS) {
         if (s->subjects->len)
             g_string_append_c(s->subjects, ',');
-        line_str_max(h, s->subjects, subject, strlen(subject), HTML_INDEX_STR);
+        line_str_max(h, s->subjects, subject, strlen(subject), MT_CAP_HTML_INDEX_STR);
     }
     if (!kept) {
         s->msgs_left_out++;
@@ -1141,14 +1131,14 @@ static void message(struct mt_html *h, struct html_sess *s, const struct mt_even
     if (m->nrcpt) {
         key(b, "rcpt");
         g_string_append_c(b, '[');
-        for (size_t i = 0; i < m->nrcpt && i < HTML_RCPT_MAX; i++) {
+        for (size_t i = 0; i < m->nrcpt && i < MT_CAP_HTML_RCPT; i++) {
             if (i)
                 g_string_append_c(b, ',');
             line_str(h, b, m->rcpt_to[i], strlen(m->rcpt_to[i]));
         }
         g_string_append_c(b, ']');
-        if (m->nrcpt > HTML_RCPT_MAX)
-            num_field(b, "rx", m->nrcpt - HTML_RCPT_MAX);
+        if (m->nrcpt > MT_CAP_HTML_RCPT)
+            num_field(b, "rx", m->nrcpt - MT_CAP_HTML_RCPT);
     }
     line_field(h, b, "mb", m->mailbox);
     line_field(h, b, "uid", m->uid);
@@ -1173,12 +1163,12 @@ static void message(struct mt_html *h, struct html_sess *s, const struct mt_even
             g_string_append(b, "null");
     }
     g_string_append(b, "},\"parts\":[");
-    size_t left = HTML_BODY_MAX;
-    if (h->body_total >= HTML_BODY_TOTAL)
+    size_t left = MT_CAP_HTML_BODY;
+    if (h->body_total >= MT_CAP_HTML_BODY_TOTAL)
         left = 0;
-    else if (HTML_BODY_TOTAL - h->body_total < left)
-        left = (size_t)(HTML_BODY_TOTAL - h->body_total);
-    for (size_t i = 0; i < m->nparts && i < HTML_PARTS_MAX; i++) {
+    else if (MT_CAP_HTML_BODY_TOTAL - h->body_total < left)
+        left = (size_t)(MT_CAP_HTML_BODY_TOTAL - h->body_total);
+    for (size_t i = 0; i < m->nparts && i < MT_CAP_HTML_PARTS; i++) {
         const struct mt_mime_part *p = &m->parts[i];
         if (i)
             g_string_append_c(b, ',');
@@ -1202,9 +1192,9 @@ static void message(struct mt_html *h, struct html_sess *s, const struct mt_even
         g_string_append_c(b, '}');
     }
     g_string_append_c(b, ']');
-    if (m->nparts > HTML_PARTS_MAX)
-        num_field(b, "px", m->nparts - HTML_PARTS_MAX);
-    if (h->body_total >= HTML_BODY_TOTAL)
+    if (m->nparts > MT_CAP_HTML_PARTS)
+        num_field(b, "px", m->nparts - MT_CAP_HTML_PARTS);
+    if (h->body_total >= MT_CAP_HTML_BODY_TOTAL)
         bool_field(b, "full", true);
     g_string_append_c(b, '}');
     put_block(h, 'm', s->ord, ++s->nmsg, b);
@@ -1249,11 +1239,11 @@ static void sess_end(struct mt_html *h, struct html_sess *s, const struct mt_ses
     num_field(b, "gapb", s->gap_bytes);
     key(b, "an");
     mt_json_anomaly_counts(b, s->anomalies);
-    line_field_max(h, b, "helo", si && si->client_name ? si->client_name : s->helo, HTML_INDEX_STR);
+    line_field_max(h, b, "helo", si && si->client_name ? si->client_name : s->helo, MT_CAP_HTML_INDEX_STR);
     if (si && si->capabilities) {
         key(b, "caps");
         g_string_append_c(b, '[');
-        for (unsigned i = 0; si->capabilities[i] && i < HTML_CAPS_MAX; i++) {
+        for (unsigned i = 0; si->capabilities[i] && i < MT_CAP_HTML_CAPS; i++) {
             if (i)
                 g_string_append_c(b, ',');
             line_str(h, b, si->capabilities[i], strlen(si->capabilities[i]));
@@ -1393,9 +1383,9 @@ bool mt_html_finish(struct mt_html *h, char *err, size_t errlen)
     g_string_append(b, "{\"version\":\"" MAILTAP_VERSION "\"");
     time_field(b, "generated", g_get_real_time());
     bool_field(b, "extract", h->extract);
-    num_field(b, "dialogue_max", HTML_DIALOGUE_MAX);
-    num_field(b, "body_max", HTML_BODY_MAX);
-    num_field(b, "msgs_max", HTML_MSGS_MAX);
+    num_field(b, "dialogue_max", MT_CAP_HTML_DIALOGUE);
+    num_field(b, "body_max", MT_CAP_HTML_BODY);
+    num_field(b, "msgs_max", MT_CAP_HTML_MSGS);
     g_string_append_c(b, '}');
     fputs("<script type=\"application/json\" id=\"meta\">", h->f);
     put_json(h->f, b->str, b->len);

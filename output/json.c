@@ -4,6 +4,8 @@
 
 #include "output_int.h"
 
+#include "caps.h"
+
 /* ,"k": with k a string literal.  The macros below need one: the key then
  * goes in as one copy of a length known when compiling. */
 #define key(b, k) mt_buf_lit(b, ",\"" k "\":")
@@ -96,7 +98,7 @@ static void session(struct mt_output *o, GString *b, const struct mt_session_inf
     bool_field(b, "starttls", s->starttls);
     bool_field(b, "complete", s->complete);
     mt_buf_lit(b, ",\"gaps\":[");
-    for (uint32_t i = 0; s->gaps && i < s->ngaps && i < MT_GAPS_KEPT; i++) {
+    for (uint32_t i = 0; s->gaps && i < s->ngaps && i < MT_CAP_GAPS_KEPT; i++) {
         if (i)
             mt_buf_putc(b, ',');
         if (s->gaps[i].dir == MT_C2S)

@@ -41,12 +41,6 @@
 #include "event.h"
 #include "mime.h"
 
-/* Bytes of one command argument or reply line kept for the tree. */
-#define MTP_CAP_LINE 4096u
-/* Reply lines kept per reply (IMAP untagged data can be long). */
-#define MTP_CAP_LINES 64u
-/* Characters of one event in the Info column. */
-#define MTP_CAP_INFO 60
 
 /* ------------------------------------------------------------------ fields */
 
@@ -226,7 +220,7 @@ static const char *mtp_str(const char *s)
 
 static const char *mtp_bytes(const struct mt_bytes *b)
 {
-    return mtp_copy(b->p ? (const void *)b->p : "", b->n, MTP_CAP_LINE);
+    return mtp_copy(b->p ? (const void *)b->p : "", b->n, MT_CAP_PLUGIN_LINE);
 }
 
 static struct mtp_frame *mtp_frame_get(uint32_t num, bool create)
@@ -332,7 +326,7 @@ static void mtp_sink(void *ud, struct mt_event *ev)
         r->u.reply.code = mtp_str(ev->u.reply.code);
         r->u.reply.note = mtp_str(ev->u.reply.note);
         r->u.reply.cmd_verb = ev->u.reply.cmd_verb.n ? mtp_bytes(&ev->u.reply.cmd_verb) : NULL;
-        size_t n = MIN(ev->u.reply.nlines, MTP_CAP_LINES);
+        size_t n = MIN(ev->u.reply.nlines, MT_CAP_PLUGIN_LINES);
         r->u.reply.lines = wmem_alloc0(wmem_file_scope(), (n + 1) * sizeof(char *));
         for (size_t i = 0; i < n; i++)
             r->u.reply.lines[i] = mtp_bytes(&ev->u.reply.lines[i]);
@@ -462,8 +456,8 @@ static void mtp_info(wmem_strbuf_t *info, const char *fmt, ...)
     va_end(ap);
     if (wmem_strbuf_get_len(info))
         wmem_strbuf_append(info, "; ");
-    if (g_utf8_strlen(s, -1) > MTP_CAP_INFO) {
-        gchar *end = g_utf8_offset_to_pointer(s, MTP_CAP_INFO);
+    if (g_utf8_strlen(s, -1) > MT_CAP_PLUGIN_INFO) {
+        gchar *end = g_utf8_offset_to_pointer(s, MT_CAP_PLUGIN_INFO);
         *end = '\0';
         wmem_strbuf_append_printf(info, "%s\xe2\x80\xa6", s);
     } else {

@@ -12,6 +12,8 @@
 
 #include <glib.h>
 
+#include "caps.h"
+
 #define SEQ_DIFF(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)))
 /* An acknowledgement further ahead than this is not believed. */
 #define ACK_SANITY (1u << 30)
@@ -68,15 +70,12 @@ struct closed {
 };
 
 /* A drained history larger than this is given back (idle dialogues must
- * stay small), into a cache of at most HIST_CACHE buffers that growing
+ * stay small), into a cache of at most MT_CAP_HIST_CACHE buffers that growing
  * histories take from: a bulk transfer drains and regrows its history at
  * every acknowledgement that catches up, and malloc, free and fresh pages
  * each time cost more than the copying. */
 #define HIST_KEEP 1024
-#define HIST_CACHE 16
 
-#define CLOSED_KEEP_US (120 * G_USEC_PER_SEC)
-#define CLOSED_MAX 65536
 
 /* The live flows by key: open addressing, linear probing, at most half
  * full; a slot holds the key's hash and the flow (NULL: empty), and a
@@ -110,7 +109,7 @@ struct mt_reasm {
     struct flow *lru_head, *lru_tail;
     struct mt_reasm_stats st;
     /* history buffers given back by drained or closed streams, for reuse */
-    struct { uint8_t *p; uint32_t cap; } hcache[HIST_CACHE];
+    struct { uint8_t *p; uint32_t cap; } hcache[MT_CAP_HIST_CACHE];
     unsigned nhcache;
 };
 
@@ -351,13 +350,13 @@ static void hist_release(struct mt_reasm *r, uint8_t *p, uint32_t cap)
     if (!p)
         return;
     if (cap > HIST_KEEP) {
-        if (r->nhcache < HIST_CACHE) {
+        if (r->nhcache < MT_CAP_HIST_CACHE) {
             r->hcache[r->nhcache].p = p;
             r->hcache[r->nhcache].cap = cap;
             r->nhcache++;
             return;
         }
-        for (unsigned i = 0; i < HIST_CACHE; i++) { /* keep the larger ones */
+        for (unsigned i = 0; i < MT_CAP_HIST_CACHE; i++) { /* keep the larger ones */
             if (r->hcache[i].cap < cap) {
                 uint8_t *old = r->hcache[i].p;
                 r->hcache[i].p = p;
@@ -374,13 +373,13 @@ static void hist_release(struct mt_reasm *r, uint8_t *p, uint32_t cap)
  * may have): the smallest cached one that fits, or a new one of want. */
 static uint8_t *hist_obtain(struct mt_reasm *r, uint32_t want, uint32_t *got)
 {
-    unsigned best = HIST_CACHE;
+    unsigned best = MT_CAP_HIST_CACHE;
     if (want > HIST_KEEP)
         for (unsigned i = 0; i < r->nhcache; i++)
             if (r->hcache[i].cap >= want &&
-                (best == HIST_CACHE || r->hcache[i].cap < r->hcache[best].cap))
+                (best == MT_CAP_HIST_CACHE || r->hcache[i].cap < r->hcache[best].cap))
                 best = i;
-    if (best == HIST_CACHE) {
+    if (best == MT_CAP_HIST_CACHE) {
         *got = want;
         return g_malloc(want);
     }
@@ -725,7 +724,7 @@ static void closed_expire(struct mt_reasm *r, int64_t now)
 {
     struct closed *c;
     while ((c = r->closed_head) &&
-           (now - c->closed_us > CLOSED_KEEP_US || r->nclosed > CLOSED_MAX)) {
+           (now - c->closed_us > ((int64_t)MT_CAP_CLOSED_SECONDS * G_USEC_PER_SEC) || r->nclosed > MT_CAP_CLOSED_FLOWS)) {
         closed_unlink(r, c);
         g_hash_table_remove(r->closed, &c->key); /* frees c */
     }
@@ -761,7 +760,7 @@ static bool ep_equal(const struct mt_endpoint *a, const struct mt_endpoint *b);
 static bool late_segment(struct mt_reasm *r, const struct flowkey *k, const struct mt_packet *pk)
 {
     struct closed *c = g_hash_table_lookup(r->closed, k);
-    if (!c || pk->ts_us - c->closed_us > CLOSED_KEEP_US)
+    if (!c || pk->ts_us - c->closed_us > ((int64_t)MT_CAP_CLOSED_SECONDS * G_USEC_PER_SEC))
         return false;
     int side = ep_equal(&pk->src, &c->client) ? 0 : 1;
     uint32_t end = pk->seq + pk->len + pk->missing;

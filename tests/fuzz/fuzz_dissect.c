@@ -91,7 +91,7 @@ static void put_session(GString *g, const struct mt_session_info *si)
                            (unsigned long long)si->bytes[1], (unsigned long long)si->packets,
                            si->handshake, si->complete, si->starttls, si->closed, si->ngaps,
                            (unsigned long long)si->gap_bytes);
-    for (uint32_t i = 0; si->gaps && i < si->ngaps && i < MT_GAPS_KEPT; i++)
+    for (uint32_t i = 0; si->gaps && i < si->ngaps && i < MT_CAP_GAPS_KEPT; i++)
         g_string_append_printf(g, "[%d %llu %llu]", si->gaps[i].dir,
                                (unsigned long long)si->gaps[i].offset,
                                (unsigned long long)si->gaps[i].len);

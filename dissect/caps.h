@@ -33,26 +33,30 @@
 #define MT_CAP_ANOMALY_DETAIL    200u   /* bytes of context kept with an anomaly */
 
 /* Capture and reassembly. */
-#define MT_CAP_RECORD_BYTES      262144u /* one capture record (libpcap's MAXIMUM_SNAPLEN): larger is a damaged file */
-#define MT_CAP_VLAN_TAGS         8u      /* stacked VLAN tags before the IP header: more, the packet is skipped */
+/* one capture record (libpcap's MAXIMUM_SNAPLEN): a larger one is a damaged file */
+#define MT_CAP_RECORD_BYTES      262144u
+/* stacked VLAN tags before the IP header: with more, the packet is skipped */
+#define MT_CAP_VLAN_TAGS         8u
 #define MT_CAP_IPFRAG_SECONDS    60u     /* a fragment set not completed in this time is dropped */
-#define MT_CAP_CLOSED_FLOWS      65536u  /* closed flows remembered, so late retransmissions open no session */
+/* closed flows remembered, so that late retransmissions open no session */
+#define MT_CAP_CLOSED_FLOWS      65536u
 #define MT_CAP_CLOSED_SECONDS    120u    /* ... for at most this long (capture time) */
 #define MT_CAP_HIST_CACHE        16u     /* drained retransmission-check buffers kept for reuse */
 
 /* Dissectors. */
-#define MT_CAP_SMTP_HELD_BYTES   (64u * 1024u) /* client bytes held while the reply to DATA is awaited */
+/* SMTP client bytes held while the reply to DATA is awaited */
+#define MT_CAP_SMTP_HELD_BYTES   (64u * 1024u)
 #define MT_CAP_GAPS_KEPT         16u     /* gaps listed per session; more are counted only */
 #define MT_CAP_IMAP_TAG          64u     /* bytes of an IMAP tag, with its NUL */
 #define MT_CAP_IMAP_ARGS         8u      /* arguments kept of one IMAP command for decoding */
 #define MT_CAP_IMAP_ARG_BYTES    1024u   /* bytes kept of each (mailbox, user, password ...) */
 #define MT_CAP_IMAP_HELD         8u      /* FETCH bodies held until their response ends */
-#define MT_CAP_IMAP_CAPS         256u    /* bytes of capability names kept per session */
+#define MT_CAP_IMAP_CAPS         256u    /* capability names kept per session */
 #define MT_CAP_IMAP_INFLATE_RATIO 1032u  /* COMPRESS=DEFLATE expansion; deflate cannot do more */
 #define MT_CAP_IMAP_LITERAL_SHOWN 256u   /* a literal up to this size is shown in the command */
 #define MT_CAP_SASL_MECH_NAME    64u     /* bytes of a SASL mechanism name (RFC 4422: 20) */
 #define MT_CAP_SASL_RAW          4096u   /* unknown mechanism: bytes of its exchange kept */
-#define MT_CAP_SASL_NOTE         512u    /* unknown mechanism: decoded bytes shown in a step's note */
+#define MT_CAP_SASL_NOTE         512u    /* unknown mechanism: decoded bytes in a step's note */
 #define MT_CAP_SASL_DETAIL_B64   48u     /* characters of undecodable Base64 quoted in an anomaly */
 
 /* MIME. */
@@ -64,7 +68,7 @@
  * parts that would be kept anyway. */
 #define MT_CAP_MIME_DELIM_LINES(parts) ((uint64_t)(parts) * 8u + 1024u)
 #define MT_CAP_MIME_FAST_DEPTH   16u     /* nesting the fast path follows; deeper: full parse */
-#define MT_CAP_MIME_FAST_PARAMS  8u      /* parameters of one header value the fast path reads; more: GMime */
+#define MT_CAP_MIME_FAST_PARAMS  8u      /* parameters of a value the fast path reads; more: GMime */
 
 /* The HTML report (--html): what the page shows; the other outputs are
  * not affected, and the page says how much was left out. */

@@ -447,9 +447,10 @@ static void fast_leaf_data(struct fast *f, GMimeContentEncoding enc, size_t cs, 
  * GMime's parser reads back unchanged: a token, or "type/subtype" for a
  * Content-Type, then "; name=value" pairs whose names are tokens and whose
  * values are tokens or quoted strings with no backslash, each name once,
- * at most MT_CAP_MIME_FAST_PARAMS of them, nothing but printable ASCII, no comment, no encoded word, no RFC 2231
- * parameter.  Nearly every value is of this shape; GMime building and
- * freeing an object for each was a sixth of the fast path's instructions.
+ * at most MT_CAP_MIME_FAST_PARAMS of them, nothing but printable ASCII, no
+ * comment, no encoded word, no RFC 2231 parameter.  Nearly every value is
+ * of this shape; GMime building and freeing an object for each was a sixth
+ * of the fast path's instructions.
  * Any other value goes to GMime's parser (test_mime_fast compares both
  * paths on the samples, the corpus and the cases written for these). */
 

@@ -725,7 +725,8 @@ char *mt_sasl_step(struct mt_sasl *s, enum mt_dir dir, const char *b64, size_t n
     len = mt_b64_decode(b64, n, buf);
     if (len < 0) {
         GString *d = g_string_new("not Base64: ");
-        sasl_esc(d, (const uint8_t *)b64, n < MT_CAP_SASL_DETAIL_B64 ? n : MT_CAP_SASL_DETAIL_B64, false);
+        sasl_esc(d, (const uint8_t *)b64, n < MT_CAP_SASL_DETAIL_B64 ? n : MT_CAP_SASL_DETAIL_B64,
+                 false);
         if (n > MT_CAP_SASL_DETAIL_B64)
             g_string_append(d, "...");
         sasl_report(cb, ud, MT_AN_B64_INVALID, d->str);

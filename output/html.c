@@ -1239,7 +1239,8 @@ static void sess_end(struct mt_html *h, struct html_sess *s, const struct mt_ses
     num_field(b, "gapb", s->gap_bytes);
     key(b, "an");
     mt_json_anomaly_counts(b, s->anomalies);
-    line_field_max(h, b, "helo", si && si->client_name ? si->client_name : s->helo, MT_CAP_HTML_INDEX_STR);
+    line_field_max(h, b, "helo", si && si->client_name ? si->client_name : s->helo,
+                   MT_CAP_HTML_INDEX_STR);
     if (si && si->capabilities) {
         key(b, "caps");
         g_string_append_c(b, '[');

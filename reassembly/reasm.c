@@ -76,6 +76,9 @@ struct closed {
  * each time cost more than the copying. */
 #define HIST_KEEP 1024
 
+/* Closed flows are remembered this long (MT_CAP_CLOSED_SECONDS), at most
+ * MT_CAP_CLOSED_FLOWS of them. */
+#define CLOSED_KEEP_US ((int64_t)MT_CAP_CLOSED_SECONDS * G_USEC_PER_SEC)
 
 /* The live flows by key: open addressing, linear probing, at most half
  * full; a slot holds the key's hash and the flow (NULL: empty), and a
@@ -724,7 +727,7 @@ static void closed_expire(struct mt_reasm *r, int64_t now)
 {
     struct closed *c;
     while ((c = r->closed_head) &&
-           (now - c->closed_us > ((int64_t)MT_CAP_CLOSED_SECONDS * G_USEC_PER_SEC) || r->nclosed > MT_CAP_CLOSED_FLOWS)) {
+           (now - c->closed_us > CLOSED_KEEP_US || r->nclosed > MT_CAP_CLOSED_FLOWS)) {
         closed_unlink(r, c);
         g_hash_table_remove(r->closed, &c->key); /* frees c */
     }
@@ -760,7 +763,7 @@ static bool ep_equal(const struct mt_endpoint *a, const struct mt_endpoint *b);
 static bool late_segment(struct mt_reasm *r, const struct flowkey *k, const struct mt_packet *pk)
 {
     struct closed *c = g_hash_table_lookup(r->closed, k);
-    if (!c || pk->ts_us - c->closed_us > ((int64_t)MT_CAP_CLOSED_SECONDS * G_USEC_PER_SEC))
+    if (!c || pk->ts_us - c->closed_us > CLOSED_KEEP_US)
         return false;
     int side = ep_equal(&pk->src, &c->client) ? 0 : 1;
     uint32_t end = pk->seq + pk->len + pk->missing;

@@ -250,16 +250,21 @@ void mt_workers_packet(void *workers, const struct mt_packet *pk)
         publish(w, 0, 0);
 }
 
+/* Reading thread: publishes everything written and tells the worker that
+ * nothing more comes; it runs the rest and stops. */
+static void worker_end(struct worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->pub_pk = w->wpk;
+    w->end = true;
+    pthread_cond_signal(&w->ready);
+    pthread_mutex_unlock(&w->lock);
+}
+
 struct mt_output *mt_workers_finish(struct mt_workers *ws)
 {
-    for (unsigned i = 1; i < ws->n; i++) {
-        struct worker *w = &ws->w[i];
-        pthread_mutex_lock(&w->lock);
-        w->pub_pk = w->wpk;
-        w->end = true;
-        pthread_cond_signal(&w->ready);
-        pthread_mutex_unlock(&w->lock);
-    }
+    for (unsigned i = 1; i < ws->n; i++)
+        worker_end(&ws->w[i]);
     if (ws->n)
         mt_engine_finish(ws->w[0].eng);
     for (unsigned i = 1; i < ws->n; i++) {
@@ -278,11 +283,7 @@ void mt_workers_free(struct mt_workers *ws)
     for (unsigned i = 0; i < ws->n; i++) {
         struct worker *w = &ws->w[i];
         if (w->thread) { /* only when mt_workers_new failed half-way */
-            pthread_mutex_lock(&w->lock);
-            w->pub_pk = w->wpk; /* whatever was written, copies freed */
-            w->end = true;
-            pthread_cond_signal(&w->ready);
-            pthread_mutex_unlock(&w->lock);
+            worker_end(w); /* runs whatever was written, copies freed */
             g_thread_join(w->thread);
         }
         mt_engine_free(w->eng);

@@ -102,7 +102,6 @@ def check_doc_against_code(caps, rows):
     for doc_name in rows:
         if doc_name not in names:
             problem("docs/caps.md lists %s, which dissect/caps.h does not define" % doc_name)
-    return names
 
 
 def check_list_caps(mailtap, caps, rows):

@@ -108,7 +108,7 @@ struct sline {
     bool body_on;          /* FETCH: a body literal is streaming into fmsg */
     GString *section;
     GPtrArray *caps;       /* "* CAPABILITY ..." */
-    struct held held[MT_CAP_IMAP_HELD];
+    struct held *held;     /* MT_CAP_IMAP_HELD of them while any is held, or NULL */
     unsigned nheld;
 };
 
@@ -312,6 +312,16 @@ static void held_flush_oldest(struct imap *im)
     sl->nheld--;
 }
 
+/* Gives the held bodies' array back once none is held: it is 2 KiB, and
+ * 100,000 open sessions must fit (docs/caps.md). */
+static void held_drop_array(struct sline *sl)
+{
+    if (sl->nheld == 0) {
+        g_free(sl->held);
+        sl->held = NULL;
+    }
+}
+
 static void body_begin(struct imap *im)
 {
     struct sline *sl = &im->sl;
@@ -335,6 +345,8 @@ static void body_end(struct imap *im, unsigned flags)
         im->fmsg.truncated = true;
     if (sl->nheld == MT_CAP_IMAP_HELD)
         held_flush_oldest(im);
+    if (!sl->held)
+        sl->held = g_new0(struct held, MT_CAP_IMAP_HELD);
     struct held *h = &sl->held[sl->nheld++];
     h->mb = im->fmsg; /* the buffer moves to the held entry */
     h->section = g_strdup(sl->section->str);
@@ -863,6 +875,7 @@ static void server_eol(struct imap *im, unsigned flags)
         for (unsigned i = 0; i < sl->nheld; i++)
             held_emit(im, &sl->held[i], uid);
         sl->nheld = 0;
+        held_drop_array(sl);
         return;
     }
     const char *code = status_code(sl->w1);
@@ -1159,6 +1172,7 @@ static void imap_destroy(void *st)
         mt_msgbuf_free(&sl->held[i].mb);
         g_free(sl->held[i].section);
     }
+    g_free(sl->held);
     if (sl->caps)
         g_ptr_array_free(sl->caps, TRUE);
     g_string_free(sl->tag, TRUE);

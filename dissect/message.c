@@ -227,7 +227,7 @@ void mt_msgbuf_append(struct mt_msgbuf *m, const uint8_t *p, size_t n)
             m->data = b;
             m->cap = cap;
         } else {
-            cap = m->cap ? m->cap : 4096;
+            cap = m->cap ? m->cap : MT_MSGBUF_FIRST;
             while (cap - m->len < keep)
                 cap *= 2;
             if ((uint64_t)cap > m->max) /* never past the cap: len + keep <= max */

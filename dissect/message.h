@@ -14,6 +14,12 @@
  * message; a larger one goes to the engine's mt_bufpool. */
 #define MT_MSGBUF_KEEP (1024 * 1024)
 
+/* A message buffer's first allocation; it doubles from there.  Most
+ * messages of short sessions are under 512 bytes, and with 100,000
+ * sessions in the middle of one each, a larger start is what the peak
+ * RSS is made of (docs/caps.md). */
+#define MT_MSGBUF_FIRST 512
+
 /* Buffers kept for reuse between messages (one pool per engine), so that
  * a message does not grow a new buffer by copying reallocations and
  * faulting its pages in again:

@@ -74,7 +74,7 @@ struct closed {
  * histories take from: a bulk transfer drains and regrows its history at
  * every acknowledgement that catches up, and malloc, free and fresh pages
  * each time cost more than the copying. */
-#define HIST_KEEP 1024
+#define HIST_KEEP 256
 
 /* Closed flows are remembered this long (MT_CAP_CLOSED_SECONDS), at most
  * MT_CAP_CLOSED_FLOWS of them. */

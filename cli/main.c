@@ -112,6 +112,7 @@ static const struct cap_def cap_defs[] = {
     CAP32(auth_steps_max, "steps of one SASL exchange"),
     CAP64(unacked_max, "delivered bytes remembered to check retransmissions"),
     CAP32(ipfrag_max, "IPv4 datagrams in fragment reassembly"),
+    CAP32(inflate_max, "IMAP sessions inflating COMPRESS=DEFLATE at once"),
     { NULL, 0, false, NULL },
 };
 

@@ -153,6 +153,8 @@ struct mt_workers *mt_workers_new(unsigned n, const struct mt_limits *lim,
         for (uint32_t k = 0; k < SHARD_SLOTS; k++)
             slots += shard_of_slot(k, n) == i;
         l.flows_max = (uint32_t)MAX(1, (uint64_t)lim->flows_max * slots / SHARD_SLOTS);
+        /* and so does inflate_max, the sessions inflating at once */
+        l.inflate_max = (uint32_t)MAX(1, (uint64_t)lim->inflate_max * slots / SHARD_SLOTS);
         w->eng = mt_engine_new(&l, mt_output_event, w->out);
         if (i == 0)
             continue; /* shard 0 runs in the reading thread */

@@ -18,4 +18,5 @@ void mt_limits_default(struct mt_limits *l)
     l->auth_steps_max = MT_DEF_AUTH_STEPS_MAX;
     l->unacked_max = MT_DEF_UNACKED_MAX;
     l->ipfrag_max = MT_DEF_IPFRAG_MAX;
+    l->inflate_max = MT_DEF_INFLATE_MAX;
 }

@@ -25,6 +25,7 @@
 #define MT_DEF_AUTH_STEPS_MAX    16u                /* auth_too_long */
 #define MT_DEF_UNACKED_MAX       (256u * 1024u)     /* (retransmission check window) */
 #define MT_DEF_IPFRAG_MAX        4096u              /* ipfrag_overflow: datagrams in reassembly */
+#define MT_DEF_INFLATE_MAX       4096u              /* compress_limit: sessions inflating at once */
 
 /* Fixed caps. */
 #define MT_CAP_DETECT_BYTES      1024u  /* bytes buffered per direction before a protocol is chosen */
@@ -106,6 +107,7 @@ struct mt_limits {
     uint32_t auth_steps_max;
     uint64_t unacked_max;
     uint32_t ipfrag_max;
+    uint32_t inflate_max;
 };
 
 void mt_limits_default(struct mt_limits *l);

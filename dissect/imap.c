@@ -1015,6 +1015,15 @@ static void feed(struct imap *im, enum mt_dir dir, const uint8_t *p, size_t n)
         if (im->z_start) {
             /* the rest of both directions is raw deflate (RFC 4978 3, RFC 1951) */
             im->z_start = false;
+            if (!mt_sess_inflate_take(im->s)) {
+                /* zlib holds about 78 KiB per session: inflate_max bounds
+                 * what many compressed sessions at once can take */
+                mt_sess_anomaly(im->s, dir, MT_AN_COMPRESS_LIMIT,
+                                "%u sessions are inflating already: the rest of this one "
+                                "is not decoded", mt_sess_limits(im->s)->inflate_max);
+                im->stop[0] = im->stop[1] = true;
+                return;
+            }
             bool ok = true;
             for (int d = 0; d < 2; d++) {
                 memset(&im->z[d], 0, sizeof(im->z[d]));
@@ -1163,6 +1172,8 @@ static void imap_destroy(void *st)
         if (im->z_on)
             inflateEnd(&im->z[d]);
     }
+    if (im->z_on)
+        mt_sess_inflate_give(im->s);
     g_queue_clear_full(&im->pending, pend_free);
     g_string_free(im->cl.tag, TRUE);
     for (unsigned i = 0; i < MT_CAP_IMAP_ARGS; i++)

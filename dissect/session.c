@@ -35,6 +35,20 @@ static const struct mt_dissector *dissector_for(enum mt_proto p)
 
 const struct mt_limits *mt_sess_limits(const struct mt_sess *s) { return &s->eng->lim; }
 struct mt_bufpool *mt_sess_msgpool(struct mt_sess *s) { return &s->eng->msgpool; }
+
+bool mt_sess_inflate_take(struct mt_sess *s)
+{
+    if (s->eng->inflating >= s->eng->lim.inflate_max)
+        return false;
+    s->eng->inflating++;
+    return true;
+}
+
+void mt_sess_inflate_give(struct mt_sess *s)
+{
+    if (s->eng->inflating > 0)
+        s->eng->inflating--;
+}
 const struct mt_session_info *mt_sess_info(const struct mt_sess *s) { return &s->info; }
 uint64_t mt_sess_pkt(const struct mt_sess *s) { return s->cur_pkt; }
 int64_t mt_sess_ts(const struct mt_sess *s) { return s->cur_ts; }

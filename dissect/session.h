@@ -39,6 +39,11 @@ extern const struct mt_dissector mt_imap_dissector;
 const struct mt_limits *mt_sess_limits(const struct mt_sess *s);
 /* The engine's spare message buffer, for mt_msgbuf_init. */
 struct mt_bufpool *mt_sess_msgpool(struct mt_sess *s);
+/* A place among the engine's sessions that inflate a compressed stream
+ * (zlib's state and 32 KiB window each way, about 78 KiB): false when
+ * inflate_max of them are taken.  Given back by mt_sess_inflate_give. */
+bool mt_sess_inflate_take(struct mt_sess *s);
+void mt_sess_inflate_give(struct mt_sess *s);
 const struct mt_session_info *mt_sess_info(const struct mt_sess *s);
 
 /* Sends ev to the outputs; fills in sess, proto, ts_us and pkt from the

@@ -27,6 +27,7 @@ struct mt_engine {
     mt_defer_fn defer_fn;      /* set: finished messages are handed over (defer.c) */
     void *defer_ud;
     uint64_t defer_seq;        /* last mt_sess.defer_key given */
+    uint32_t inflating;        /* sessions holding zlib state (inflate_max) */
 };
 
 struct mt_chunk; /* detection buffer entry */

@@ -142,6 +142,7 @@ static inline void fz_limits_tight(struct mt_limits *l)
     l->auth_steps_max = 3;
     l->unacked_max = 256;
     l->ipfrag_max = 4;
+    l->inflate_max = 1;
 }
 
 #endif

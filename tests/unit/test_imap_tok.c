@@ -617,6 +617,92 @@ static void test_imap_compress(void)
     g_byte_array_free(s2, TRUE);
 }
 
+/* inflate_max: with one place, a second session that turns COMPRESS on
+ * while the first is inflating raises compress_limit and is not decoded
+ * further; once the first has ended, a third one inflates again. */
+struct zsess {
+    struct synth c;
+    z_stream zc, zs;
+};
+
+static void zs_open(struct zsess *z, struct mt_engine *e, uint16_t port)
+{
+    memset(z, 0, sizeof(*z));
+    z->c = (struct synth){ .e = e, .seq = { 1000, 5000 }, .server_port = 143, .client_port = port };
+    g_assert_cmpint(deflateInit2(&z->zc, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), ==, Z_OK);
+    g_assert_cmpint(deflateInit2(&z->zs, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), ==, Z_OK);
+    synth_pkt(&z->c, MT_C2S, MT_TH_SYN, NULL, 0);
+    synth_pkt(&z->c, MT_S2C, MT_TH_SYN | MT_TH_ACK, NULL, 0);
+    synth_pkt(&z->c, MT_C2S, MT_TH_ACK, NULL, 0);
+}
+
+static void zs_say(struct zsess *z, enum mt_dir dir, const char *text, bool deflated)
+{
+    GByteArray *b = g_byte_array_new();
+    if (deflated)
+        deflate_into(dir == MT_C2S ? &z->zc : &z->zs, text, b);
+    else
+        g_byte_array_append(b, (const uint8_t *)text, (guint)strlen(text));
+    synth_pkt(&z->c, dir, MT_TH_PSH | MT_TH_ACK, b->data, b->len);
+    g_byte_array_free(b, TRUE);
+}
+
+static void zs_close(struct zsess *z)
+{
+    synth_pkt(&z->c, MT_C2S, MT_TH_FIN | MT_TH_ACK, NULL, 0);
+    synth_pkt(&z->c, MT_S2C, MT_TH_FIN | MT_TH_ACK, NULL, 0);
+    synth_pkt(&z->c, MT_C2S, MT_TH_ACK, NULL, 0);
+    deflateEnd(&z->zc);
+    deflateEnd(&z->zs);
+}
+
+static void zs_compress_on(struct zsess *z)
+{
+    zs_say(z, MT_S2C, "* OK ready\r\n", false);
+    zs_say(z, MT_C2S, "c1 COMPRESS DEFLATE\r\n", false);
+    zs_say(z, MT_S2C, "c1 OK DEFLATE active\r\n", false);
+}
+
+static void test_imap_inflate_max(void)
+{
+    struct mt_limits lim;
+    mt_limits_default(&lim);
+    lim.inflate_max = 1;
+    GString *o = g_string_new(NULL);
+    struct mt_engine *e = mt_engine_new(&lim, sink, o);
+    struct zsess a, b, c;
+    zs_open(&a, e, 40001);
+    zs_compress_on(&a);
+    zs_open(&b, e, 40002);
+    zs_compress_on(&b); /* the one place is a's */
+    zs_say(&a, MT_C2S, "c2 NOOP\r\n", true);
+    zs_say(&b, MT_C2S, "c2 NOOP\r\n", true);
+    zs_say(&a, MT_S2C, "c2 OK a\r\n", true);
+    zs_say(&b, MT_S2C, "c2 OK b\r\n", true);
+    zs_close(&a); /* gives the place back */
+    zs_close(&b);
+    zs_open(&c, e, 40003);
+    zs_compress_on(&c);
+    zs_say(&c, MT_C2S, "c2 NOOP\r\n", true);
+    zs_say(&c, MT_S2C, "c2 OK c\r\n", true);
+    zs_close(&c);
+    mt_engine_finish(e);
+    mt_engine_free(e);
+    /* a and c decode every line after COMPRESS; b none, with the anomaly */
+    const char *want_a[] = { "C c2 NOOP", "R c2 OK c2 OK a" };
+    const char *want_c[] = { "C c2 NOOP", "R c2 OK c2 OK c" };
+    for (size_t i = 0; i < G_N_ELEMENTS(want_a); i++) {
+        if (!strstr(o->str, want_a[i]) || !strstr(o->str, want_c[i]))
+            g_error("missing %s / %s in\n%s", want_a[i], want_c[i], o->str);
+    }
+    if (strstr(o->str, "R c2 OK c2 OK b"))
+        g_error("the session over the cap was decoded:\n%s", o->str);
+    const char *an = strstr(o->str, "A compress_limit");
+    if (!an || strstr(an + 1, "A compress_limit"))
+        g_error("want exactly one compress_limit:\n%s", o->str);
+    g_string_free(o, TRUE);
+}
+
 /* Hostile sizes: a 4 GB literal is skipped by count (the session ends
  * inside it), deep nesting is capped, a literal over literal_max keeps
  * its first bytes. */
@@ -671,6 +757,7 @@ int main(int argc, char **argv)
     g_test_add_func("/imap/server_words", test_imap_server_words);
     g_test_add_func("/imap/auth_append_idle_starttls", test_imap_auth_append);
     g_test_add_func("/imap/compress", test_imap_compress);
+    g_test_add_func("/imap/inflate_max", test_imap_inflate_max);
     g_test_add_func("/imap/hostile", test_imap_hostile);
     return g_test_run();
 }

@@ -48,6 +48,7 @@ static struct mt_limits default_limits(void)
     l.auth_steps_max = MT_DEF_AUTH_STEPS_MAX;
     l.unacked_max = MT_DEF_UNACKED_MAX;
     l.ipfrag_max = MT_DEF_IPFRAG_MAX;
+    l.inflate_max = MT_DEF_INFLATE_MAX;
     return l;
 }
 

@@ -9,7 +9,8 @@ Sections (all by default; --only picks some):
            dsniff, mailsnarf, tcpflow: wall, MB/s, packets/s, peak RSS, ratio
            to the floor, and what each tool found next to the ground truth
   large    few sessions with multi-MB attachments: floor, mailtap --json (-x)
-  short    100,000 short sessions: floor, mailtap --json (peak RSS)
+  short    100,000 short sessions, 1,000 open at once, then all open at once:
+           floor, mailtap --json (peak RSS, against docs/caps.md's bound)
   scaling  mailtap --json on 250 MB, 500 MB and 1 GB mixed captures
   workers  mailtap --json --workers 1 vs 2 on the mixed capture
 
@@ -334,22 +335,46 @@ def safe_count(tool, x):
 # --------------------------------------------------------------- captures
 
 
-def generate(profile, args, size=None, sessions=None):
+def generate(profile, args, size=None, sessions=None, concurrency=None, name=None):
     """Makes (or reuses) a capture with gen.py -> (path, truth dict)."""
     cmd = [sys.executable, os.path.join(HERE, "gen.py"), profile, "--out", args.data, "--seed", str(args.seed)]
     if size:
         cmd += ["--size", size]
     if sessions:
         cmd += ["--sessions", str(sessions)]
+    if concurrency:
+        cmd += ["--concurrency", str(concurrency)]
+    if name:
+        cmd += ["--name", name]
     log("generating: " + " ".join(cmd[1:]))
     subprocess.run(cmd, check=True)
     import gen  # same directory
-    name = "%s-%s" % (profile, gen.size_label(gen.parse_size(size)) if size else str(sessions))
+    name = name or "%s-%s" % (profile, gen.size_label(gen.parse_size(size)) if size else str(sessions))
     path = os.path.join(args.data, name + ".pcap")
     with open(os.path.join(args.data, name + ".json"), encoding="utf-8") as f:
         truth = json.load(f)
     truth["gen_cmd"] = "bench/gen.py " + " ".join(cmd[2:]).replace(args.data, os.path.relpath(args.data, ROOT))
     return path, truth
+
+
+# Peak RSS bound for sessions open at once (docs/caps.md, "Many open
+# sessions"): a base, a cost per open session, and zlib's state for each
+# session inflating IMAP COMPRESS (at most inflate_max of them).
+OPEN_BASE_MIB = 64
+OPEN_SESSION_KIB = 4
+OPEN_INFLATE_KIB = 80
+INFLATE_MAX = 4096
+
+
+def open_bound(truth):
+    """-> (bound in MiB, how it is made) for a capture whose sessions are all open at once."""
+    n = truth["sessions"]["total"]
+    z = sum(v["instances"] for k, v in truth.get("per_template", {}).items() if k == "imap-compress")
+    z = min(z, INFLATE_MAX)
+    mib = OPEN_BASE_MIB + (n * OPEN_SESSION_KIB + z * OPEN_INFLATE_KIB) / 1024.0
+    return mib, ("%d MiB + %d KiB for each of the %s sessions + %d KiB for each of the %s inflating "
+                 "IMAP COMPRESS = %.0f MiB" % (OPEN_BASE_MIB, OPEN_SESSION_KIB, fmt_n(n), OPEN_INFLATE_KIB,
+                                               fmt_n(z), mib))
 
 
 # ---------------------------------------------------------------- report
@@ -699,6 +724,11 @@ def main(argv=None):
         captures[struth["file"]] = struth
         sel, skipped = available(["floor", "json"])
         sections["short"] = (with_skips(bench(sel, scap, struth, args, work, "short"), skipped), struth)
+        # the same sessions, all open at once: what each open session costs
+        n = 10000 if quick else 100000
+        ocap, otruth = generate("short", args, sessions=n, concurrency=n, name="short-%d-open" % n)
+        captures[otruth["file"]] = otruth
+        sections["open"] = (with_skips(bench(sel, ocap, otruth, args, work, "open"), skipped), otruth)
     if "scaling" in only:
         rows = []
         for sz in (("25M", "50M", "100M") if quick else ("250M", "500M", "1G")):
@@ -794,6 +824,16 @@ def main(argv=None):
         j = res.get("json", {})
         if j.get("rss") is not None:
             targets.append(("peak RSS under 64 MiB, %s" % tr["file"], "%.1f MiB" % j["rss"], j["rss"] < 64))
+    if "open" in sections:
+        res, tr = tool_section("Many sessions open at once", "open",
+                               "`%(file)s` (%(mb).0f MB): the same short sessions, all open at once "
+                               "(each sends one packet per turn until every one has started).")
+        j = res.get("json", {})
+        bound, why = open_bound(tr)
+        md += ["Documented bound (docs/caps.md, \"Many open sessions\"): %s." % why, ""]
+        if j.get("rss") is not None:
+            targets.append(("peak RSS with %s sessions open at once under the documented bound (%.0f MiB)"
+                            % (fmt_n(tr["sessions"]["total"]), bound), "%.1f MiB" % j["rss"], j["rss"] < bound))
     if "scaling" in sections:
         rows = sections["scaling"]
         md += ["## Scaling", "",

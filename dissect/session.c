@@ -49,6 +49,7 @@ void mt_sess_inflate_give(struct mt_sess *s)
     if (s->eng->inflating > 0)
         s->eng->inflating--;
 }
+
 const struct mt_session_info *mt_sess_info(const struct mt_sess *s) { return &s->info; }
 uint64_t mt_sess_pkt(const struct mt_sess *s) { return s->cur_pkt; }
 int64_t mt_sess_ts(const struct mt_sess *s) { return s->cur_ts; }

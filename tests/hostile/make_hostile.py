@@ -282,6 +282,33 @@ def case_nul_bare(p, normal):
     s.close()
 
 
+def case_compress_flood_10k(p, normal):
+    """10,000 IMAP sessions that turn COMPRESS=DEFLATE on and all inflate at
+    once, then close.  Each inflates 33,000 bytes each way while every one is
+    open (literals, whose bytes cost little to skip), enough to fill zlib's
+    32 KiB windows: without inflate_max that is about 78 KiB a session."""
+    import zlib
+    sess = []
+    for i in range(10000):
+        s = Session(p, "10.88.%d.%d" % (i // 250, 2 + i % 250), "10.88.255.1", 40000 + i % 20000, 143)
+        s.handshake()
+        s.s(b"* OK [CAPABILITY IMAP4rev1 COMPRESS=DEFLATE] ready\r\n")
+        s.c(b"c1 COMPRESS DEFLATE\r\n").s(b"c1 OK DEFLATE active\r\n")
+        sess.append(s)
+    normal()
+
+    def deflated(data):  # each session's deflate stream starts afresh: the same bytes for all
+        z = zlib.compressobj(6, zlib.DEFLATED, -15)
+        return z.compress(data) + z.flush(zlib.Z_SYNC_FLUSH)
+    fill = b"A" * 33000
+    c2s = deflated(b"c2 X-FILL {33000+}\r\n" + fill + b"\r\n")
+    s2c = deflated(b"* 1 FETCH (X-FILL {33000}\r\n" + fill + b")\r\nc2 OK done\r\n")
+    for s in sess:
+        s.c(c2s).s(s2c)
+    for s in sess:
+        s.close()
+
+
 CASES = {
     "imap_literal_4g": case_imap_literal_4g,
     "line_100mb": case_line_100mb,
@@ -291,6 +318,7 @@ CASES = {
     "syn_flood_1m": case_syn_flood_1m,
     "overlap_conflict": case_overlap_conflict,
     "nul_bare": case_nul_bare,
+    "compress_flood_10k": case_compress_flood_10k,
 }
 
 

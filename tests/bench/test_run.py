@@ -114,7 +114,7 @@ def main():
             check(walls("large", "json") == 1 and walls("workers", "workers2") == 5,
                   "--runs 1: one run in the large section, 5 in the workers section (%d, %d)"
                   % (walls("large", "json"), walls("workers", "workers2")))
-        # the short section: 10,000 sessions one after another, then all open at once
+        # the short section: 10,000 sessions 1,000 at a time, then all open at once
         res2 = os.path.join(tmp, "S.md")
         cmd = [sys.executable, RUN, "--quick", "--only", "short", "--runs", "1",
                "--mailtap", os.path.abspath(args.mailtap), "--data", os.path.join(tmp, "data"),

@@ -31,7 +31,6 @@ struct mt_endpoint {
 /* Writes the address as text ("192.0.2.1", "2001:db8::1"); buf >= 46 bytes. */
 const char *mt_endpoint_ip(const struct mt_endpoint *e, char *buf, size_t len);
 
-
 struct mt_gap {
     enum mt_dir dir;
     uint64_t offset; /* stream offset of the first missing byte */

@@ -16,8 +16,6 @@
 #include "caps.h"
 #include "framer.h"
 
-/* A literal is shown in the display copy when it is this short and printable. */
-
 struct imap_tok {
     struct imap_tok_cfg cfg;
     struct mt_framer fr;
@@ -34,6 +32,8 @@ struct imap_tok {
     bool in_lit;
     unsigned lit_flags;
     uint64_t lit_size, lit_seen;
+    /* its first bytes: a literal this short and printable is shown in the
+     * display copy */
     uint8_t lit_show[MT_CAP_IMAP_LITERAL_SHOWN];
     size_t lit_show_n;
 };

@@ -17,7 +17,6 @@
 #include "b64.h"
 #include "caps.h"
 
-
 enum sasl_mech {
     SASL_OTHER = 0,
     SASL_PLAIN,       /* RFC 4616 */

@@ -33,7 +33,6 @@ static const struct {
     { "VRFY", C_VRFY }, { "EXPN", C_EXPN }, { "HELP", C_HELP }, { NULL, C_OTHER },
 };
 
-
 /* Client-side states; smtp_cstate() is the only place they change. */
 enum smtp_cstate {
     CS_COMMAND = 0, /* reading command lines */

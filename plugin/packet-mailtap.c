@@ -41,7 +41,6 @@
 #include "event.h"
 #include "mime.h"
 
-
 /* ------------------------------------------------------------------ fields */
 
 static int proto_mailtap = -1;

@@ -175,14 +175,15 @@ def run_case(name, mailtap, workdir, client, ref, asan, keep):
     t0 = time.monotonic()
     if name in CASES:
         want, bound, limit = CASES[name]
+        limit *= 3 if asan else 1
         path, _ = write_capture(name, workdir)
         gen = time.monotonic() - t0
         runs = []
         for extra, tag in (((), ""), (("--workers", "2"), "--workers 2: ")):
-            r = Run(mailtap, path, limit * (3 if asan else 1), client[0], extra)
+            r = Run(mailtap, path, limit, client[0], extra)
             runs.append(r)
             if r.timed_out:
-                problems.append(tag + "killed after %d s" % (limit * (3 if asan else 1)))
+                problems.append(tag + "killed after %d s" % limit)
             if r.code != 0:
                 problems.append(tag + "exit %d (want 0): %s" % (r.code, r.stderr.strip()[-500:]))
             for a in want:

@@ -88,6 +88,7 @@ struct mt_mime_part {
     bool is_multipart;
     uint64_t size;             /* decoded bytes (0 for multipart containers) */
     char sha256[65];           /* of the decoded bytes, "" for containers */
+    bool hash_due;             /* mime.c: sha256 to compute at the parse's end */
     uint8_t *data;             /* decoded bytes (leaves only) for extraction */
     size_t data_len;
     size_t data_cap;           /* data is from mt_buf_alloc with this capacity,

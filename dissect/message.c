@@ -190,6 +190,11 @@ void mt_msgbuf_hash_now(struct mt_msgbuf *m)
     m->hashed = true;
 }
 
+bool mt_msgbuf_hash_pending(const struct mt_msgbuf *m)
+{
+    return !m->hashed && !m->hashing;
+}
+
 void mt_msgbuf_sha256_hex(struct mt_msgbuf *m, char out[65])
 {
     if (m->hashed)

@@ -98,6 +98,10 @@ void mt_msgbuf_sha256_hex(struct mt_msgbuf *m, char out[65]);
  * mt_msgbuf_sha256_hex to copy: the reading thread does it when the
  * message thread is behind (cli/pipeline.c). */
 void mt_msgbuf_hash_now(struct mt_msgbuf *m);
+/* True when the hash is that of the kept bytes and not computed yet: the
+ * caller may compute it from data[0..len) itself (as mt_msg_report_run
+ * does, beside the parts'). */
+bool mt_msgbuf_hash_pending(const struct mt_msgbuf *m);
 
 /* A line of a dot-stuffed body (RFC 5321 4.5.2, RFC 1939 3), without its
  * end-of-line (a framer item).  Returns true if it is the terminating "."

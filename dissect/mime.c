@@ -390,7 +390,7 @@ static void mime_leaf_data(struct mime_ctx *c, GMimePart *part, struct mt_mime_p
         if (src && start >= 0 && start <= end) {
             size_t n = (size_t)(end - start), bad = 0;
             if (n == 0) { /* an empty array may have no storage at all */
-                mt_sha256_hex((const uint8_t *)"", 0, p->sha256);
+                p->hash_due = true;
                 return;
             }
             mt_mime_data_alloc(p, MT_B64_DECODED_MAX(n));
@@ -403,7 +403,7 @@ static void mime_leaf_data(struct mime_ctx *c, GMimePart *part, struct mt_mime_p
             if (p->data_len == 0)
                 mt_mime_data_release(p);
             p->size = p->data_len;
-            mt_sha256_hex(p->data ? p->data : (const uint8_t *)"", p->data_len, p->sha256);
+            p->hash_due = true;
             return;
         }
     }
@@ -420,7 +420,7 @@ static void mime_leaf_data(struct mime_ctx *c, GMimePart *part, struct mt_mime_p
     g_mime_data_wrapper_write_to_stream(w, mem);
     p->data = mime_stream_take(mem, ba, &p->data_len);
     p->size = p->data_len;
-    mt_sha256_hex(p->data ? p->data : (const uint8_t *)"", p->data_len, p->sha256);
+    p->hash_due = true;
 }
 
 /* Converts with GMime's lenient charset filter (skips invalid input). */
@@ -486,7 +486,7 @@ static void mime_boundaryless(struct mime_ctx *c, GMimeMultipart *mp, struct mt_
         p->data_len = strlen(pro);
         p->data = g_memdup2(pro, p->data_len);
         p->size = p->data_len;
-        mt_sha256_hex(p->data, p->data_len, p->sha256);
+        p->hash_due = true;
     }
 }
 
@@ -519,7 +519,7 @@ static void mime_message_data(GMimeMessage *m, struct mt_mime_part *p)
     g_mime_object_write_to_stream(GMIME_OBJECT(m), NULL, mem);
     p->data = mime_stream_take(mem, ba, &p->data_len);
     p->size = p->data_len;
-    mt_sha256_hex(p->data ? p->data : (const uint8_t *)"", p->data_len, p->sha256);
+    p->hash_due = true;
 }
 
 /* Fills one node; returns how many children it has to walk. */
@@ -694,6 +694,35 @@ static bool mime_fast_fits(const struct mt_limits *lim, size_t len, size_t hlen,
     return feed == len && hlen <= lim->header_max / 2;
 }
 
+/* The digests of the parts marked hash_due, and of the whole message when
+ * msg_sha256 is not NULL, in one batch: two side by side (hash.h), so that
+ * a message and its attachment cost about the time of the longer. */
+static void mime_hash(struct mt_mime_result *out, const uint8_t *data, size_t len,
+                      char *msg_sha256)
+{
+    struct mt_hash_job stack[16], *jobs = stack;
+    size_t n = 0, want = msg_sha256 != NULL;
+
+    for (size_t i = 0; i < out->nparts; i++)
+        want += out->parts[i].hash_due;
+    if (want == 0)
+        return;
+    if (want > G_N_ELEMENTS(stack))
+        jobs = g_new(struct mt_hash_job, want);
+    if (msg_sha256)
+        jobs[n++] = (struct mt_hash_job){data, data ? len : 0, msg_sha256};
+    for (size_t i = 0; i < out->nparts; i++) {
+        struct mt_mime_part *p = &out->parts[i];
+        if (!p->hash_due)
+            continue;
+        p->hash_due = false;
+        jobs[n++] = (struct mt_hash_job){p->data, p->data ? p->data_len : 0, p->sha256};
+    }
+    mt_sha256_hex_batch(jobs, n);
+    if (jobs != stack)
+        g_free(jobs);
+}
+
 bool mt_mime_parse_fast(const uint8_t *data, size_t len, const struct mt_limits *lim,
                         struct mt_mime_result *out, mt_anomaly_cb cb, void *ud)
 {
@@ -706,11 +735,14 @@ bool mt_mime_parse_fast(const uint8_t *data, size_t len, const struct mt_limits 
     if (!mime_fast_fits(lim, len, mime_header_len(data, len),
                         mime_bomb_cut(data, len, lim->mime_parts_max)))
         return false;
-    return mime_fast_parse(&c, data, len, out);
+    if (!mime_fast_parse(&c, data, len, out))
+        return false;
+    mime_hash(out, data, len, NULL);
+    return true;
 }
 
-void mt_mime_parse(const uint8_t *data, size_t len, const struct mt_limits *lim,
-                   struct mt_mime_result *out, mt_anomaly_cb cb, void *ud)
+static void mime_parse_tree(const uint8_t *data, size_t len, const struct mt_limits *lim,
+                            struct mt_mime_result *out, mt_anomaly_cb cb, void *ud)
 {
     struct mime_ctx c = { .lim = lim, .cb = cb, .ud = ud };
     GMimeParserOptions *opts;
@@ -775,6 +807,20 @@ void mt_mime_parse(const uint8_t *data, size_t len, const struct mt_limits *lim,
     g_byte_array_steal(ba, NULL);
     g_byte_array_unref(ba);
     g_mime_parser_options_free(opts);
+}
+
+void mt_mime_parse_hashed(const uint8_t *data, size_t len, const struct mt_limits *lim,
+                          struct mt_mime_result *out, mt_anomaly_cb cb, void *ud,
+                          char *msg_sha256)
+{
+    mime_parse_tree(data, len, lim, out, cb, ud);
+    mime_hash(out, data, len, msg_sha256);
+}
+
+void mt_mime_parse(const uint8_t *data, size_t len, const struct mt_limits *lim,
+                   struct mt_mime_result *out, mt_anomaly_cb cb, void *ud)
+{
+    mt_mime_parse_hashed(data, len, lim, out, cb, ud, NULL);
 }
 
 /* One large decoded-part buffer kept per thread for the next large part:

@@ -31,6 +31,12 @@ void mt_mime_global_init(void);
  * on.  Always fills out (possibly with no parts). */
 void mt_mime_parse(const uint8_t *data, size_t len, const struct mt_limits *lim,
                    struct mt_mime_result *out, mt_anomaly_cb cb, void *ud);
+/* As mt_mime_parse, and writes the SHA-256 of data[0..len) to msg_sha256
+ * (65 bytes) when it is not NULL: hashed beside the parts' own digests,
+ * two at a time (hash.h). */
+void mt_mime_parse_hashed(const uint8_t *data, size_t len, const struct mt_limits *lim,
+                          struct mt_mime_result *out, mt_anomaly_cb cb, void *ud,
+                          char *msg_sha256);
 
 /* Tests only: the fast path alone (mime_fast.c).  Returns false, with out
  * empty and nothing raised, when the message needs GMime's full parse. */

@@ -440,7 +440,7 @@ static void fast_leaf_data(struct fast *f, GMimeContentEncoding enc, size_t cs, 
     if (p->data_len == 0)
         mt_mime_data_release(p);
     p->size = p->data_len;
-    mt_sha256_hex(p->data ? p->data : (const uint8_t *)"", p->data_len, p->sha256);
+    p->hash_due = true;
 }
 
 /* A Content-Type or Content-Disposition value of the plain shape that

@@ -197,11 +197,16 @@ void mt_msg_report_run(const struct mt_msg_report *r, struct mt_msgbuf *mb,
 {
     struct mt_mime_result mr;
     memset(&mr, 0, sizeof(mr));
-    mt_mime_parse(mb->data, mb->len, r->lim, &mr, r->anomaly, r->ud);
+    /* the message's digest beside its parts' when it is that of the kept
+     * bytes, not yet computed */
+    bool hash_here = mt_msgbuf_hash_pending(mb);
+    mt_mime_parse_hashed(mb->data, mb->len, r->lim, &mr, r->anomaly, r->ud,
+                         hash_here ? meta->sha256 : NULL);
     meta->raw = mb->data;
     meta->raw_len = mb->len;
     meta->size = mb->total;
-    mt_msgbuf_sha256_hex(mb, meta->sha256);
+    if (!hash_here)
+        mt_msgbuf_sha256_hex(mb, meta->sha256);
     meta->truncated = mb->truncated;
     if (mb->truncated) {
         char detail[MT_CAP_ANOMALY_DETAIL];

@@ -3,6 +3,7 @@
  * directly (Nettle hashes one message at a time). */
 #include "hash.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <glib.h>
@@ -221,6 +222,12 @@ static void lane_advance(struct lane *l, size_t k)
     l->blocks -= k;
 }
 
+static int longer_first(const void *a, const void *b)
+{
+    size_t na = (*(struct mt_hash_job *const *)a)->n, nb = (*(struct mt_hash_job *const *)b)->n;
+    return na < nb ? 1 : na > nb ? -1 : 0;
+}
+
 /* Longest first, each to the lane that frees up first: the two lanes then
  * end close together (a message beside its attachment, for one). */
 static void batch_ni(struct mt_hash_job *jobs, size_t n)
@@ -229,12 +236,9 @@ static void batch_ni(struct mt_hash_job *jobs, size_t n)
     struct lane ln[2] = {{0}};
     size_t next = 0;
 
-    for (size_t i = 0; i < n; i++) { /* insertion sort, longest first */
-        size_t j = i;
-        for (; j > 0 && order[j - 1]->n < jobs[i].n; j--)
-            order[j] = order[j - 1];
-        order[j] = &jobs[i];
-    }
+    for (size_t i = 0; i < n; i++)
+        order[i] = &jobs[i];
+    qsort(order, n, sizeof *order, longer_first); /* n is up to mime_parts_max + 1 */
     for (;;) {
         for (int i = 0; i < 2; i++)
             if (!ln[i].job && next < n)

@@ -220,7 +220,7 @@ def dir_base(args, work):
     return work, "on disk, under bench/build/work"
 
 
-def run_once(tool, capture, work, timeout, dirs):
+def run_once(tool, capture, timeout, dirs):
     """Runs tool on capture once, its DIR under dirs: -> dict(wall, rss_kib, rc,
     timeout, out, dir).
 
@@ -293,7 +293,7 @@ def bench(tools, capture, truth, args, work, label, runs=None):
             st = res[t.key]
             if st["note"]:
                 continue
-            x = run_once(t, capture, work, args.timeout, args.dirs)
+            x = run_once(t, capture, args.timeout, args.dirs)
             log("%s run %d/%d %-28s %7.2f s %7s MiB%s" % (
                 label, r + 1, runs, t.label, x["wall"],
                 "%.1f" % (x["rss_kib"] / 1024) if x["rss_kib"] is not None else "?",

@@ -63,6 +63,13 @@ void mt_md5_hex(const void *p, size_t n, char out[33])
 
 bool mt_sha256_batch_portable;
 
+/* Without the SHA extensions: one job after the other, through Nettle. */
+static void batch_one_by_one(struct mt_hash_job *jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        mt_sha256_hex(jobs[i].p, jobs[i].n, jobs[i].hex);
+}
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
 #include <immintrin.h>
@@ -276,20 +283,17 @@ void mt_sha256_hex_batch(struct mt_hash_job *jobs, size_t n)
         have = have_sha_ni();
         __atomic_store_n(&ni, have, __ATOMIC_RELAXED);
     }
-    if (have && !mt_sha256_batch_portable) {
+    if (have && !mt_sha256_batch_portable)
         batch_ni(jobs, n);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        mt_sha256_hex(jobs[i].p, jobs[i].n, jobs[i].hex);
+    else
+        batch_one_by_one(jobs, n);
 }
 
-#else /* no SHA extensions to use: one after the other */
+#else /* no SHA extensions to use */
 
 void mt_sha256_hex_batch(struct mt_hash_job *jobs, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        mt_sha256_hex(jobs[i].p, jobs[i].n, jobs[i].hex);
+    batch_one_by_one(jobs, n);
 }
 
 #endif

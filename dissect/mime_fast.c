@@ -37,7 +37,6 @@
 
 #include "b64.h"
 #include "caps.h"
-#include "hash.h"
 
 /* Parts the result array has room for before it grows (see mime_fast_parse). */
 #define FAST_PARTS_RESERVE 16u
@@ -413,7 +412,8 @@ static size_t fast_next_delim(const struct fast *f, size_t pos, size_t end, unsi
     return end;
 }
 
-/* Decodes a leaf's content d[cs..ce) into p (data, size, sha256). */
+/* Decodes a leaf's content d[cs..ce) into p (data, size; its sha256 is
+ * computed at the parse's end, hash_due). */
 static void fast_leaf_data(struct fast *f, GMimeContentEncoding enc, size_t cs, size_t ce,
                            struct mt_mime_part *p, bool *bad_b64)
 {

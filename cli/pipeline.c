@@ -59,6 +59,7 @@ struct mt_pipeline {
     bool holding;
     struct item *held;
     bool behind; /* the queue was fuller than BEHIND_BYTES at the last push */
+    bool records; /* the front hands off frames (mt_output_opts.handoff_records) */
     /* The reading thread's own: message buffers back from the message
      * thread, kept as the engine's pool keeps them, for its next messages. */
     struct mt_bufpool spare;
@@ -144,8 +145,11 @@ static gpointer back_main(gpointer ud)
         for (; it; it = it->next) {
             if (it->d)
                 mt_deferred_run(p->st, it->d, mt_output_event, p->back);
-            else
+            else if (!p->records)
                 mt_output_raw(p->back, it->data, it->len);
+            else if (!mt_output_frames(p->back, it->data, it->len))
+                g_critical("mailtap: a hand-over between the threads was malformed "
+                           "(%zu bytes); the events in it were lost", it->len);
             *ran_tail = it;
             ran_tail = &it->next;
         }
@@ -166,8 +170,9 @@ static struct item *bytes_item(const char *p, size_t n)
     return it;
 }
 
-/* The front output's mt_output_opts.handoff: its printed events, copied
- * into the queue, or held for the message they precede (mt_pipeline_defer). */
+/* The front output's mt_output_opts.handoff: its printed events and
+ * records (handoff_records), copied into the queue, or held for the
+ * message they precede (mt_pipeline_defer). */
 static void handoff(void *ud, const char *data, size_t n)
 {
     struct mt_pipeline *p = ud;
@@ -192,6 +197,11 @@ struct mt_pipeline *mt_pipeline_new(struct mt_output *back, const struct mt_outp
     fo.flush_each = false;
     fo.handoff = handoff;
     fo.handoff_ud = p;
+    /* JSON: commands and replies are printed by the message thread, which
+     * has time to spare (bench/README.md).  Not text: a transcript line
+     * costs little more to print than to copy as a record. */
+    fo.handoff_records = oo->format == MT_FMT_JSON;
+    p->records = fo.handoff_records;
     p->front = mt_output_new(&fo, err, errlen);
     if (!p->front) {
         g_free(p);

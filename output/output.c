@@ -66,6 +66,7 @@ void mt_output_free(struct mt_output *o)
     if (!o)
         return;
     write_out(o);
+    g_free(o->rec_lines);
     mt_extractor_free(o->x);
     g_string_free(o->buf, TRUE);
     g_ptr_array_free(o->creds, TRUE);
@@ -105,12 +106,9 @@ static void remember_credential(struct mt_output *o, const struct mt_event *ev)
     g_ptr_array_add(o->creds, row);
 }
 
-void mt_output_event(void *output, struct mt_event *ev)
+/* Prints ev in o's format (no extraction, summary or tee). */
+static void print(struct mt_output *o, const struct mt_event *ev)
 {
-    struct mt_output *o = output;
-    if (ev->type == MT_EV_MESSAGE && o->x)
-        mt_extract_message(o->x, ev->sess, ev->u.msg);
-    mt_summary_event(o->summary, ev);
     switch (o->o.format) {
     case MT_FMT_JSON:
         mt_json_event(o, ev);
@@ -122,6 +120,63 @@ void mt_output_event(void *output, struct mt_event *ev)
         if (ev->type == MT_EV_CREDENTIAL)
             remember_credential(o, ev);
         break;
+    }
+}
+
+bool mt_output_frames(struct mt_output *o, const char *p, size_t n)
+{
+    size_t i = 0;
+    bool ok = true;
+    while (i < n) {
+        uint32_t len;
+        if (n - i < MT_FRAME_HEAD) {
+            ok = false;
+            break;
+        }
+        char kind = p[i];
+        memcpy(&len, p + i + 1, sizeof len);
+        const char *pl = p + i + MT_FRAME_HEAD;
+        if (len > n - i - MT_FRAME_HEAD) {
+            ok = false;
+            break;
+        }
+        if (kind == MT_FRAME_TEXT) {
+            mt_buf_put(o->buf, pl, len);
+        } else if (kind != MT_FRAME_COMMAND && kind != MT_FRAME_REPLY) {
+            ok = false;
+            break;
+        } else {
+            struct mt_event ev;
+            struct mt_session_info si;
+            if (!mt_rec_get(kind, pl, len, &ev, &si, &o->rec_lines, &o->rec_lines_cap)) {
+                ok = false;
+                break;
+            }
+            print(o, &ev);
+        }
+        i += MT_FRAME_HEAD + len;
+        if (o->buf->len >= OUT_CHUNK)
+            write_out(o);
+    }
+    if (o->direct)
+        write_out(o);
+    return ok;
+}
+
+void mt_output_event(void *output, struct mt_event *ev)
+{
+    struct mt_output *o = output;
+    if (ev->type == MT_EV_MESSAGE && o->x)
+        mt_extract_message(o->x, ev->sess, ev->u.msg);
+    mt_summary_event(o->summary, ev);
+    if (!o->o.handoff_records) {
+        print(o, ev);
+    } else if (ev->type == MT_EV_COMMAND || ev->type == MT_EV_REPLY) {
+        mt_rec_put(o->buf, ev);
+    } else {
+        size_t at = mt_frame_open(o->buf, MT_FRAME_TEXT);
+        print(o, ev);
+        mt_frame_close(o->buf, at);
     }
     if (o->direct || o->buf->len >= OUT_CHUNK)
         write_out(o);

@@ -24,6 +24,11 @@ struct mt_output_opts {
      * whole events at a time (p is valid during the call only). */
     void (*handoff)(void *ud, const char *p, size_t n);
     void *handoff_ud;
+    /* With handoff (text and JSON): commands and replies are handed off as
+     * records of their fields, unprinted, and the printed events around
+     * them in frames; the output that receives them prints the records
+     * (mt_output_frames).  Printing then happens on the receiver's thread. */
+    bool handoff_records;
 };
 
 struct mt_output;
@@ -36,6 +41,10 @@ void mt_output_flush(struct mt_output *o);
 /* Appends bytes printed elsewhere (another output's handoff buffer) as
  * they are, in order with this output's own events. */
 void mt_output_raw(struct mt_output *o, const char *p, size_t n);
+/* The same for what an output with handoff_records handed off (whole
+ * frames): printed events as they are, records printed here.  False if
+ * p[0..n) is not such frames (nothing more of it is printed). */
+bool mt_output_frames(struct mt_output *o, const char *p, size_t n);
 /* End of run: the credentials table (--credentials). */
 void mt_output_finish(struct mt_output *o);
 void mt_output_free(struct mt_output *o);

@@ -1,5 +1,6 @@
 /* Pure functions of the output layer: terminal escaping, JSON strings,
- * time format, redaction, and safe extraction names. */
+ * time format, redaction, safe extraction names; and commands and replies
+ * handed over as records print as the events themselves. */
 #include <string.h>
 
 #include <glib.h>
@@ -341,6 +342,142 @@ static void test_time_cache(void)
     g_rand_free(r);
 }
 
+/* ---- commands and replies as records (mt_output_opts.handoff_records) ---- */
+
+#define B(s) ((struct mt_bytes){ (const uint8_t *)(s), sizeof(s) - 1 })
+
+static void collect(void *ud, const char *p, size_t n)
+{
+    g_string_append_len(ud, p, (gssize)n);
+}
+
+/* The events of the round trip: commands and replies with what the
+ * network can put in them (NUL, invalid UTF-8, controls, empty fields),
+ * notes and secrets, and other events between them, printed as they are
+ * (SESSION_START prints nothing in JSON: an empty frame). */
+static void record_events(struct mt_event *evs, size_t *n, const struct mt_session_info *si)
+{
+    static const struct mt_bytes lines1[] = { B("250-mail.example.test"), B("250-AUTH PLAIN"),
+                                              B("250 8BITMIME") };
+    static const struct mt_bytes lines2[] = { B("* OK [UIDNEXT 2] \xff\xfe bad\0nul") };
+    static const struct mt_bytes lines3[] = { B("") };
+    size_t k = 0;
+    evs[k++] = (struct mt_event){ .type = MT_EV_SESSION_START };
+    evs[k++] = (struct mt_event){ .type = MT_EV_COMMAND,
+                                  .u.cmd = { .verb = B("EHLO"), .arg = B("client"),
+                                             .line = B("EHLO client") } };
+    evs[k++] = (struct mt_event){ .type = MT_EV_REPLY,
+                                  .u.reply = { .code = "250", .lines = lines1, .nlines = 3,
+                                               .cmd_pkt = 4, .cmd_verb = B("EHLO") } };
+    evs[k++] = (struct mt_event){ .type = MT_EV_COMMAND,
+                                  .u.cmd = { .tag = B("a1"), .verb = B("LOGIN"),
+                                             .arg = B("bob \"p\\\"w\x01\""),
+                                             .line = B("a1 LOGIN bob \"p\\\"w\x01\""),
+                                             .note = "user=\"bob\" password=\"p\\\"w\"",
+                                             .secret = true } };
+    evs[k++] = (struct mt_event){ .type = MT_EV_COMMAND,
+                                  .u.cmd = { .arg = B("dXNlcgBwYXNz\0x"),
+                                             .line = B("dXNlcgBwYXNz\0x"),
+                                             .note = "\xe4\xb8\xad password=\"x\"",
+                                             .auth_data = true } };
+    evs[k++] = (struct mt_event){ .type = MT_EV_ANOMALY,
+                                  .u.anomaly = { .kind = MT_AN_IMAP_SYNTAX, .dir = MT_S2C,
+                                                 .detail = "quoted string not closed" } };
+    evs[k++] = (struct mt_event){ .type = MT_EV_REPLY,
+                                  .u.reply = { .tag = B("*"), .code = "OK", .lines = lines2,
+                                               .nlines = 1, .note = "a note" } };
+    evs[k++] = (struct mt_event){ .type = MT_EV_REPLY,
+                                  .u.reply = { .code = NULL, .lines = lines3, .nlines = 1 } };
+    evs[k++] = (struct mt_event){ .type = MT_EV_REPLY, .u.reply = { .code = "+" } };
+    evs[k++] = (struct mt_event){ .type = MT_EV_COMMAND };
+    evs[k++] = (struct mt_event){ .type = MT_EV_TLS };
+    for (size_t i = 0; i < k; i++) {
+        evs[i].sess = si;
+        evs[i].proto = i % 2 ? MT_PROTO_IMAP : MT_PROTO_SMTP;
+        evs[i].ts_us = 1700000000123456LL + (int64_t)i * 999999;
+        evs[i].pkt = 3 + i;
+    }
+    *n = k;
+}
+
+static char *print_events(const struct mt_output_opts *base, struct mt_event *evs, size_t n,
+                          bool records)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    struct mt_output_opts oo = *base;
+    oo.out = f;
+    char err[128];
+    struct mt_output *back = mt_output_new(&oo, err, sizeof(err));
+    g_assert_nonnull(back);
+    if (!records) {
+        for (size_t i = 0; i < n; i++)
+            mt_output_event(back, &evs[i]);
+    } else {
+        GString *handed = g_string_new(NULL);
+        struct mt_output_opts fo = *base;
+        fo.handoff = collect;
+        fo.handoff_ud = handed;
+        fo.handoff_records = true;
+        struct mt_output *front = mt_output_new(&fo, err, sizeof(err));
+        for (size_t i = 0; i < n; i++) {
+            mt_output_event(front, &evs[i]);
+            if (i % 3 == 2) /* several hand-overs, as before each message */
+                mt_output_flush(front);
+        }
+        mt_output_flush(front);
+        /* nothing of the commands and replies is printed on this side */
+        g_assert_null(strstr(handed->str, "EHLO client\""));
+        g_assert_true(mt_output_frames(back, handed->str, handed->len));
+        /* a cut or damaged hand-over is refused, not read past its end (on
+         * an output of its own: the frames before the damage are printed) */
+        char *scratch = NULL;
+        size_t scratch_len = 0;
+        FILE *sf = open_memstream(&scratch, &scratch_len);
+        oo.out = sf;
+        struct mt_output *other = mt_output_new(&oo, err, sizeof(err));
+        g_assert_false(mt_output_frames(other, handed->str, handed->len - 1));
+        g_assert_false(mt_output_frames(other, handed->str, 3));
+        GString *bad = g_string_new_len(handed->str, (gssize)handed->len);
+        bad->str[0] = 'X'; /* no such kind */
+        g_assert_false(mt_output_frames(other, bad->str, bad->len));
+        g_string_free(bad, TRUE);
+        mt_output_free(other);
+        fclose(sf);
+        g_free(scratch);
+        mt_output_free(front);
+        g_string_free(handed, TRUE);
+    }
+    mt_output_free(back);
+    fclose(f);
+    return text;
+}
+
+/* What an output prints of events handed to it as records is what it
+ * prints of the events themselves, byte for byte, in JSON and in text,
+ * redacted or not. */
+static void test_records(void)
+{
+    struct mt_session_info si = { .id = 3, .proto = MT_PROTO_SMTP,
+                                  .client = { .family = 4, .addr = { 192, 0, 2, 1 }, .port = 40000 },
+                                  .server = { .family = 4, .addr = { 192, 0, 2, 25 }, .port = 25 } };
+    struct mt_event evs[16];
+    size_t n;
+    record_events(evs, &n, &si);
+    for (int fmt = 0; fmt < 2; fmt++)
+        for (int redact = 0; redact < 2; redact++) {
+            struct mt_output_opts oo = { .format = fmt ? MT_FMT_JSON : MT_FMT_TEXT,
+                                         .redact = redact };
+            char *direct = print_events(&oo, evs, n, false);
+            char *frames = print_events(&oo, evs, n, true);
+            g_assert_cmpstr(frames, ==, direct);
+            g_assert_cmpuint(strlen(direct), >, 200);
+            g_free(direct);
+            g_free(frames);
+        }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -352,5 +489,6 @@ int main(int argc, char **argv)
     g_test_add_func("/output/escape-same-as-plain", test_escape_same);
     g_test_add_func("/output/numbers-same-as-printf", test_numbers_same);
     g_test_add_func("/output/time-cache", test_time_cache);
+    g_test_add_func("/output/records-same-as-printed", test_records);
     return g_test_run();
 }

@@ -28,8 +28,10 @@
  * Each input runs twice: as one thread runs it, and with the finished
  * messages handed over (defer.h) and run only after the engine's later
  * events were queued, as the two-thread pipeline runs them (after the
- * session itself may be gone).  The two event streams, written out field
- * by field, must be identical; the harness aborts otherwise. */
+ * session itself may be gone), with the commands and replies read back
+ * from the records the pipeline hands them over in.  The two event
+ * streams, written out field by field, must be identical; the harness
+ * aborts otherwise. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,6 +43,7 @@
 #include "defer.h"
 #include "engine.h"
 #include "mime.h"
+#include "output_int.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -110,13 +113,21 @@ static void put_event(GString *g, const struct mt_event *ev)
     case MT_EV_SESSION_START:
     case MT_EV_SESSION_END: put_session(g, ev->sess); break;
     case MT_EV_COMMAND:
+        put_bytes(g, ev->u.cmd.tag.p, ev->u.cmd.tag.n);
+        put_bytes(g, ev->u.cmd.verb.p, ev->u.cmd.verb.n);
+        put_bytes(g, ev->u.cmd.arg.p, ev->u.cmd.arg.n);
         put_bytes(g, ev->u.cmd.line.p, ev->u.cmd.line.n);
         put_str(g, ev->u.cmd.note);
+        g_string_append_printf(g, "a%d s%d", ev->u.cmd.auth_data, ev->u.cmd.secret);
         break;
     case MT_EV_REPLY:
+        put_bytes(g, ev->u.reply.tag.p, ev->u.reply.tag.n);
+        put_str(g, ev->u.reply.code);
         for (size_t i = 0; i < ev->u.reply.nlines; i++)
             put_bytes(g, ev->u.reply.lines[i].p, ev->u.reply.lines[i].n);
         put_str(g, ev->u.reply.note);
+        g_string_append_printf(g, "c%llu ", (unsigned long long)ev->u.reply.cmd_pkt);
+        put_bytes(g, ev->u.reply.cmd_verb.p, ev->u.reply.cmd_verb.n);
         break;
     case MT_EV_CREDENTIAL:
         put_str(g, ev->u.cred->mechanism);
@@ -172,10 +183,33 @@ struct fz_defer {
     GPtrArray *queue; /* GString*, struct mt_deferred*, GString*, ... */
 };
 
+/* The handed-over side also sends commands and replies through the
+ * records the pipeline hands them over in (output/records.c), as
+ * mailtap --json does: what comes back must be the event that went in. */
 static void sink_queue(void *ud, struct mt_event *ev)
 {
     struct fz_defer *q = ud;
-    sink_put(q->cur, ev);
+    if (ev->type != MT_EV_COMMAND && ev->type != MT_EV_REPLY) {
+        sink_put(q->cur, ev);
+        return;
+    }
+    fz_sink(NULL, ev);
+    GString *rec = g_string_new(NULL);
+    mt_rec_put(rec, ev);
+    struct mt_event back;
+    struct mt_session_info si;
+    struct mt_bytes *lines = NULL;
+    size_t cap = 0;
+    if (rec->len < MT_FRAME_HEAD ||
+        !mt_rec_get(rec->str[0], rec->str + MT_FRAME_HEAD, rec->len - MT_FRAME_HEAD, &back, &si,
+                    &lines, &cap)) {
+        fprintf(stderr, "fuzz_dissect: a record of event type %d does not read back\n",
+                ev->type);
+        abort();
+    }
+    put_event(q->cur, &back);
+    g_free(lines);
+    g_string_free(rec, TRUE);
 }
 
 static void defer_put(void *ud, struct mt_deferred *d, uint8_t **spare, size_t *spare_cap)

@@ -5,6 +5,8 @@
 
 #include <glib.h>
 
+#include "grow.h"
+
 void mt_framer_init(struct mt_framer *f, uint32_t line_max)
 {
     memset(f, 0, sizeof(*f));
@@ -47,11 +49,7 @@ static void keep(struct mt_framer *f, const uint8_t *p, size_t n)
     if (n == 0)
         return;
     if (n > f->cap - f->len) {
-        size_t cap = f->cap ? f->cap : 256;
-        while (cap - f->len < n)
-            cap *= 2;
-        if (cap > f->line_max)
-            cap = f->line_max;
+        size_t cap = mt_grow_cap(f->cap, 256, f->len + n, f->line_max);
         f->buf = g_realloc(f->buf, cap);
         f->cap = cap;
     }
@@ -233,9 +231,7 @@ bool mt_lines_add(struct mt_lines *l, const uint8_t *p, size_t n)
         l->off = g_renew(size_t, l->off, l->vcap);
     }
     if (n > l->cap - l->len) {
-        size_t cap = l->cap ? l->cap : 64;
-        while (cap - l->len < n)
-            cap *= 2;
+        size_t cap = mt_grow_cap(l->cap, 64, l->len + n, SIZE_MAX);
         l->buf = g_realloc(l->buf, cap);
         l->cap = cap;
     }

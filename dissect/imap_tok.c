@@ -15,6 +15,7 @@
 
 #include "caps.h"
 #include "framer.h"
+#include "grow.h"
 
 /* A byte buffer appended to a few times a line: inline, where GByteArray
  * costs a library call per append and per emptying (set_size(0) goes
@@ -27,11 +28,8 @@ struct tbuf {
 
 static void tbuf_grow(struct tbuf *b, size_t need)
 {
-    size_t cap = b->cap ? b->cap : 128;
-    while (cap < need)
-        cap *= 2;
-    b->p = g_realloc(b->p, cap);
-    b->cap = cap;
+    b->cap = mt_grow_cap(b->cap, 128, need, SIZE_MAX);
+    b->p = g_realloc(b->p, b->cap);
 }
 
 static inline void tbuf_add(struct tbuf *b, const uint8_t *p, size_t n)

@@ -7,6 +7,8 @@
 
 #include <glib.h>
 
+#include "grow.h"
+
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define BUF_MAP 0
 #elif defined(__has_feature)
@@ -232,11 +234,9 @@ void mt_msgbuf_append(struct mt_msgbuf *m, const uint8_t *p, size_t n)
             m->data = b;
             m->cap = cap;
         } else {
-            cap = m->cap ? m->cap : MT_MSGBUF_FIRST;
-            while (cap - m->len < keep)
-                cap *= 2;
-            if ((uint64_t)cap > m->max) /* never past the cap: len + keep <= max */
-                cap = (size_t)m->max;
+            /* never past the cap: len + keep <= max */
+            size_t max = (uint64_t)m->max < SIZE_MAX ? (size_t)m->max : SIZE_MAX;
+            cap = mt_grow_cap(m->cap, MT_MSGBUF_FIRST, m->len + keep, max);
             m->data = mt_buf_resize(m->data, m->cap, m->len, cap);
             m->cap = cap;
         }

@@ -24,10 +24,13 @@ struct mt_output_opts {
      * whole events at a time (p is valid during the call only). */
     void (*handoff)(void *ud, const char *p, size_t n);
     void *handoff_ud;
-    /* With handoff (text and JSON): commands and replies are handed off as
-     * records of their fields, unprinted, and the printed events around
-     * them in frames; the output that receives them prints the records
-     * (mt_output_frames).  Printing then happens on the receiver's thread. */
+    /* With handoff: commands and replies are handed off as records of
+     * their fields, unprinted, and the printed events around them in
+     * frames; the output that receives them prints the records
+     * (mt_output_frames).  Printing then happens on the receiver's thread.
+     * Both formats print records the same as events (unit-tested); the
+     * message thread (cli/pipeline.c) sets it for JSON only, where it
+     * takes work off the reading thread. */
     bool handoff_records;
 };
 

@@ -506,7 +506,15 @@ def malloc_of(mailtap):
 
 
 def dpkg_version(pkg):
-    return version_of(["dpkg-query", "-W", "-f", "${Version}", pkg], r"^(\S+)")
+    """The installed version of a Debian package, or None.  dpkg-query -W
+    exits 1 and prints only an error for a package it does not know."""
+    try:
+        p = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg],
+                           capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.match(rb"(\S+)", p.stdout)
+    return m.group(1).decode() if p.returncode == 0 and m else None
 
 
 # ----------------------------------------------------------------- plot
@@ -677,6 +685,15 @@ def main(argv=None):
         except ImportError:
             missing.append("matplotlib")
         install(missing)
+        # run.sh picked this interpreter before matplotlib was installed:
+        # go on under Debian's python3 if that one has it now (the plot).
+        sysp = "/usr/bin/python3"
+        if ("matplotlib" in missing and os.path.realpath(sys.executable) != os.path.realpath(sysp)
+                and subprocess.run([sysp, "-c", "import matplotlib"],
+                                   capture_output=True).returncode == 0):
+            log("matplotlib installed: going on under %s" % sysp)
+            rest = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--install"]
+            os.execv(sysp, [sysp, os.path.abspath(__file__)] + rest)
 
     started = datetime.datetime.now(datetime.timezone.utc)
     mach = machine_info()

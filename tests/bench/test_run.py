@@ -9,6 +9,7 @@ make its captures, run the floor and mailtap, and write what it promises.
 - the raw timings (JSON) beside a --results other than bench/RESULTS.md,
   with positive medians for every tool that ran;
 - the tools' DIR where --dir says, and the Machine section saying so;
+- the other tools' versions, or "not installed" (not dpkg-query's error);
 - at least 5 runs in the workers section, whose target is a ratio.
 
 The timings themselves are not asserted: that is the benchmark's business
@@ -71,6 +72,9 @@ def main():
               "the Machine section names --dir")
         check(os.path.isdir(os.path.join(tmp, "out")) and not os.listdir(os.path.join(tmp, "out")),
               "the tools wrote under --dir, and their directories were removed")
+        check(re.search(r"^- tshark (not installed|\d\S*), dsniff (not installed|\d\S*), "
+                        r"tcpflow (not installed|\d\S*)$", md, re.M) is not None,
+              "the Machine section gives each other tool's version or says it is not installed")
         caps = rows(md, "Captures")
         check(caps is not None and any(c[0] == "mixed-4M.pcap" for c in caps[1:]),
               "the captures table lists the mixed capture")

@@ -21,7 +21,7 @@ static void test_table(void)
         { 0, 256, 2000, 1000, 1000 },        /* need past the cap: the cap (callers cut first) */
         { 0, 64, 0, SIZE_MAX, 64 },          /* nothing needed: still the first size */
         { SIZE_MAX / 2 + 1, 64, SIZE_MAX - 3, SIZE_MAX, SIZE_MAX - 3 }, /* no wrap */
-        { 3, 64, SIZE_MAX / 2 + 7, SIZE_MAX, (size_t)3 << 62 },         /* no wrap from small */
+        { 3, 64, SIZE_MAX / 2 + 7, SIZE_MAX, (SIZE_MAX / 4 + 1) * 3 }, /* no wrap from small: 3 << 62 */
     };
     for (size_t i = 0; i < G_N_ELEMENTS(t); i++) {
         size_t got = mt_grow_cap(t[i].cap, t[i].first, t[i].need, t[i].max);

@@ -128,15 +128,11 @@ bool mt_output_frames(struct mt_output *o, const char *p, size_t n)
     size_t i = 0;
     bool ok = true;
     while (i < n) {
+        char kind;
+        const char *pl;
         uint32_t len;
-        if (n - i < MT_FRAME_HEAD) {
-            ok = false;
-            break;
-        }
-        char kind = p[i];
-        memcpy(&len, p + i + 1, sizeof len);
-        const char *pl = p + i + MT_FRAME_HEAD;
-        if (len > n - i - MT_FRAME_HEAD) {
+        size_t step = mt_frame_next(p + i, n - i, &kind, &pl, &len);
+        if (step == 0) {
             ok = false;
             break;
         }
@@ -154,7 +150,7 @@ bool mt_output_frames(struct mt_output *o, const char *p, size_t n)
             }
             print(o, &ev);
         }
-        i += MT_FRAME_HEAD + len;
+        i += step;
         if (o->buf->len >= OUT_CHUNK)
             write_out(o);
     }

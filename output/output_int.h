@@ -29,6 +29,9 @@ void mt_text_event(struct mt_output *o, const struct mt_event *ev);
 size_t mt_frame_open(GString *b, char kind);
 /* Ends the frame begun at at (one left empty is taken back out). */
 void mt_frame_close(GString *b, size_t at);
+/* The frame at the start of p[0..n): its kind, payload and length; returns
+ * its whole size, or 0 if p does not start with a whole frame. */
+size_t mt_frame_next(const char *p, size_t n, char *kind, const char **payload, uint32_t *len);
 /* Appends a command or reply event as a record frame. */
 void mt_rec_put(GString *b, const struct mt_event *ev);
 /* The event of a record's payload p[0..n), pointing into p; its session

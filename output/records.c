@@ -65,6 +65,18 @@ void mt_frame_close(GString *b, size_t at)
     memcpy(b->str + at + 1, &len, sizeof len);
 }
 
+size_t mt_frame_next(const char *p, size_t n, char *kind, const char **payload, uint32_t *len)
+{
+    if (n < MT_FRAME_HEAD)
+        return 0;
+    memcpy(len, p + 1, sizeof *len);
+    if (*len > n - MT_FRAME_HEAD)
+        return 0;
+    *kind = p[0];
+    *payload = p + MT_FRAME_HEAD;
+    return MT_FRAME_HEAD + (size_t)*len;
+}
+
 void mt_rec_put(GString *b, const struct mt_event *ev)
 {
     bool reply = ev->type == MT_EV_REPLY;

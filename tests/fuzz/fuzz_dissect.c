@@ -200,9 +200,11 @@ static void sink_queue(void *ud, struct mt_event *ev)
     struct mt_session_info si;
     struct mt_bytes *lines = NULL;
     size_t cap = 0;
-    if (rec->len < MT_FRAME_HEAD ||
-        !mt_rec_get(rec->str[0], rec->str + MT_FRAME_HEAD, rec->len - MT_FRAME_HEAD, &back, &si,
-                    &lines, &cap)) {
+    char kind;
+    const char *pl;
+    uint32_t len;
+    if (mt_frame_next(rec->str, rec->len, &kind, &pl, &len) != rec->len ||
+        !mt_rec_get(kind, pl, len, &back, &si, &lines, &cap)) {
         fprintf(stderr, "fuzz_dissect: a record of event type %d does not read back\n",
                 ev->type);
         abort();

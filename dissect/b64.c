@@ -148,8 +148,10 @@ bool mt_b64_simd = true;
 #include <immintrin.h>
 
 /* Decodes clean 32-character blocks from p while at least 44 characters
- * remain (so the 32-byte store stays inside out's MT_B64_DECODED_MAX);
- * returns how many characters it consumed, *o advanced by 3/4 of that. */
+ * remain (so the 32-byte store stays inside out's MT_B64_DECODED_MAX,
+ * since what is written never passes 3/4 of what is consumed), and the
+ * line breaks that follow whole quanta; returns how many characters it
+ * consumed, *o advanced by 3/4 of the alphabet characters among them. */
 __attribute__((target("avx2"))) static size_t b64_blocks_avx2(const unsigned char *p, size_t n,
                                                              uint8_t **o)
 {
@@ -181,8 +183,13 @@ __attribute__((target("avx2"))) static size_t b64_blocks_avx2(const unsigned cha
         __m256i lo_n = _mm256_and_si256(in, mask_2f);
         __m256i lo = _mm256_shuffle_epi8(lut_lo, lo_n);
         __m256i hi = _mm256_shuffle_epi8(lut_hi, hi_n);
-        if (!_mm256_testz_si256(lo, hi))
-            break; /* a character outside the alphabet: the table decoder */
+        unsigned k = 32; /* clean characters at the front of the block */
+        if (!_mm256_testz_si256(lo, hi)) {
+            __m256i bad = _mm256_cmpeq_epi8(_mm256_and_si256(lo, hi), _mm256_setzero_si256());
+            k = (unsigned)__builtin_ctz(~(unsigned)_mm256_movemask_epi8(bad));
+            if (k % 4)
+                break; /* a quantum cut by something: the table decoder */
+        }
         __m256i eq_2f = _mm256_cmpeq_epi8(in, mask_2f);
         __m256i roll = _mm256_shuffle_epi8(lut_roll, _mm256_add_epi8(eq_2f, hi_n));
         __m256i v = _mm256_add_epi8(in, roll);                  /* 6-bit values */
@@ -190,9 +197,20 @@ __attribute__((target("avx2"))) static size_t b64_blocks_avx2(const unsigned cha
         __m256i v32 = _mm256_madd_epi16(v16, pack2);            /* 24 bits a quad */
         __m256i b = _mm256_shuffle_epi8(v32, shuf);             /* 12 bytes a lane */
         b = _mm256_permutevar8x32_epi32(b, perm);               /* 24 bytes */
-        _mm256_storeu_si256((__m256i *)w, b);
-        w += 24;
-        i += 32;
+        _mm256_storeu_si256((__m256i *)w, b); /* bytes past 3k/4 are overwritten later */
+        w += k / 4 * 3;
+        i += k;
+        if (k == 32)
+            continue;
+        /* A line break after whole quanta (a MIME body's 76-character
+         * lines) is skipped here, as the table decoder would skip it;
+         * anything else (padding, junk) is left to the table decoder. */
+        if (p[i] == '\r' && p[i + 1] == '\n')
+            i += 2;
+        else if (p[i] == '\n')
+            i += 1;
+        else
+            break;
     }
     *o = w;
     return i;

@@ -148,7 +148,7 @@ void mt_deferred_free(struct mt_deferred *d)
     g_free((char *)m->section);
     if (d->end) {
         g_free(d->info.client_name);
-        g_strfreev(d->info.capabilities);
+        g_free(d->info.capabilities); /* one allocation: mt_caps_finish */
         g_free(d->info.gaps);
     }
     g_free(d);

@@ -53,7 +53,8 @@ struct mt_session_info {
     struct mt_gap *gaps;       /* the first MT_CAP_GAPS_KEPT, allocated at the first gap */
     uint32_t anomalies[MT_AN__COUNT];
     char *client_name;         /* SMTP HELO/EHLO argument, or NULL */
-    char **capabilities;       /* EHLO / CAPA / CAPABILITY list (NULL-terminated), or NULL */
+    char **capabilities;       /* EHLO / CAPA / CAPABILITY list (NULL-terminated, one
+                                * allocation: mt_caps_finish), or NULL */
 };
 
 enum mt_auth_result { MT_AUTH_UNKNOWN = 0, MT_AUTH_SUCCESS, MT_AUTH_FAILURE };

@@ -1,6 +1,7 @@
 /* How far a byte buffer grows: the one doubling rule of the framer's
- * partial line, the reply's lines, the message buffer and the IMAP
- * tokenizer's scratch.  Pure, inline (it sits on hot append paths). */
+ * partial line, the reply's lines, the message buffer, the IMAP
+ * tokenizer's scratch and the capability lists' words.  Pure, inline (it
+ * sits on hot append paths). */
 #ifndef MT_GROW_H
 #define MT_GROW_H
 

@@ -107,7 +107,7 @@ struct sline {
     GString *uid;          /* FETCH: UID n */
     bool body_on;          /* FETCH: a body literal is streaming into fmsg */
     GString *section;
-    GPtrArray *caps;       /* "* CAPABILITY ..." */
+    struct mt_caps_builder caps; /* "* CAPABILITY ..." */
     struct held *held;     /* MT_CAP_IMAP_HELD of them while any is held, or NULL */
     unsigned nheld;
 };
@@ -410,12 +410,6 @@ static void cred_login(struct imap *im, const struct pend *pd, enum mt_auth_resu
 
 /* ---- capabilities ---- */
 
-static void set_caps(struct imap *im, GPtrArray *caps)
-{
-    g_ptr_array_add(caps, NULL);
-    mt_sess_set_capabilities(im->s, (char **)g_ptr_array_free(caps, FALSE));
-}
-
 /* "[CAPABILITY a b c] text" in a status response (RFC 9051 7.1). */
 static void text_caps(struct imap *im, const GString *text)
 {
@@ -426,16 +420,16 @@ static void text_caps(struct imap *im, const GString *text)
     const char *end = memchr(text->str + k, ']', text->len - k);
     if (!end)
         return;
-    GPtrArray *caps = g_ptr_array_new();
+    struct mt_caps_builder caps = { 0 };
     const char *p = text->str + k;
-    while (p < end && caps->len < MT_CAP_IMAP_CAPS) {
+    while (p < end && caps.n < MT_CAP_IMAP_CAPS) {
         const char *sp = memchr(p, ' ', (size_t)(end - p));
         const char *we = sp ? sp : end;
         if (we > p)
-            g_ptr_array_add(caps, g_strndup(p, (size_t)(we - p)));
+            mt_caps_add(&caps, p, (size_t)(we - p));
         p = we + 1;
     }
-    set_caps(im, caps);
+    mt_sess_set_capabilities(im->s, mt_caps_finish(&caps));
 }
 
 /* ---- events ---- */
@@ -772,10 +766,8 @@ static void sline_reset(struct sline *sl)
     sl->capability = false;
     sl->want_name = true;
     sl->body_on = false;
-    if (sl->caps) {
-        g_ptr_array_free(sl->caps, TRUE);
-        sl->caps = NULL;
-    }
+    if (sl->caps.n)
+        mt_caps_discard(&sl->caps);
 }
 
 /* A tagged response: the command it ends, and what that changes. */
@@ -879,10 +871,8 @@ static void server_eol(struct imap *im, unsigned flags)
         emit_reply(im, sl->tag, code ? code : "*", only, NULL);
         if (code)
             text_caps(im, sl->text);
-        if (eq_ci(sl->w1, "CAPABILITY") && sl->caps) {
-            set_caps(im, sl->caps);
-            sl->caps = NULL;
-        }
+        if (eq_ci(sl->w1, "CAPABILITY") && sl->caps.n)
+            mt_sess_set_capabilities(im->s, mt_caps_finish(&sl->caps));
         const char *uid = sl->uid->len ? sl->uid->str : NULL;
         if (sl->body_on) { /* cut by a gap inside the literal */
             body_end(im, flags | IMAP_TOK_GAP);
@@ -1002,10 +992,8 @@ static void server_token(void *ud, const struct imap_token *t)
         return;
     }
     if (t->depth == 0 && t->type == IMAP_TOK_ATOM && sl->capability) {
-        if (!sl->caps)
-            sl->caps = g_ptr_array_new_with_free_func(g_free);
-        if (sl->caps->len < MT_CAP_IMAP_CAPS)
-            g_ptr_array_add(sl->caps, g_strndup((const char *)t->p, t->n));
+        if (sl->caps.n < MT_CAP_IMAP_CAPS)
+            mt_caps_add(&sl->caps, t->p, t->n);
         return;
     }
     if (t->depth == 0 && t->type == IMAP_TOK_ATOM && t->index == 2) {
@@ -1199,8 +1187,7 @@ static void imap_destroy(void *st)
         g_free(sl->held[i].section);
     }
     g_free(sl->held);
-    if (sl->caps)
-        g_ptr_array_free(sl->caps, TRUE);
+    mt_caps_discard(&sl->caps);
     g_string_free(sl->tag, TRUE);
     g_string_free(sl->w1, TRUE);
     g_string_free(sl->w2, TRUE);

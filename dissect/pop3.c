@@ -323,12 +323,11 @@ static char *banner_timestamp(const uint8_t *p, size_t n)
 static char **capa_list(struct mt_lines *l)
 {
     const struct mt_bytes *v = mt_lines_view(l);
-    GPtrArray *caps = g_ptr_array_new();
+    struct mt_caps_builder caps = { 0 };
     for (size_t i = 1; i < l->n; i++)
         if (v[i].n > 0)
-            g_ptr_array_add(caps, g_strndup((const char *)v[i].p, v[i].n));
-    g_ptr_array_add(caps, NULL);
-    return (char **)g_ptr_array_free(caps, FALSE);
+            mt_caps_add(&caps, v[i].p, v[i].n);
+    return mt_caps_finish(&caps);
 }
 
 static void emit_message(struct pop3 *po, const struct pend *pd, bool complete)

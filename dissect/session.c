@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "framer.h"
+#include "grow.h"
 #include "mime.h"
 
 struct mt_chunk {
@@ -181,8 +182,48 @@ void mt_sess_set_client_name(struct mt_sess *s, const uint8_t *p, size_t n)
 
 void mt_sess_set_capabilities(struct mt_sess *s, char **caps)
 {
-    g_strfreev(s->info.capabilities);
+    g_free(s->info.capabilities);
     s->info.capabilities = caps;
+}
+
+void mt_caps_add(struct mt_caps_builder *b, const void *p, size_t n)
+{
+    const char *z = memchr(p, 0, n); /* g_strndup would stop there */
+    if (z)
+        n = (size_t)(z - (const char *)p);
+    if (n >= b->cap - b->len) { /* room for n + 1 bytes, without overflow */
+        size_t cap = mt_grow_cap(b->cap, 256, b->len + n + 1, SIZE_MAX / 2);
+        b->w = g_realloc(b->w, cap);
+        b->cap = cap;
+    }
+    memcpy(b->w + b->len, p, n);
+    b->w[b->len + n] = '\0';
+    b->len += n + 1;
+    b->n++;
+}
+
+char **mt_caps_finish(struct mt_caps_builder *b)
+{
+    size_t len = b->len;
+    char **v = g_malloc((b->n + 1) * sizeof(char *) + len);
+    char *p = (char *)(v + b->n + 1);
+    const char *end = p + len;
+    size_t i = 0;
+    if (len)
+        memcpy(p, b->w, len);
+    for (; i < b->n && p < end; i++) {
+        v[i] = p;
+        p += strlen(p) + 1; /* each word ends with its NUL (mt_caps_add) */
+    }
+    v[i] = NULL;
+    mt_caps_discard(b);
+    return v;
+}
+
+void mt_caps_discard(struct mt_caps_builder *b)
+{
+    g_free(b->w);
+    memset(b, 0, sizeof *b);
 }
 
 void mt_sess_credential(struct mt_sess *s, const struct mt_credential *c)
@@ -654,7 +695,7 @@ void mt_sess_close(struct mt_sess *s, enum mt_close_reason why, const struct mt_
     if (s->chunks)
         g_ptr_array_free(s->chunks, TRUE);
     g_free(s->info.client_name);
-    g_strfreev(s->info.capabilities);
+    g_free(s->info.capabilities); /* one allocation: mt_caps_finish */
     g_free(s->info.gaps);
     g_free(s);
 }

@@ -80,8 +80,25 @@ void mt_sess_start_tls(struct mt_sess *s);
 
 /* Session attributes shown in the session record (copied). */
 void mt_sess_set_client_name(struct mt_sess *s, const uint8_t *p, size_t n);
-/* Takes ownership of caps (a NULL-terminated g_strv). */
+/* Takes ownership of caps, a list from mt_caps_finish. */
 void mt_sess_set_capabilities(struct mt_sess *s, char **caps);
+
+/* A capability list (EHLO, CAPA, CAPABILITY) built word by word into one
+ * buffer, then packed into one allocation: a NULL-terminated array whose
+ * strings follow the pointers, freed with a single g_free.  A g_strndup
+ * for each word was 3 % of the reading thread's instructions on the
+ * benchmark's capture (bench/README.md). */
+struct mt_caps_builder {
+    char *w;    /* the words so far, each with its NUL; NULL before the first */
+    size_t len, cap;
+    size_t n;   /* words in w */
+};
+/* Adds p[0..n) up to its first NUL, as g_strndup would keep it. */
+void mt_caps_add(struct mt_caps_builder *b, const void *p, size_t n);
+/* The list of the words added (possibly none); b is empty again. */
+char **mt_caps_finish(struct mt_caps_builder *b);
+/* Drops the words added; b is empty again. */
+void mt_caps_discard(struct mt_caps_builder *b);
 
 /* Emits a credential event (the dissector keeps ownership of c). */
 void mt_sess_credential(struct mt_sess *s, const struct mt_credential *c);

@@ -577,12 +577,11 @@ static bool is_code(const uint8_t *p, size_t n)
 static char **ehlo_capabilities(struct mt_lines *l)
 {
     const struct mt_bytes *v = mt_lines_view(l);
-    GPtrArray *caps = g_ptr_array_new();
+    struct mt_caps_builder caps = { 0 };
     for (size_t i = 1; i < l->n; i++)
         if (v[i].n > 4)
-            g_ptr_array_add(caps, g_strndup((const char *)v[i].p + 4, v[i].n - 4));
-    g_ptr_array_add(caps, NULL);
-    return (char **)g_ptr_array_free(caps, FALSE);
+            mt_caps_add(&caps, v[i].p + 4, v[i].n - 4);
+    return mt_caps_finish(&caps);
 }
 
 /* A complete reply: match it to its command and act on it. */

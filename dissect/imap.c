@@ -31,6 +31,7 @@
 #include <glib.h>
 #include <zlib.h>
 
+#include "ascii.h"
 #include "caps.h"
 #include "imap_tok.h"
 #include "sasl.h"
@@ -155,8 +156,7 @@ static enum imap_cmd lookup_cmd(const uint8_t *p, size_t n)
     for (int i = 0; imap_cmds[i].name; i++) {
         if ((uint8_t)imap_cmds[i].name[0] != c0) /* the names are upper case */
             continue;
-        size_t k = strlen(imap_cmds[i].name);
-        if (n == k && g_ascii_strncasecmp((const char *)p, imap_cmds[i].name, k) == 0)
+        if (mt_eq_ci(p, n, imap_cmds[i].name))
             return imap_cmds[i].cmd;
     }
     return C_OTHER;
@@ -170,23 +170,11 @@ static void copy_bytes(char *dst, size_t cap, const uint8_t *p, size_t n)
     dst[k] = 0;
 }
 
-/* Whether g is s, ASCII letters in any case.  Inline, not
- * g_ascii_strncasecmp: the words compared are short, and the IMAP server
- * tokens ask tens of thousands of times a second. */
-static inline char lower(char c)
-{
-    return c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
-}
-
+/* Whether g is s, ASCII letters in any case (ascii.h: the IMAP server
+ * tokens ask tens of thousands of times a second). */
 static inline bool eq_ci(const GString *g, const char *s)
 {
-    if (!g)
-        return false;
-    size_t i = 0;
-    for (; i < g->len && s[i]; i++)
-        if (lower(g->str[i]) != lower(s[i]))
-            return false;
-    return i == g->len && !s[i];
+    return g && mt_eq_ci(g->str, g->len, s);
 }
 
 /* g_string_truncate(g, 0) without the call: every IMAP line empties a
@@ -293,8 +281,7 @@ static bool full_section(const char *sec)
 
 static bool body_item(const GString *g)
 {
-    return (g->len >= 5 && g_ascii_strncasecmp(g->str, "BODY[", 5) == 0) ||
-           (g->len >= 7 && g_ascii_strncasecmp(g->str, "BINARY[", 7) == 0) ||
+    return mt_prefix_ci(g->str, g->len, "BODY[") || mt_prefix_ci(g->str, g->len, "BINARY[") ||
            eq_ci(g, "RFC822") || eq_ci(g, "RFC822.HEADER") || eq_ci(g, "RFC822.TEXT");
 }
 
@@ -415,7 +402,7 @@ static void text_caps(struct imap *im, const GString *text)
 {
     static const char pre[] = "[CAPABILITY ";
     size_t k = sizeof(pre) - 1;
-    if (text->len <= k || g_ascii_strncasecmp(text->str, pre, k) != 0)
+    if (text->len <= k || !mt_prefix_ci(text->str, text->len, pre))
         return;
     const char *end = memchr(text->str + k, ']', text->len - k);
     if (!end)

@@ -13,6 +13,7 @@
 
 #include <glib.h>
 
+#include "ascii.h"
 #include "caps.h"
 #include "framer.h"
 #include "grow.h"
@@ -176,7 +177,7 @@ static bool is_status(const uint8_t *p, size_t n)
 {
     static const char *const words[] = { "OK", "NO", "BAD", "PREAUTH", "BYE", NULL };
     for (int i = 0; words[i]; i++)
-        if (strlen(words[i]) == n && g_ascii_strncasecmp((const char *)p, words[i], n) == 0)
+        if (mt_eq_ci(p, n, words[i]))
             return true;
     return false;
 }

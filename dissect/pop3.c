@@ -14,6 +14,7 @@
 
 #include <glib.h>
 
+#include "ascii.h"
 #include "framer.h"
 #include "sasl.h"
 #include "session.h"
@@ -120,8 +121,7 @@ static void *pop3_create(struct mt_sess *s)
 static int lookup_cmd(const uint8_t *p, size_t n)
 {
     for (int i = 0; pop3_cmds[i].name; i++) {
-        size_t k = strlen(pop3_cmds[i].name);
-        if (n == k && g_ascii_strncasecmp((const char *)p, pop3_cmds[i].name, k) == 0)
+        if (mt_eq_ci(p, n, pop3_cmds[i].name))
             return i;
     }
     return -1;
@@ -303,8 +303,7 @@ static void client_bytes(struct pop3 *po, const uint8_t *p, size_t n)
 
 static bool has_prefix(const uint8_t *p, size_t n, const char *pre)
 {
-    size_t k = strlen(pre);
-    return n >= k && g_ascii_strncasecmp((const char *)p, pre, k) == 0;
+    return mt_prefix_ci(p, n, pre);
 }
 
 /* The "<...>" timestamp of an APOP-capable banner (RFC 1939 7). */

@@ -14,6 +14,7 @@
 
 #include <glib.h>
 
+#include "ascii.h"
 #include "b64.h"
 #include "caps.h"
 
@@ -149,9 +150,7 @@ static const uint8_t *sasl_memchr(const uint8_t *p, size_t n, uint8_t c)
 
 static bool sasl_has_prefix_ci(const uint8_t *p, size_t n, const char *prefix)
 {
-    size_t k = strlen(prefix);
-
-    return n >= k && g_ascii_strncasecmp((const char *)p, prefix, k) == 0;
+    return mt_prefix_ci(p, n, prefix);
 }
 
 struct mt_sasl *mt_sasl_new(const char *mech, size_t mech_len)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "framer.h"
 #include "grow.h"
 #include "mime.h"
@@ -334,8 +335,7 @@ static size_t gather(const struct mt_sess *s, enum mt_dir dir, char *buf, size_t
 
 static bool has_prefix_ci(const char *p, size_t n, const char *pre)
 {
-    size_t k = strlen(pre);
-    return n >= k && g_ascii_strncasecmp(p, pre, k) == 0;
+    return mt_prefix_ci(p, n, pre);
 }
 
 /* Verb of a line, upper-cased into out. */

@@ -11,6 +11,7 @@
 
 #include <glib.h>
 
+#include "ascii.h"
 #include "caps.h"
 #include "framer.h"
 #include "sasl.h"
@@ -176,8 +177,7 @@ static void *smtp_create(struct mt_sess *s)
 static enum smtp_cmd lookup_cmd(const uint8_t *p, size_t n)
 {
     for (int i = 0; smtp_cmds[i].name; i++) {
-        size_t k = strlen(smtp_cmds[i].name);
-        if (n == k && g_ascii_strncasecmp((const char *)p, smtp_cmds[i].name, k) == 0)
+        if (mt_eq_ci(p, n, smtp_cmds[i].name))
             return smtp_cmds[i].cmd;
     }
     return C_OTHER;
@@ -369,7 +369,7 @@ static void client_command(struct smtp *sm, const struct mt_item *it)
         while (i < an && arg[i] == ' ')
             i++;
         if (i < an) {
-            if (an - i == 4 && g_ascii_strncasecmp((const char *)arg + i, "LAST", 4) == 0)
+            if (mt_eq_ci(arg + i, an - i, "LAST"))
                 last = true;
             else
                 ok = false;
@@ -451,7 +451,7 @@ static void client_auth_line(struct smtp *sm, const struct mt_item *it)
     }
     /* "QUIT" is also four Base64 characters, but no mechanism mailtap knows
      * sends a 3-byte response ending in 0x13: the client gave up waiting */
-    if (it->n == 4 && g_ascii_strncasecmp((const char *)it->p, "QUIT", 4) == 0 && sm->sasl &&
+    if (mt_eq_ci(it->p, it->n, "QUIT") && sm->sasl &&
         mt_sasl_steps(sm->sasl) >= 2) {
         auth_abandon(sm, it);
         return;

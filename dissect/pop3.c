@@ -301,11 +301,6 @@ static void client_bytes(struct pop3 *po, const uint8_t *p, size_t n)
 
 /* ---- server side ---- */
 
-static bool has_prefix(const uint8_t *p, size_t n, const char *pre)
-{
-    return mt_prefix_ci(p, n, pre);
-}
-
 /* The "<...>" timestamp of an APOP-capable banner (RFC 1939 7). */
 static char *banner_timestamp(const uint8_t *p, size_t n)
 {
@@ -364,8 +359,8 @@ static void multi_done(struct pop3 *po)
 /* A status line, or a SASL continuation. */
 static void server_status(struct pop3 *po, const struct mt_item *it)
 {
-    bool ok = has_prefix(it->p, it->n, "+OK");
-    bool err = has_prefix(it->p, it->n, "-ERR");
+    bool ok = mt_prefix_ci(it->p, it->n, "+OK");
+    bool err = mt_prefix_ci(it->p, it->n, "-ERR");
     bool cont = !ok && it->n >= 1 && it->p[0] == '+' && (it->n == 1 || it->p[1] == ' ');
 
     if (!ok && !err && !cont) {

@@ -148,11 +148,6 @@ static const uint8_t *sasl_memchr(const uint8_t *p, size_t n, uint8_t c)
     return n ? memchr(p, c, n) : NULL;
 }
 
-static bool sasl_has_prefix_ci(const uint8_t *p, size_t n, const char *prefix)
-{
-    return mt_prefix_ci(p, n, prefix);
-}
-
 struct mt_sasl *mt_sasl_new(const char *mech, size_t mech_len)
 {
     struct mt_sasl *s = g_new0(struct mt_sasl, 1);
@@ -244,9 +239,9 @@ static char *sasl_login(struct mt_sasl *s, enum mt_dir dir, const uint8_t *p, si
     if (dir == MT_S2C) {
         /* The prompt says which value comes next; clients that send the
          * user name as an initial response never see "Username:". */
-        if (sasl_has_prefix_ci(p, n, "user"))
+        if (mt_prefix_ci(p, n, "user"))
             s->login_next = LOGIN_USER;
-        else if (sasl_has_prefix_ci(p, n, "pass"))
+        else if (mt_prefix_ci(p, n, "pass"))
             s->login_next = LOGIN_PASS;
         return sasl_note_text(p, n);
     }
@@ -380,7 +375,7 @@ static void sasl_oauth_token(struct mt_sasl *s, const struct sasl_oauth *o)
 
     if (!t)
         return;
-    if (sasl_has_prefix_ci(t, tn, "Bearer ")) {
+    if (mt_prefix_ci(t, tn, "Bearer ")) {
         t += 7;
         tn -= 7;
     }

@@ -333,11 +333,6 @@ static size_t gather(const struct mt_sess *s, enum mt_dir dir, char *buf, size_t
     return n;
 }
 
-static bool has_prefix_ci(const char *p, size_t n, const char *pre)
-{
-    return mt_prefix_ci(p, n, pre);
-}
-
 /* Verb of a line, upper-cased into out. */
 static void first_word(const char *p, size_t n, char *out, size_t cap)
 {
@@ -395,10 +390,10 @@ static bool is_smtp_banner(const char *p, size_t n)
 
 static enum mt_proto server_line_proto(const char *p, size_t n)
 {
-    if (has_prefix_ci(p, n, "+OK"))
+    if (mt_prefix_ci(p, n, "+OK"))
         return MT_PROTO_POP3;
-    if (has_prefix_ci(p, n, "* OK") || has_prefix_ci(p, n, "* PREAUTH") ||
-        has_prefix_ci(p, n, "* BYE"))
+    if (mt_prefix_ci(p, n, "* OK") || mt_prefix_ci(p, n, "* PREAUTH") ||
+        mt_prefix_ci(p, n, "* BYE"))
         return MT_PROTO_IMAP;
     if (is_smtp_banner(p, n))
         return MT_PROTO_SMTP;

@@ -35,6 +35,7 @@
 
 #include <string.h>
 
+#include "ascii.h"
 #include "b64.h"
 #include "caps.h"
 
@@ -46,24 +47,9 @@
  * keeps them). */
 enum { FH_CT, FH_CTE, FH_CD, FH_FROM, FH_TO, FH_CC, FH_SUBJECT, FH_DATE, FH_MSGID, FH_N };
 
-static const struct {
-    const char *name;
-    size_t len;
-} fast_names[FH_N] = {
-#define FAST_NAME(s)                                                                               \
-    {                                                                                              \
-        s, sizeof s - 1                                                                            \
-    }
-    FAST_NAME("Content-Type"),
-    FAST_NAME("Content-Transfer-Encoding"),
-    FAST_NAME("Content-Disposition"),
-    FAST_NAME("From"),
-    FAST_NAME("To"),
-    FAST_NAME("Cc"),
-    FAST_NAME("Subject"),
-    FAST_NAME("Date"),
-    FAST_NAME("Message-ID"),
-#undef FAST_NAME
+static const char *const fast_names[FH_N] = {
+    "Content-Type", "Content-Transfer-Encoding", "Content-Disposition", "From", "To", "Cc",
+    "Subject", "Date", "Message-ID",
 };
 
 struct fast_entity {
@@ -158,8 +144,7 @@ static bool fast_headers(const char *d, size_t pos, size_t end, bool top, bool c
             break;
         }
         for (h = 0; h < (top ? FH_N : FH_FROM); h++)
-            if (fast_names[h].len == nlen &&
-                g_ascii_strncasecmp(d + ns, fast_names[h].name, nlen) == 0)
+            if (mt_eq_ci(d + ns, nlen, fast_names[h]))
                 break;
         if (h < (top ? FH_N : FH_FROM)) {
             if (e->raw[h])
@@ -255,7 +240,7 @@ static bool fast_addr_spec(const char *p, size_t n)
         }
     }
     for (i = l + 1; i + 4 <= n; i++)
-        if (g_ascii_strncasecmp(p + i, "xn--", 4) == 0)
+        if (mt_prefix_ci(p + i, n - i, "xn--"))
             return false;
     return true;
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ascii.h"
 #include "caps.h"
 #include "output_int.h"
 
@@ -52,7 +53,7 @@ static bool reserved_name(const char *s)
                                        "LPT9", NULL };
     size_t stem = strcspn(s, ".");
     for (int i = 0; dev[i]; i++)
-        if (strlen(dev[i]) == stem && g_ascii_strncasecmp(s, dev[i], stem) == 0)
+        if (mt_eq_ci(s, stem, dev[i]))
             return true;
     return false;
 }

@@ -53,6 +53,9 @@ struct mt_source {
     char merr[PCAP_ERRBUF_SIZE]; /* why map_next failed (libpcap's words) */
     char bus_msg[512];    /* what map_sigbus says about the window */
     size_t bus_len;
+    mt_window_cb wcb;     /* mt_source_set_window_cb */
+    void *wud;
+    bool wpinned;         /* wcb was told of the window and not yet of its end */
 };
 
 static struct mt_source *source_new(const char *name)
@@ -142,8 +145,18 @@ static void map_guard(struct mt_source *s, bool on)
     }
 }
 
+/* Tells the window callback that the window's bytes go away. */
+static void map_unpin(struct mt_source *s)
+{
+    if (s->wpinned) {
+        s->wpinned = false;
+        s->wcb(s->wud, NULL, NULL);
+    }
+}
+
 static void map_drop(struct mt_source *s)
 {
+    map_unpin(s);
     if (s->win)
         munmap((void *)s->win, s->wlen);
     s->win = NULL;
@@ -179,6 +192,10 @@ static int map_need(struct mt_source *s, uint64_t off, uint64_t n)
                      "from byte offset %llu); MAILTAP_NO_MMAP=1 reads without mapping it\n",
                      s->name, (unsigned long long)len, (unsigned long long)base);
     s->bus_len = k < 0 ? 0 : MIN((size_t)k, sizeof s->bus_msg - 1);
+    if (s->wcb) {
+        s->wpinned = true;
+        s->wcb(s->wud, s->win, s->win + s->wlen);
+    }
     return 1;
 }
 
@@ -503,9 +520,18 @@ int mt_source_run(struct mt_source *s, struct mt_decoder *d, uint64_t *num, uint
     if (s->mapped)
         map_guard(s, true);
     int rc = run_loop(s, d, num, max_packets, cb, ud, tick, tick_ud, err, errlen, off);
-    if (s->mapped)
+    if (s->mapped) {
+        map_unpin(s); /* while a shrunken file is still reported */
         map_guard(s, false);
+    }
     return rc;
+}
+
+void mt_source_set_window_cb(struct mt_source *s, mt_window_cb cb, void *ud)
+{
+    map_unpin(s);
+    s->wcb = cb;
+    s->wud = ud;
 }
 
 bool mt_source_stats(struct mt_source *s, uint64_t *recv, uint64_t *drop, uint64_t *ifdrop)

@@ -71,6 +71,12 @@ void mt_engine_packet(void *engine, const struct mt_packet *pk)
     mt_reasm_packet(e->reasm, pk);
 }
 
+void mt_engine_window(void *engine, const uint8_t *lo, const uint8_t *hi)
+{
+    struct mt_engine *e = engine;
+    mt_reasm_pin(e->reasm, lo, hi);
+}
+
 void mt_engine_expire(struct mt_engine *e, int64_t now_us)
 {
     mt_reasm_expire(e->reasm, now_us);

@@ -23,6 +23,11 @@ void mt_engine_set_stream_hook(struct mt_engine *e, mt_stream_fn fn, void *ud);
 /* An mt_packet_cb: ud is the engine. */
 void mt_engine_packet(void *engine, const struct mt_packet *pk);
 
+/* An mt_window_cb: ud is the engine.  Packets whose bytes stay readable
+ * (mt_source_set_window_cb) are not copied to check retransmissions
+ * (mt_reasm_pin). */
+void mt_engine_window(void *engine, const uint8_t *lo, const uint8_t *hi);
+
 /* Closes flows idle at time now_us (live capture calls this on a timer). */
 void mt_engine_expire(struct mt_engine *e, int64_t now_us);
 

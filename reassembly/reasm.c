@@ -38,10 +38,16 @@ struct stream {
     uint64_t off;     /* stream offset of next */
     struct seg *ooo;
     uint64_t ooo_bytes;
-    uint8_t *hist;    /* delivered, not yet acknowledged: [hist_seq, next), */
-    uint32_t hist_len, hist_cap; /* a ring of hist_cap bytes whose oldest */
-    uint32_t hist_head;          /* byte is at hist[hist_head] */
+    /* delivered, not yet acknowledged: [hist_seq, next), the oldest
+     * hist_len bytes copied into a ring of hist_cap bytes whose oldest byte
+     * is at hist[hist_head], then ref_len bytes still in the mapped
+     * capture, a list of references (ref_head..ref_tail, 1-based indices
+     * into mt_reasm.refs, 0: none) */
+    uint8_t *hist;
+    uint32_t hist_len, hist_cap;
+    uint32_t hist_head;
     uint32_t hist_seq;
+    uint32_t ref_head, ref_tail, ref_len;
 };
 
 struct flowkey {
@@ -57,6 +63,14 @@ struct flow {
     uint64_t hash;       /* of key */
     struct stream st[2]; /* data sent by the client, by the server */
     struct flow *prev, *next; /* LRU: head is the least recently seen */
+    uint32_t pin;        /* 1-based index in mt_reasm.pinned, 0: holds no reference */
+};
+
+/* Bytes of a stream's history still in the capture's mapped window. */
+struct href {
+    const uint8_t *p;
+    uint32_t n;
+    uint32_t next; /* the same stream's next reference (1-based), 0: none */
 };
 
 /* A flow closed by FIN or RST, remembered for a while (TIME-WAIT, RFC 9293
@@ -114,6 +128,14 @@ struct mt_reasm {
     /* history buffers given back by drained or closed streams, for reuse */
     struct { uint8_t *p; uint32_t cap; } hcache[MT_CAP_HIST_CACHE];
     unsigned nhcache;
+    /* mt_reasm_pin: bytes in [pin_lo, pin_hi) stay readable until the next
+     * call, so a history refers to them instead of copying them; refs and
+     * the flows holding some (pinned) last until then */
+    uintptr_t pin_lo, pin_hi;
+    struct href *refs;
+    uint32_t nrefs, refs_cap;
+    struct flow **pinned;
+    uint32_t npinned, pinned_cap;
 };
 
 /* Mixed into every key's hash, drawn once a process: which addresses and
@@ -312,7 +334,15 @@ static void lru_append(struct mt_reasm *r, struct flow *f)
  * acknowledgement only moves the head, so no byte is moved once stored
  * (sliding a linear window by memmove cost 12% of all instructions on a
  * capture whose acknowledgements lag 256 KiB behind).  The ring grows
- * geometrically up to the cap; growing is the only time it is copied. */
+ * geometrically up to the cap; growing is the only time it is copied.
+ *
+ * Bytes delivered from the capture's mapped window (mt_reasm_pin) are not
+ * copied at all while the window stays: the history refers to them, and
+ * most are acknowledged before the window moves.  What is still
+ * unacknowledged then is copied into the ring (refs_settle), as is
+ * everything before a retransmission is compared with it.  Copying every
+ * delivered byte was the first touch of each packet's payload and about
+ * 4 % of the reading thread's time (bench/README.md). */
 
 /* Copies n bytes into the ring at logical position pos (from the head). */
 static void hist_put(struct stream *s, uint32_t pos, const uint8_t *p, uint32_t n)
@@ -392,15 +422,30 @@ static uint8_t *hist_obtain(struct mt_reasm *r, uint32_t want, uint32_t *got)
     return p;
 }
 
-static void hist_append(struct mt_reasm *r, struct stream *s, const uint8_t *p, uint32_t n)
+/* The most a history holds. */
+static uint32_t hist_max(const struct mt_reasm *r)
 {
-    uint32_t cap = (uint32_t)MIN(r->lim.unacked_max, (uint64_t)UINT32_MAX / 2);
-    if (cap == 0)
-        return;
-    /* the ring ends where next will be once these bytes are delivered
-     * (computed from the full count: a run longer than the cap keeps only
-     * its last cap bytes, the ring still ends at its end) */
-    uint32_t end = s->next + n;
+    return (uint32_t)MIN(r->lim.unacked_max, (uint64_t)UINT32_MAX / 2);
+}
+
+/* The ring emptied: a large one is given back (idle dialogues must stay
+ * small, docs/caps.md). */
+static void ring_empty(struct mt_reasm *r, struct stream *s)
+{
+    s->hist_len = 0;
+    s->hist_head = 0;
+    if (s->hist_cap > HIST_KEEP) {
+        hist_release(r, s->hist, s->hist_cap);
+        s->hist = NULL;
+        s->hist_cap = 0;
+    }
+}
+
+/* Copies n bytes after the ring's newest (the stream holds no references:
+ * they would be older); past cap the oldest are forgotten. */
+static void ring_push(struct mt_reasm *r, struct stream *s, const uint8_t *p, uint32_t n,
+                      uint32_t cap)
+{
     if (n >= cap) {
         p += n - cap;
         n = cap;
@@ -428,26 +473,147 @@ static void hist_append(struct mt_reasm *r, struct stream *s, const uint8_t *p, 
         hist_drop(s, n - (s->hist_cap - s->hist_len));
     hist_put(s, s->hist_len, p, n);
     s->hist_len += n;
-    s->hist_seq = end - s->hist_len;
+    r->st.hist_copied += n;
+}
+
+static void refs_forget(struct stream *s)
+{
+    s->ref_head = s->ref_tail = s->ref_len = 0;
+}
+
+/* Copies the stream's referenced bytes into its ring, oldest first. */
+static void refs_settle(struct mt_reasm *r, struct stream *s)
+{
+    uint32_t cap = hist_max(r);
+    for (uint32_t i = s->ref_head; i; i = r->refs[i - 1].next)
+        ring_push(r, s, r->refs[i - 1].p, r->refs[i - 1].n, cap);
+    refs_forget(s);
+}
+
+/* Both directions of f settled, and f out of the pinned list. */
+static void flow_unpin(struct mt_reasm *r, struct flow *f, bool settle)
+{
+    if (!f->pin)
+        return;
+    if (settle) {
+        refs_settle(r, &f->st[0]);
+        refs_settle(r, &f->st[1]);
+    }
+    struct flow *last = r->pinned[--r->npinned];
+    r->pinned[f->pin - 1] = last;
+    last->pin = f->pin;
+    f->pin = 0;
+}
+
+/* Every reference copied: the window is about to go. */
+static void refs_settle_all(struct mt_reasm *r)
+{
+    while (r->npinned)
+        flow_unpin(r, r->pinned[r->npinned - 1], true);
+    r->nrefs = 0;
+}
+
+/* Refers to p[0..n) after the stream's history; false if it cannot (the
+ * bytes are not in the pinned window). */
+static bool refs_add(struct mt_reasm *r, struct flow *f, struct stream *s, const uint8_t *p,
+                     uint32_t n)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (a < r->pin_lo || a >= r->pin_hi || n > r->pin_hi - a)
+        return false;
+    if (r->nrefs == r->refs_cap) {
+        if (r->refs_cap == MT_CAP_HIST_REFS) {
+            refs_settle_all(r); /* copied early, once per so many packets */
+        } else {
+            r->refs_cap = r->refs_cap ? MIN(r->refs_cap * 2, MT_CAP_HIST_REFS) : 256;
+            r->refs = g_renew(struct href, r->refs, r->refs_cap);
+        }
+    }
+    if (!f->pin) {
+        if (r->npinned == r->pinned_cap) {
+            r->pinned_cap = r->pinned_cap ? r->pinned_cap * 2 : 64;
+            r->pinned = g_renew(struct flow *, r->pinned, r->pinned_cap);
+        }
+        r->pinned[r->npinned++] = f;
+        f->pin = r->npinned;
+    }
+    struct href *h = &r->refs[r->nrefs++];
+    h->p = p;
+    h->n = n;
+    h->next = 0;
+    if (s->ref_tail)
+        r->refs[s->ref_tail - 1].next = r->nrefs;
+    else
+        s->ref_head = r->nrefs;
+    s->ref_tail = r->nrefs;
+    s->ref_len += n;
+    return true;
+}
+
+/* Forgets the k oldest bytes of the history (k <= hist_len + ref_len). */
+static void hist_forget(struct mt_reasm *r, struct stream *s, uint32_t k)
+{
+    uint32_t a = MIN(k, s->hist_len);
+    hist_drop(s, a); /* an emptied ring is kept: referenced bytes follow */
+    k -= a;
+    while (k) {
+        struct href *h = &r->refs[s->ref_head - 1];
+        if (h->n > k) {
+            h->p += k;
+            h->n -= k;
+            s->ref_len -= k;
+            break;
+        }
+        k -= h->n;
+        s->ref_len -= h->n;
+        s->ref_head = h->next;
+    }
+    if (!s->ref_head)
+        refs_forget(s);
+}
+
+/* Remembers p[0..n), just delivered (s->next is already past it). */
+static void hist_append(struct mt_reasm *r, struct flow *f, struct stream *s, const uint8_t *p,
+                        uint32_t n)
+{
+    uint32_t cap = hist_max(r);
+    if (cap == 0)
+        return;
+    if (!refs_add(r, f, s, p, n)) {
+        if (s->ref_len) /* keep the order: older referenced bytes first */
+            refs_settle(r, s);
+        ring_push(r, s, p, n, cap);
+    }
+    uint32_t len = s->hist_len + s->ref_len;
+    if (len > cap) {
+        hist_forget(r, s, len - cap);
+        len = cap;
+    }
+    /* the history ends at next (a run longer than the cap keeps only its
+     * last cap bytes) */
+    s->hist_seq = s->next - len;
 }
 
 static void hist_ack(struct mt_reasm *r, struct stream *s, uint32_t ack)
 {
     int32_t k = SEQ_DIFF(ack, s->hist_seq);
-    if (k <= 0 || s->hist_len == 0)
+    uint32_t len = s->hist_len + s->ref_len;
+    if (k <= 0 || len == 0)
         return;
-    if ((uint32_t)k >= s->hist_len) {
-        s->hist_len = 0;
-        s->hist_head = 0;
-        if (s->hist_cap > HIST_KEEP) { /* give back a large window once drained */
-            hist_release(r, s->hist, s->hist_cap);
-            s->hist = NULL;
-            s->hist_cap = 0;
-        }
+    if ((uint32_t)k >= len) {
+        ring_empty(r, s); /* give back a large window once drained */
+        refs_forget(s);
         return;
     }
-    hist_drop(s, (uint32_t)k);
+    hist_forget(r, s, (uint32_t)k);
     s->hist_seq = ack;
+}
+
+void mt_reasm_pin(struct mt_reasm *r, const uint8_t *lo, const uint8_t *hi)
+{
+    refs_settle_all(r);
+    r->pin_lo = lo && hi > lo ? (uintptr_t)lo : 0;
+    r->pin_hi = lo && hi > lo ? (uintptr_t)hi : 0;
 }
 
 /* ---- delivery ---- */
@@ -458,9 +624,9 @@ static void deliver(struct mt_reasm *r, struct flow *f, int side, const uint8_t 
     struct stream *s = &f->st[side];
     if (n == 0)
         return;
-    hist_append(r, s, p, n);
     s->next += n;
     s->off += n;
+    hist_append(r, f, s, p, n);
     r->ops.data(r->ud, &f->pub, (enum mt_dir)side, p, n, pk);
 }
 
@@ -477,6 +643,7 @@ static void deliver_gap(struct mt_reasm *r, struct flow *f, int side, uint32_t n
     s->off += n;
     s->hist_len = 0;
     s->hist_head = 0;
+    refs_forget(s);
 }
 
 static void anomaly(struct mt_reasm *r, struct flow *f, int side, enum mt_anomaly a,
@@ -607,6 +774,8 @@ static void stream_data(struct mt_reasm *r, struct flow *f, int side, uint32_t s
         if (old == 1 && total <= 1)
             return;
         /* compare what was delivered and is still remembered */
+        if (s->ref_len)
+            refs_settle(r, s);
         int32_t hd = SEQ_DIFF(seq, s->hist_seq);
         uint32_t hoff = hd > 0 ? (uint32_t)hd : 0;
         uint32_t poff = hd < 0 ? 0u - (uint32_t)hd : 0;
@@ -706,6 +875,7 @@ static void stream_free(struct mt_reasm *r, struct stream *s)
         g_free(g);
     }
     hist_release(r, s->hist, s->hist_cap);
+    refs_forget(s);
 }
 
 /* Takes c out of the order of closing (it stays in the table). */
@@ -784,6 +954,7 @@ static void flow_close(struct mt_reasm *r, struct flow *f, enum mt_close_reason 
         r->last = NULL;
     lru_unlink(r, f);
     r->st.live--;
+    flow_unpin(r, f, false);
     stream_free(r, &f->st[0]);
     stream_free(r, &f->st[1]);
     g_free(f);
@@ -941,6 +1112,8 @@ void mt_reasm_free(struct mt_reasm *r)
     }
     for (unsigned i = 0; i < r->nhcache; i++)
         g_free(r->hcache[i].p);
+    g_free(r->refs);
+    g_free(r->pinned);
     g_free(r->flows.s);
     g_hash_table_destroy(r->closed);
     g_free(r);

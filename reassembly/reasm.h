@@ -61,6 +61,7 @@ struct mt_reasm_stats {
     uint64_t ooo_overflows;
     uint64_t gaps, gap_bytes;
     uint64_t conflicts;
+    uint64_t hist_copied;         /* bytes copied into retransmission-check histories */
     uint64_t ignored;             /* segments without a flow and without SYN or data */
 };
 
@@ -76,6 +77,13 @@ void mt_reasm_expire(struct mt_reasm *r, int64_t now_us);
 
 /* End of input: delivers what every flow holds (gaps included) and closes it. */
 void mt_reasm_flush(struct mt_reasm *r);
+
+/* Bytes in [lo, hi) stay readable and unchanged until the next call (a
+ * capture file's mapped window): the histories kept to check
+ * retransmissions refer to delivered bytes in there instead of copying
+ * them.  Each call first copies what they still refer to; (NULL, NULL)
+ * before the bytes go away.  Without it every delivered byte is copied. */
+void mt_reasm_pin(struct mt_reasm *r, const uint8_t *lo, const uint8_t *hi);
 
 /* The dissector layer decided the roles are the other way round. */
 void mt_reasm_swap(struct mt_reasm *r, struct mt_flow *f);

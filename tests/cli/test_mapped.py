@@ -11,7 +11,10 @@ code, and the same -w copy, on
   with -w;
 - damaged files: a record header cut short, a record's data cut short, a
   caplen libpcap rejects (error naming the file and the record's offset,
-  everything before it analyzed).
+  everything before it analyzed);
+- retransmissions compared with bytes first seen in windows since unmapped
+  (the retransmission check refers to the mapped bytes rather than copying
+  them, reassembly/reasm.c): one altered copy found, one intact one not.
 
 It also checks that the mapping is really used: the capture file appears in
 /proc/PID/maps while mailtap reads it, and not with MAILTAP_NO_MMAP=1; and
@@ -23,6 +26,7 @@ error.
 """
 import argparse
 import glob
+import json
 import os
 import struct
 import subprocess
@@ -163,6 +167,97 @@ def check_mapping_used(pcap, tmp):
                                                             "by default" if mapped else "with MAILTAP_NO_MMAP=1"))
 
 
+def retransmissions_capture(path):
+    """An SMTP session whose client sends a message the server leaves
+    unacknowledged while another session moves more than 3 MiB through the
+    capture (the mapped window moves on meanwhile), then retransmits two of
+    its segments: one with a byte altered (overlap_conflict), one intact.
+    The retransmission check must compare them with the bytes first seen,
+    which by then are in windows unmapped long ago."""
+    sys.path.insert(0, os.path.join(HERE, "..", "tools"))
+    import pcaptool as pt
+    frames = []
+    t = [1_700_000_000 * 1_000_000_000]
+
+    def flow(k, sport):
+        cip, sip = bytes([192, 0, 2, 10 + k]), bytes([198, 51, 100, 25])
+        st = {"c": 1000 + k * 100000, "s": 9000 + k * 100000}
+
+        def emit(who, flags, payload=b"", seq=None):
+            fwd = who == "c"
+            sq = st["c" if fwd else "s"] if seq is None else seq
+            ack = st["s" if fwd else "c"]
+            sg = pt.Seg(ver=4, src=cip if fwd else sip, dst=sip if fwd else cip,
+                        sport=sport if fwd else 25, dport=25 if fwd else sport, seq=sq,
+                        ack=ack if flags & pt.TH_ACK else 0, flags=flags, win=65535,
+                        payload=payload)
+            t[0] += 10_000
+            frames.append(pt.Frame(ts=t[0], ethertype=pt.ETH_IPV4, seg=sg))
+            if seq is None:
+                st["c" if fwd else "s"] += len(payload) + (1 if flags & (pt.TH_SYN | pt.TH_FIN) else 0)
+            return sq
+        emit.st = st
+        return emit
+
+    a, b = flow(0, 40000), flow(1, 40001)
+    for f in (a, b):
+        f("c", pt.TH_SYN)
+        f("s", pt.TH_SYN | pt.TH_ACK)
+        f("c", pt.TH_ACK)
+        f("s", pt.TH_ACK | pt.TH_PSH, b"220 mx ready\r\n")
+        f("c", pt.TH_ACK | pt.TH_PSH, b"EHLO c\r\n")
+        f("s", pt.TH_ACK | pt.TH_PSH, b"250 mx\r\n")
+        f("c", pt.TH_ACK | pt.TH_PSH, b"MAIL FROM:<a@example.test>\r\n")
+        f("s", pt.TH_ACK | pt.TH_PSH, b"250 ok\r\n")
+        f("c", pt.TH_ACK | pt.TH_PSH, b"RCPT TO:<b@example.test>\r\n")
+        f("s", pt.TH_ACK | pt.TH_PSH, b"250 ok\r\n")
+        f("c", pt.TH_ACK | pt.TH_PSH, b"DATA\r\n")
+        f("s", pt.TH_ACK | pt.TH_PSH, b"354 go ahead\r\n")
+    # session a: 8 segments of a message, not acknowledged
+    segs = []
+    for i in range(8):
+        data = b"".join(b"Line %d.%02d of the first message, in segment %d\r\n" % (i, j, i)
+                        for j in range(20))
+        segs.append((a("c", pt.TH_ACK | pt.TH_PSH, data), data))
+    # session b: 3.5 MB of a message, acknowledged as it goes
+    line = b"x" * 998 + b"\r\n"
+    for i in range(3300):
+        b("c", pt.TH_ACK | pt.TH_PSH, line)
+        if i % 4 == 3:
+            b("s", pt.TH_ACK)
+    # a's retransmissions: segment 2 with one byte altered, segment 5 intact
+    seq2, d2 = segs[2]
+    a("c", pt.TH_ACK | pt.TH_PSH, d2[:30] + b"#" + d2[31:], seq=seq2)
+    seq5, d5 = segs[5]
+    a("c", pt.TH_ACK | pt.TH_PSH, d5, seq=seq5)
+    for f in (a, b):
+        f("c", pt.TH_ACK | pt.TH_PSH, b"last line\r\n.\r\n")
+        f("s", pt.TH_ACK | pt.TH_PSH, b"250 queued\r\n")
+        f("c", pt.TH_ACK | pt.TH_PSH, b"QUIT\r\n")
+        f("s", pt.TH_ACK | pt.TH_PSH, b"221 bye\r\n")
+        f("c", pt.TH_FIN | pt.TH_ACK)
+        f("s", pt.TH_FIN | pt.TH_ACK)
+        f("c", pt.TH_ACK)
+    pt.write_capture(path, pt.encode_frames(frames, 1), fmt="pcap", nsec=False)
+
+
+def check_retransmissions(tmp):
+    """Retransmissions compared with bytes of windows unmapped since: the
+    mapping and libpcap's copies agree, and find the one altered copy."""
+    path = os.path.join(tmp, "retransmitted-late.pcap")
+    retransmissions_capture(path)
+    check(os.path.getsize(path) > 3 * 1024 * 1024, "the retransmission capture spans windows")
+    out, _err, code, _ = compare("late retransmissions", path)
+    check(code == 0, "late retransmissions: exit 0 (%d)" % code)
+    conflicts = {}
+    for ln in out.decode().splitlines():
+        ev = json.loads(ln)
+        if ev.get("type") == "session":
+            conflicts[ev["client"]["port"]] = ev["anomalies"].get("overlap_conflict", 0)
+    check(conflicts == {40000: 1, 40001: 0},
+          "one overlap_conflict, in the session that altered a byte: %r" % conflicts)
+
+
 def check_shrink(tmp):
     """Truncates a capture while mailtap reads it through the mapping."""
     r = subprocess.run([sys.executable, GEN, "mixed", "--out", tmp, "--seed", "9", "--size", "40M"],
@@ -214,6 +309,7 @@ def main():
                       "%s: the error names the file and offset %d: %s" % (k, off, err.decode().strip()))
                 check(b'"type":"command"' in out, "%s: records before the damage are analyzed" % k)
         check_mapping_used(big, tmp)
+        check_retransmissions(tmp)
         check_shrink(tmp)
     print("%d checks passed, %d failed (%d captures)" % (PASSES[0], len(FAILS), len(pcaps) + 1))
     return 1 if FAILS else 0

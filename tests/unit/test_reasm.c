@@ -147,7 +147,14 @@ static void test_row(gconstpointer data)
  * that are not acknowledged (a ring buffer): a retransmission that alters
  * a byte in that window is a conflict, one that alters an older byte is
  * not noticed.  Random segment sizes, acknowledgements and retransmissions
- * against a model of the window. */
+ * against a model of the window.
+ *
+ * The same with the new bytes sent from a pinned region (mt_engine_window,
+ * as a capture file's mapped window), which the history refers to instead
+ * of copying: PIN_MOVING reuses a small region, scribbled over after each
+ * unpinning, as the next window (a reference not copied in time would make
+ * the comparisons wrong); PIN_WHOLE pins all the bytes at once and sends
+ * them a byte at a time, past MT_CAP_HIST_REFS references. */
 static uint32_t conflicts_seen;
 
 static void conflict_sink(void *ud, struct mt_event *ev)
@@ -176,10 +183,38 @@ static void send_seg(struct mt_engine *e, enum mt_dir d, uint32_t seq, uint32_t 
     mt_engine_packet(e, &pk);
 }
 
-static void test_history_ring(void)
+enum pin_mode { PIN_NONE, PIN_MOVING, PIN_WHOLE };
+
+/* A region standing for the mapped window: bytes are placed in it until
+ * it is full, then it is unpinned, overwritten and pinned again. */
+struct pinwin {
+    struct mt_engine *e;
+    uint8_t buf[512];
+    size_t used;
+    unsigned moves;
+};
+
+static const uint8_t *pin_place(struct pinwin *w, const uint8_t *p, uint32_t n)
+{
+    if (w->used + n > sizeof(w->buf)) {
+        mt_engine_window(w->e, NULL, NULL);
+        memset(w->buf, '#', sizeof(w->buf)); /* what an unmapped page would read as */
+        mt_engine_window(w->e, w->buf, w->buf + sizeof(w->buf));
+        w->used = 0;
+        w->moves++;
+    }
+    uint8_t *at = w->buf + w->used;
+    memcpy(at, p, n);
+    w->used += n;
+    return at;
+}
+
+static void history_rounds(enum pin_mode mode)
 {
     enum { CAP = 100, TOTAL = 20000 };
     static uint8_t data[TOTAL];
+    static struct pinwin win;
+    unsigned moves = 0;
     for (int round = 0; round < 20; round++) {
         GRand *rnd = g_rand_new_with_seed(1000 + (guint32)round);
         /* isn near the wrap in some rounds */
@@ -190,6 +225,12 @@ static void test_history_ring(void)
         mt_limits_default(&lim);
         lim.unacked_max = CAP;
         struct mt_engine *e = mt_engine_new(&lim, conflict_sink, NULL);
+        memset(&win, 0, sizeof(win));
+        win.e = e;
+        if (mode == PIN_MOVING)
+            mt_engine_window(e, win.buf, win.buf + sizeof(win.buf));
+        if (mode == PIN_WHOLE)
+            mt_engine_window(e, data, data + TOTAL);
         uint64_t num = 0;
         send_seg(e, MT_C2S, isn, 0, NULL, 0, MT_TH_SYN, &num);
         send_seg(e, MT_S2C, isn_s, isn + 1, NULL, 0, MT_TH_SYN | MT_TH_ACK, &num);
@@ -198,8 +239,13 @@ static void test_history_ring(void)
             int what = g_rand_int_range(rnd, 0, 10);
             if (what < 5) { /* new bytes */
                 uint32_t n = (uint32_t)g_rand_int_range(rnd, 1, what == 0 ? 250 : 60);
-                send_seg(e, MT_C2S, isn + 1 + next, isn_s + 1, data + next, n,
-                         MT_TH_ACK | MT_TH_PSH, &num);
+                const uint8_t *p = data + next;
+                if (mode == PIN_WHOLE)
+                    n = 1;
+                if (mode == PIN_MOVING)
+                    p = pin_place(&win, p, n);
+                send_seg(e, MT_C2S, isn + 1 + next, isn_s + 1, p, n, MT_TH_ACK | MT_TH_PSH,
+                         &num);
                 next += n;
             } else if (what < 7) { /* the server acknowledges some of them */
                 acked += (uint32_t)g_rand_int_range(rnd, 0, (gint32)(next - acked) + 1);
@@ -216,16 +262,109 @@ static void test_history_ring(void)
                     if (x >= lo)
                         expect++;
                 }
-                send_seg(e, MT_C2S, isn + 1 + a, isn_s + 1, buf, n, MT_TH_ACK | MT_TH_PSH,
-                         &num);
+                /* from the pinned region too, at times */
+                const uint8_t *p = mode == PIN_MOVING && round % 2 ? pin_place(&win, buf, n) : buf;
+                send_seg(e, MT_C2S, isn + 1 + a, isn_s + 1, p, n, MT_TH_ACK | MT_TH_PSH, &num);
             }
         }
         conflicts_seen = 0;
+        if (mode != PIN_NONE)
+            mt_engine_window(e, NULL, NULL);
         mt_engine_finish(e);
         mt_engine_free(e);
         g_assert_cmpuint(conflicts_seen, ==, expect);
         g_rand_free(rnd);
+        moves += win.moves;
     }
+    if (mode == PIN_MOVING)
+        g_assert_cmpuint(moves, >, 500); /* the region was reused again and again */
+}
+
+/* Bytes in a pinned window are not copied into the history until the
+ * window goes (and then only what is still unacknowledged), nor when they
+ * are acknowledged first; other bytes are copied as they come. */
+static void test_history_copies(void)
+{
+    static uint8_t win[4096];
+    memset(win, 'x', sizeof(win));
+    for (int pinned = 0; pinned < 2; pinned++) {
+        struct mt_limits lim;
+        mt_limits_default(&lim);
+        struct mt_engine *e = mt_engine_new(&lim, conflict_sink, NULL);
+        const struct mt_reasm_stats *st = mt_engine_reasm_stats(e);
+        if (pinned)
+            mt_engine_window(e, win, win + sizeof(win));
+        uint64_t num = 0;
+        uint32_t isn = 1000, isn_s = 7000;
+        send_seg(e, MT_C2S, isn, 0, NULL, 0, MT_TH_SYN, &num);
+        send_seg(e, MT_S2C, isn_s, isn + 1, NULL, 0, MT_TH_SYN | MT_TH_ACK, &num);
+        for (uint32_t i = 0; i < 10; i++) /* 10 x 100 bytes */
+            send_seg(e, MT_C2S, isn + 1 + 100 * i, isn_s + 1, win + 100 * i, 100,
+                     MT_TH_ACK | MT_TH_PSH, &num);
+        g_assert_cmpuint(st->hist_copied, ==, pinned ? 0 : 1000);
+        /* 600 acknowledged: 400 remain */
+        send_seg(e, MT_S2C, isn_s + 1, isn + 1 + 600, NULL, 0, MT_TH_ACK, &num);
+        if (pinned) {
+            mt_engine_window(e, NULL, NULL);
+            g_assert_cmpuint(st->hist_copied, ==, 400);
+            memset(win, 'y', sizeof(win)); /* the window's bytes are gone */
+        }
+        /* a faithful retransmission of bytes 500..699 (100 of them still
+         * remembered): no conflict */
+        uint8_t same[200];
+        memset(same, 'x', sizeof(same));
+        send_seg(e, MT_C2S, isn + 1 + 500, isn_s + 1, same, 200, MT_TH_ACK | MT_TH_PSH, &num);
+        conflicts_seen = 99;
+        mt_engine_finish(e);
+        g_assert_cmpuint(conflicts_seen, ==, 0);
+        mt_engine_free(e);
+    }
+}
+
+/* Past MT_CAP_HIST_REFS references they are copied early, and the
+ * history still holds every byte: an altered retransmission of the first
+ * one is a conflict after the window is gone. */
+static void test_history_refs_cap(void)
+{
+    enum { N = MT_CAP_HIST_REFS + 10 };
+    static uint8_t win[N];
+    memset(win, 'x', sizeof(win));
+    struct mt_limits lim;
+    mt_limits_default(&lim);
+    g_assert_cmpuint(lim.unacked_max, >=, N);
+    struct mt_engine *e = mt_engine_new(&lim, conflict_sink, NULL);
+    const struct mt_reasm_stats *st = mt_engine_reasm_stats(e);
+    mt_engine_window(e, win, win + sizeof(win));
+    uint64_t num = 0;
+    uint32_t isn = 1000, isn_s = 7000;
+    send_seg(e, MT_C2S, isn, 0, NULL, 0, MT_TH_SYN, &num);
+    send_seg(e, MT_S2C, isn_s, isn + 1, NULL, 0, MT_TH_SYN | MT_TH_ACK, &num);
+    for (uint32_t i = 0; i < N; i++)
+        send_seg(e, MT_C2S, isn + 1 + i, isn_s + 1, win + i, 1, MT_TH_ACK | MT_TH_PSH, &num);
+    g_assert_cmpuint(st->hist_copied, ==, MT_CAP_HIST_REFS);
+    mt_engine_window(e, NULL, NULL);
+    g_assert_cmpuint(st->hist_copied, ==, N);
+    memset(win, 'y', sizeof(win));
+    send_seg(e, MT_C2S, isn + 1, isn_s + 1, (const uint8_t *)"z", 1, MT_TH_ACK | MT_TH_PSH, &num);
+    conflicts_seen = 99;
+    mt_engine_finish(e);
+    g_assert_cmpuint(conflicts_seen, ==, 1);
+    mt_engine_free(e);
+}
+
+static void test_history_ring(void)
+{
+    history_rounds(PIN_NONE);
+}
+
+static void test_history_pinned(void)
+{
+    history_rounds(PIN_MOVING);
+}
+
+static void test_history_pinned_many(void)
+{
+    history_rounds(PIN_WHOLE);
 }
 
 /* One whole connection from client port cport: handshake, "QUIT", both
@@ -387,6 +526,11 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/reasm/history ring buffer", test_history_ring);
+    g_test_add_func("/reasm/history referring to a pinned window", test_history_pinned);
+    g_test_add_func("/reasm/history copies only what it must", test_history_copies);
+    g_test_add_func("/reasm/history references past the cap", test_history_refs_cap);
+    g_test_add_func("/reasm/history with more references than kept",
+                    test_history_pinned_many);
     g_test_add_func("/reasm/closed flows in order", test_closed_order);
     g_test_add_func("/reasm/many flows", test_many_flows);
     for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {

@@ -29,7 +29,12 @@
  * messages handed over (defer.h) and run only after the engine's later
  * events were queued, as the two-thread pipeline runs them (after the
  * session itself may be gone), with the commands and replies read back
- * from the records the pipeline hands them over in.  The two event
+ * from the records the pipeline hands them over in.  The second run also
+ * reads the segments from a copy of the input pinned as a capture's
+ * mapped window is (mt_engine_window), so that the retransmission check
+ * refers to their bytes instead of copying them; every PIN_STEP bytes of
+ * input the window moves on, and the bytes no operation reads again are
+ * overwritten, as an unmapped window's would be gone.  The two event
  * streams, written out field by field, must be identical; the harness
  * aborts otherwise. */
 #include <stdbool.h>
@@ -255,12 +260,33 @@ static void segment(struct fz_sess *s, enum mt_dir dir, const uint8_t *p, uint32
         s->ack_isn = false;
 }
 
+#define PIN_STEP 512
+
+/* The window moves on: what the history still refers to is copied, then
+ * the bytes before the first one an operation may send again (the last
+ * segment of each direction, operation 2) are overwritten. */
+static void pin_move(struct fz_sess *s, uint8_t *win, size_t size, const uint8_t *p)
+{
+    mt_engine_window(s->e, NULL, NULL);
+    const uint8_t *keep = p;
+    for (int d = 0; d < 2; d++)
+        if (s->last[d] && s->last[d] >= win && s->last[d] < keep)
+            keep = s->last[d];
+    memset(win, 0xA5, (size_t)(keep - win));
+    mt_engine_window(s->e, keep, win + size);
+}
+
 static void run(const uint8_t *data, size_t size, mt_sink_fn sink, void *sink_ud,
-                struct fz_defer *q)
+                struct fz_defer *q, uint8_t *win)
 {
     uint8_t cfg = data[0];
+    if (win) { /* data's copy, pinned */
+        memcpy(win, data, size);
+        data = win;
+    }
     const uint8_t *p = data + 1;
     size_t n = size - 1;
+    size_t next_move = PIN_STEP;
 
     struct mt_limits lim;
     if (cfg & 0x20)
@@ -282,6 +308,8 @@ static void run(const uint8_t *data, size_t size, mt_sink_fn sink, void *sink_ud
     s.seq[1] = s.isn[1];
     s.ts = 1700000000000000;
     s.ack_isn = (cfg & 0x80) != 0;
+    if (win)
+        mt_engine_window(s.e, win, win + size);
 
     if (!(cfg & 0x40)) {
         pkt(&s, MT_C2S, MT_TH_SYN, NULL, 0, s.seq[0]);
@@ -295,6 +323,10 @@ static void run(const uint8_t *data, size_t size, mt_sink_fn sink, void *sink_ud
         segment(&s, MT_S2C, (const uint8_t *)g, (uint32_t)strlen(g));
 
     while (n > 0) {
+        if (win && (size_t)(p - data) >= next_move) {
+            pin_move(&s, win, size, p);
+            next_move += PIN_STEP;
+        }
         uint8_t c = *p++;
         n--;
         enum mt_dir dir = (c & 0x80) ? MT_S2C : MT_C2S;
@@ -359,6 +391,8 @@ static void run(const uint8_t *data, size_t size, mt_sink_fn sink, void *sink_ud
             break;
         }
     }
+    if (win)
+        mt_engine_window(s.e, NULL, NULL);
     mt_engine_finish(s.e);
     mt_engine_free(s.e);
 }
@@ -368,10 +402,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     GString *one = g_string_new(NULL);
-    run(data, size, sink_put, one, NULL);
+    run(data, size, sink_put, one, NULL, NULL);
 
     struct fz_defer q = { g_string_new(NULL), g_ptr_array_new() };
-    run(data, size, sink_queue, &q, &q);
+    uint8_t *win = g_malloc(size);
+    run(data, size, sink_queue, &q, &q, win);
+    g_free(win);
     /* the engine is gone: now the other side runs, in order */
     GString *two = g_string_new(NULL);
     struct mt_defer_state *st = mt_defer_state_new();

@@ -209,6 +209,24 @@ def dissect_seed(segments, port, handshake=True, greeting=GREET_NONE, tight=Fals
     return bytes(out[:SEED_MAX])
 
 
+def late_conflict_seed():
+    """An SMTP client whose 700 bytes nobody acknowledges (no greeting, ack
+    numbers at the ISN), sent in 100-byte segments: fuzz_dissect.c's pinned
+    run moves its window (every 512 bytes of input) after the sixth.  Then
+    the last 200 bytes again, the first 20 of them (sent before the move)
+    altered: a conflict only if the history kept the bytes it referred to
+    when the window moved."""
+    data = b"".join(b"%03d " % i + b"x" * 94 + b"\r\n" for i in range(7))
+    out = bytearray([0x80])  # port 25, no greeting, ack numbers at the ISN
+    for o in range(0, 700, 100):
+        out.append(100)
+        out += data[o:o + 100]
+    again = bytearray(data[500:700])
+    again[:20] = b"Z" * 20
+    out += bytes([0, 3, 200]) + again
+    return bytes(out)
+
+
 SASL_MECHS = ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER", "NTLM", "plain", "login",
               "cram-md5", "ntlm", "DIGEST-MD5", "SCRAM-SHA-1", "GSSAPI", "X-UNKNOWN", "", "APOP"]
 
@@ -643,6 +661,7 @@ def main():
                 written)
         if port == 143:
             imap_tok_seeds(a.out, "synth-" + name, c, s, written)
+    put(a.out, "dissect", "synth-late-conflict", late_conflict_seed(), written)
     for name, (mech, steps) in synthetic_sasl().items():
         put(a.out, "sasl", "synth-" + name, sasl_seed(mech, steps), written)
     put(a.out, "sasl", "synth-apop",

@@ -23,27 +23,6 @@ struct rec_head {
     uint32_t proto, flags;
 };
 
-static inline void put_u32(GString *b, uint32_t v)
-{
-    mt_buf_put(b, &v, sizeof v);
-}
-
-static inline void put_bytes(GString *b, const void *p, size_t n)
-{
-    char *d = mt_buf_room(b, sizeof(uint32_t) + n);
-    uint32_t len = (uint32_t)n;
-    memcpy(d, &len, sizeof len);
-    if (n)
-        memcpy(d + sizeof len, p, n);
-    mt_buf_end(b, d + sizeof len + n);
-}
-
-/* A C string with its NUL, so that the reader can point at it. */
-static inline void put_cstr(GString *b, const char *s)
-{
-    put_bytes(b, s, strlen(s) + 1);
-}
-
 size_t mt_frame_open(GString *b, char kind)
 {
     size_t at = b->len;
@@ -77,38 +56,76 @@ size_t mt_frame_next(const char *p, size_t n, char *kind, const char **payload, 
     return MT_FRAME_HEAD + (size_t)*len;
 }
 
+/* Writes n bytes after their length at d; returns their end. */
+static inline char *w_bytes(char *d, const void *p, size_t n)
+{
+    uint32_t len = (uint32_t)n;
+    memcpy(d, &len, sizeof len);
+    if (n)
+        memcpy(d + sizeof len, p, n);
+    return d + sizeof len + n;
+}
+
+/* The record is measured first and written into room made once: a room
+ * check, a length patch and a NUL per field cost more than the fields'
+ * bytes (most are a few bytes long). */
 void mt_rec_put(GString *b, const struct mt_event *ev)
 {
     bool reply = ev->type == MT_EV_REPLY;
-    size_t at = mt_frame_open(b, reply ? MT_FRAME_REPLY : MT_FRAME_COMMAND);
     struct rec_head h = {
         .sess = ev->sess->id, .pkt = ev->pkt, .ts = ev->ts_us, .proto = (uint32_t)ev->proto,
     };
+    const size_t L = sizeof(uint32_t);
+    size_t need = sizeof h, code_n = 0, note_n = 0;
+    const char *code = NULL, *note;
     if (!reply) {
-        h.flags = (ev->u.cmd.note ? REC_NOTE : 0) | (ev->u.cmd.auth_data ? REC_AUTH_DATA : 0) |
+        note = ev->u.cmd.note;
+        h.flags = (note ? REC_NOTE : 0) | (ev->u.cmd.auth_data ? REC_AUTH_DATA : 0) |
                   (ev->u.cmd.secret ? REC_SECRET : 0);
-        mt_buf_put(b, &h, sizeof h);
-        put_bytes(b, ev->u.cmd.tag.p, ev->u.cmd.tag.n);
-        put_bytes(b, ev->u.cmd.verb.p, ev->u.cmd.verb.n);
-        put_bytes(b, ev->u.cmd.arg.p, ev->u.cmd.arg.n);
-        put_bytes(b, ev->u.cmd.line.p, ev->u.cmd.line.n);
-        if (ev->u.cmd.note)
-            put_cstr(b, ev->u.cmd.note);
+        need += 4 * L + ev->u.cmd.tag.n + ev->u.cmd.verb.n + ev->u.cmd.arg.n + ev->u.cmd.line.n;
     } else {
-        h.flags = (ev->u.reply.note ? REC_NOTE : 0) | (ev->u.reply.code ? REC_CODE : 0);
-        mt_buf_put(b, &h, sizeof h);
-        mt_buf_put(b, &ev->u.reply.cmd_pkt, sizeof ev->u.reply.cmd_pkt);
-        put_bytes(b, ev->u.reply.tag.p, ev->u.reply.tag.n);
-        put_bytes(b, ev->u.reply.cmd_verb.p, ev->u.reply.cmd_verb.n);
-        if (ev->u.reply.code)
-            put_cstr(b, ev->u.reply.code);
-        if (ev->u.reply.note)
-            put_cstr(b, ev->u.reply.note);
-        put_u32(b, (uint32_t)ev->u.reply.nlines);
+        note = ev->u.reply.note;
+        code = ev->u.reply.code;
+        h.flags = (note ? REC_NOTE : 0) | (code ? REC_CODE : 0);
+        need += sizeof ev->u.reply.cmd_pkt + 3 * L + ev->u.reply.tag.n +
+                ev->u.reply.cmd_verb.n;
+        if (code) /* C strings keep their NUL */
+            need += L + (code_n = strlen(code) + 1);
         for (size_t i = 0; i < ev->u.reply.nlines; i++)
-            put_bytes(b, ev->u.reply.lines[i].p, ev->u.reply.lines[i].n);
+            need += L + ev->u.reply.lines[i].n;
     }
-    mt_frame_close(b, at);
+    if (note)
+        need += L + (note_n = strlen(note) + 1);
+    char *d = mt_buf_room(b, MT_FRAME_HEAD + need);
+    d[0] = reply ? MT_FRAME_REPLY : MT_FRAME_COMMAND;
+    uint32_t len = (uint32_t)need;
+    memcpy(d + 1, &len, sizeof len);
+    d += MT_FRAME_HEAD;
+    memcpy(d, &h, sizeof h);
+    d += sizeof h;
+    if (!reply) {
+        d = w_bytes(d, ev->u.cmd.tag.p, ev->u.cmd.tag.n);
+        d = w_bytes(d, ev->u.cmd.verb.p, ev->u.cmd.verb.n);
+        d = w_bytes(d, ev->u.cmd.arg.p, ev->u.cmd.arg.n);
+        d = w_bytes(d, ev->u.cmd.line.p, ev->u.cmd.line.n);
+        if (note)
+            d = w_bytes(d, note, note_n);
+    } else {
+        memcpy(d, &ev->u.reply.cmd_pkt, sizeof ev->u.reply.cmd_pkt);
+        d += sizeof ev->u.reply.cmd_pkt;
+        d = w_bytes(d, ev->u.reply.tag.p, ev->u.reply.tag.n);
+        d = w_bytes(d, ev->u.reply.cmd_verb.p, ev->u.reply.cmd_verb.n);
+        if (code)
+            d = w_bytes(d, code, code_n);
+        if (note)
+            d = w_bytes(d, note, note_n);
+        uint32_t nl = (uint32_t)ev->u.reply.nlines;
+        memcpy(d, &nl, sizeof nl);
+        d += sizeof nl;
+        for (size_t i = 0; i < ev->u.reply.nlines; i++)
+            d = w_bytes(d, ev->u.reply.lines[i].p, ev->u.reply.lines[i].n);
+    }
+    mt_buf_end(b, d);
 }
 
 /* Reading a payload that this process wrote: the lengths are checked all

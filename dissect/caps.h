@@ -46,6 +46,9 @@
 /* references from retransmission-check histories into a capture file's
  * mapped window, all flows together; past it they are copied early */
 #define MT_CAP_HIST_REFS         16384u
+/* empty strings (of at most 256 bytes' room) that closed sessions leave
+ * for the next ones, per engine */
+#define MT_CAP_STRING_POOL       256u
 
 /* Dissectors. */
 /* SMTP client bytes held while the reply to DATA is awaited */

@@ -55,6 +55,8 @@ void mt_engine_free(struct mt_engine *e)
         return;
     mt_reasm_free(e->reasm);
     mt_bufpool_free(&e->msgpool);
+    for (unsigned i = 0; i < e->nstrings; i++)
+        g_string_free(e->strings[i], TRUE);
     g_free(e);
 }
 

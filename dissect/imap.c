@@ -1093,17 +1093,17 @@ static void *imap_create(struct mt_sess *s)
         im->tok[d] = imap_tok_new(&cfg);
     }
     g_queue_init(&im->pending);
-    im->cl.tag = g_string_new(NULL);
+    im->cl.tag = mt_sess_string(s);
     for (unsigned i = 0; i < MT_CAP_IMAP_ARGS; i++)
-        im->cl.args[i] = g_string_new(NULL);
+        im->cl.args[i] = mt_sess_string(s);
     cline_reset(&im->cl);
-    im->sl.tag = g_string_new(NULL);
-    im->sl.w1 = g_string_new(NULL);
-    im->sl.w2 = g_string_new(NULL);
-    im->sl.text = g_string_new(NULL);
-    im->sl.item = g_string_new(NULL);
-    im->sl.uid = g_string_new(NULL);
-    im->sl.section = g_string_new(NULL);
+    im->sl.tag = mt_sess_string(s);
+    im->sl.w1 = mt_sess_string(s);
+    im->sl.w2 = mt_sess_string(s);
+    im->sl.text = mt_sess_string(s);
+    im->sl.item = mt_sess_string(s);
+    im->sl.uid = mt_sess_string(s);
+    im->sl.section = mt_sess_string(s);
     sline_reset(&im->sl);
     mt_msgbuf_init(&im->fmsg, lim->message_max, mt_sess_msgpool(s));
     mt_msgbuf_init(&im->amsg, lim->message_max, mt_sess_msgpool(s));
@@ -1165,9 +1165,9 @@ static void imap_destroy(void *st)
     if (im->z_on)
         mt_sess_inflate_give(im->s);
     g_queue_clear_full(&im->pending, pend_free);
-    g_string_free(im->cl.tag, TRUE);
+    mt_sess_string_give(im->s, im->cl.tag);
     for (unsigned i = 0; i < MT_CAP_IMAP_ARGS; i++)
-        g_string_free(im->cl.args[i], TRUE);
+        mt_sess_string_give(im->s, im->cl.args[i]);
     struct sline *sl = &im->sl;
     for (unsigned i = 0; i < sl->nheld; i++) {
         mt_msgbuf_free(&sl->held[i].mb);
@@ -1175,13 +1175,13 @@ static void imap_destroy(void *st)
     }
     g_free(sl->held);
     mt_caps_discard(&sl->caps);
-    g_string_free(sl->tag, TRUE);
-    g_string_free(sl->w1, TRUE);
-    g_string_free(sl->w2, TRUE);
-    g_string_free(sl->text, TRUE);
-    g_string_free(sl->item, TRUE);
-    g_string_free(sl->uid, TRUE);
-    g_string_free(sl->section, TRUE);
+    mt_sess_string_give(im->s, sl->tag);
+    mt_sess_string_give(im->s, sl->w1);
+    mt_sess_string_give(im->s, sl->w2);
+    mt_sess_string_give(im->s, sl->text);
+    mt_sess_string_give(im->s, sl->item);
+    mt_sess_string_give(im->s, sl->uid);
+    mt_sess_string_give(im->s, sl->section);
     mt_msgbuf_free(&im->fmsg);
     mt_msgbuf_free(&im->amsg);
     g_free(im->selected);

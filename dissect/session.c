@@ -227,6 +227,29 @@ void mt_caps_discard(struct mt_caps_builder *b)
     memset(b, 0, sizeof *b);
 }
 
+/* A string with more room than this is freed rather than kept. */
+#define STRING_KEEP 256
+
+GString *mt_sess_string(struct mt_sess *s)
+{
+    struct mt_engine *e = s->eng;
+    if (e->nstrings)
+        return e->strings[--e->nstrings];
+    return g_string_new(NULL);
+}
+
+void mt_sess_string_give(struct mt_sess *s, GString *g)
+{
+    struct mt_engine *e = s->eng;
+    if (g->allocated_len <= STRING_KEEP && e->nstrings < MT_CAP_STRING_POOL) {
+        g->len = 0;
+        g->str[0] = '\0';
+        e->strings[e->nstrings++] = g;
+        return;
+    }
+    g_string_free(g, TRUE);
+}
+
 void mt_sess_credential(struct mt_sess *s, const struct mt_credential *c)
 {
     struct mt_event ev = { .type = MT_EV_CREDENTIAL };

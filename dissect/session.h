@@ -100,6 +100,13 @@ char **mt_caps_finish(struct mt_caps_builder *b);
 /* Drops the words added; b is empty again. */
 void mt_caps_discard(struct mt_caps_builder *b);
 
+/* An empty string for a dissector's state, taken from those that closed
+ * sessions gave back (an IMAP session holds 16 and most sessions are
+ * short: new ones cost a slice and a buffer each); mt_sess_string_give
+ * gives it back, or frees it. */
+GString *mt_sess_string(struct mt_sess *s);
+void mt_sess_string_give(struct mt_sess *s, GString *g);
+
 /* Emits a credential event (the dissector keeps ownership of c). */
 void mt_sess_credential(struct mt_sess *s, const struct mt_credential *c);
 

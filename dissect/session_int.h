@@ -28,6 +28,9 @@ struct mt_engine {
     void *defer_ud;
     uint64_t defer_seq;        /* last mt_sess.defer_key given */
     uint32_t inflating;        /* sessions holding zlib state (inflate_max) */
+    /* emptied strings given back by closed sessions (mt_sess_string) */
+    GString *strings[MT_CAP_STRING_POOL];
+    unsigned nstrings;
 };
 
 struct mt_chunk; /* detection buffer entry */

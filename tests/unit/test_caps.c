@@ -2,12 +2,12 @@
  * added come back in order, each cut at its first NUL as g_strndup cuts
  * it, in one allocation that a single g_free releases (the ASan round
  * reports a leak or a bad free otherwise), whatever the buffer had to grow
- * through. */
+ * through.  And the engine's pool of emptied strings (mt_sess_string). */
 #include <string.h>
 
 #include <glib.h>
 
-#include "session.h"
+#include "session_int.h"
 
 struct word {
     const char *p;
@@ -89,10 +89,45 @@ static void test_growth_and_reuse(void)
     g_assert_null(b.w);
 }
 
+static void no_sink(void *ud, struct mt_event *ev)
+{
+    (void)ud;
+    (void)ev;
+}
+
+/* A string given back comes out again, empty; one with more room than is
+ * kept, or past MT_CAP_STRING_POOL, is freed; the engine frees what it
+ * holds (the ASan round reports a leak otherwise). */
+static void test_string_pool(void)
+{
+    struct mt_limits lim;
+    mt_limits_default(&lim);
+    struct mt_engine *e = mt_engine_new(&lim, no_sink, NULL);
+    struct mt_sess s = { .eng = e };
+    GString *a = mt_sess_string(&s);
+    g_assert_cmpuint(a->len, ==, 0);
+    g_string_append(a, "A001");
+    mt_sess_string_give(&s, a);
+    g_assert_cmpuint(e->nstrings, ==, 1);
+    GString *b = mt_sess_string(&s);
+    g_assert_true(b == a);
+    g_assert_cmpuint(b->len, ==, 0);
+    g_assert_cmpstr(b->str, ==, "");
+    g_assert_cmpuint(e->nstrings, ==, 0);
+    g_string_set_size(b, 4000); /* grown past what is kept */
+    mt_sess_string_give(&s, b);
+    g_assert_cmpuint(e->nstrings, ==, 0);
+    for (unsigned i = 0; i < MT_CAP_STRING_POOL + 5; i++)
+        mt_sess_string_give(&s, g_string_new("x"));
+    g_assert_cmpuint(e->nstrings, ==, MT_CAP_STRING_POOL);
+    mt_engine_free(e);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/caps/table", test_table);
     g_test_add_func("/caps/growth and reuse", test_growth_and_reuse);
+    g_test_add_func("/session/string pool", test_string_pool);
     return g_test_run();
 }

@@ -543,8 +543,8 @@ int main(int argc, char **argv)
                 orc = mt_source_set_filter(r.src, filter, err, sizeof(err));
             if (orc == MT_CAP_OK && wfile)
                 orc = mt_source_dump_to(r.src, wfile, err, sizeof(err));
-            if (orc == MT_CAP_OK && packet_cb == mt_engine_packet)
-                mt_source_set_window_cb(r.src, mt_engine_window, r.eng);
+            if (orc == MT_CAP_OK && packet_cb == mt_engine_packet) /* not the workers' copies */
+                mt_source_set_window_cb(r.src, mt_engine_window, packet_ud);
             if (orc == MT_CAP_OK) {
                 running_source = r.src;
                 uint64_t left = count ? count - MIN(count, num) : 0;

@@ -875,7 +875,6 @@ static void stream_free(struct mt_reasm *r, struct stream *s)
         g_free(g);
     }
     hist_release(r, s->hist, s->hist_cap);
-    refs_forget(s);
 }
 
 /* Takes c out of the order of closing (it stays in the table). */

@@ -23,13 +23,34 @@ struct rec_head {
     uint32_t proto, flags;
 };
 
+/* Writes v at d (this machine's order); returns its end. */
+static inline char *w_u32(char *d, uint32_t v)
+{
+    memcpy(d, &v, sizeof v);
+    return d + sizeof v;
+}
+
+/* Writes a frame's head at d (MT_FRAME_HEAD bytes); returns where its
+ * payload of len bytes starts. */
+static inline char *w_head(char *d, char kind, uint32_t len)
+{
+    d[0] = kind;
+    return w_u32(d + 1, len);
+}
+
+/* Writes n bytes after their length at d; returns their end. */
+static inline char *w_bytes(char *d, const void *p, size_t n)
+{
+    d = w_u32(d, (uint32_t)n);
+    if (n)
+        memcpy(d, p, n);
+    return d + n;
+}
+
 size_t mt_frame_open(GString *b, char kind)
 {
     size_t at = b->len;
-    char *d = mt_buf_room(b, MT_FRAME_HEAD);
-    d[0] = kind;
-    memset(d + 1, 0, sizeof(uint32_t));
-    mt_buf_end(b, d + MT_FRAME_HEAD);
+    mt_buf_end(b, w_head(mt_buf_room(b, MT_FRAME_HEAD), kind, 0));
     return at;
 }
 
@@ -40,8 +61,7 @@ void mt_frame_close(GString *b, size_t at)
         g_string_truncate(b, at);
         return;
     }
-    uint32_t len = (uint32_t)n;
-    memcpy(b->str + at + 1, &len, sizeof len);
+    w_head(b->str + at, b->str[at], (uint32_t)n);
 }
 
 size_t mt_frame_next(const char *p, size_t n, char *kind, const char **payload, uint32_t *len)
@@ -54,16 +74,6 @@ size_t mt_frame_next(const char *p, size_t n, char *kind, const char **payload, 
     *kind = p[0];
     *payload = p + MT_FRAME_HEAD;
     return MT_FRAME_HEAD + (size_t)*len;
-}
-
-/* Writes n bytes after their length at d; returns their end. */
-static inline char *w_bytes(char *d, const void *p, size_t n)
-{
-    uint32_t len = (uint32_t)n;
-    memcpy(d, &len, sizeof len);
-    if (n)
-        memcpy(d + sizeof len, p, n);
-    return d + sizeof len + n;
 }
 
 /* The record is measured first and written into room made once: a room
@@ -96,11 +106,8 @@ void mt_rec_put(GString *b, const struct mt_event *ev)
     }
     if (note)
         need += L + (note_n = strlen(note) + 1);
-    char *d = mt_buf_room(b, MT_FRAME_HEAD + need);
-    d[0] = reply ? MT_FRAME_REPLY : MT_FRAME_COMMAND;
-    uint32_t len = (uint32_t)need;
-    memcpy(d + 1, &len, sizeof len);
-    d += MT_FRAME_HEAD;
+    char *d = w_head(mt_buf_room(b, MT_FRAME_HEAD + need),
+                     reply ? MT_FRAME_REPLY : MT_FRAME_COMMAND, (uint32_t)need);
     memcpy(d, &h, sizeof h);
     d += sizeof h;
     if (!reply) {
@@ -119,9 +126,7 @@ void mt_rec_put(GString *b, const struct mt_event *ev)
             d = w_bytes(d, code, code_n);
         if (note)
             d = w_bytes(d, note, note_n);
-        uint32_t nl = (uint32_t)ev->u.reply.nlines;
-        memcpy(d, &nl, sizeof nl);
-        d += sizeof nl;
+        d = w_u32(d, (uint32_t)ev->u.reply.nlines);
         for (size_t i = 0; i < ev->u.reply.nlines; i++)
             d = w_bytes(d, ev->u.reply.lines[i].p, ev->u.reply.lines[i].n);
     }

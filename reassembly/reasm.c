@@ -612,8 +612,9 @@ static void hist_ack(struct mt_reasm *r, struct stream *s, uint32_t ack)
 void mt_reasm_pin(struct mt_reasm *r, const uint8_t *lo, const uint8_t *hi)
 {
     refs_settle_all(r);
-    r->pin_lo = lo && hi > lo ? (uintptr_t)lo : 0;
-    r->pin_hi = lo && hi > lo ? (uintptr_t)hi : 0;
+    bool some = lo && hi > lo;
+    r->pin_lo = some ? (uintptr_t)lo : 0;
+    r->pin_hi = some ? (uintptr_t)hi : 0;
 }
 
 /* ---- delivery ---- */

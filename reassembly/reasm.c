@@ -861,7 +861,7 @@ static void stream_flush(struct mt_reasm *r, struct flow *f, int side, const str
     /* bytes the peer acknowledged but we never saw, at the end */
     if (s->init && s->ack_valid) {
         int32_t d = SEQ_DIFF(s->peer_ack, s->next);
-        if (s->fin && SEQ_DIFF(s->peer_ack, s->fin_seq) > 0)
+        if (d > 0 && s->fin && SEQ_DIFF(s->peer_ack, s->fin_seq) > 0)
             d--; /* the FIN takes one sequence number */
         if (d > 0 && (uint32_t)d < ACK_SANITY)
             deliver_gap(r, f, side, (uint32_t)d, pk);

@@ -170,6 +170,8 @@ void mt_msgbuf_begin(struct mt_msgbuf *m)
     m->gap = false;
     m->midline = false;
     m->dstate = MT_DOT_BOL;
+    m->dprev = '\n';
+    m->bare_dots = 0;
     m->active = true;
     m->hashing = false;
     m->hashed = false;
@@ -278,9 +280,32 @@ static size_t dot_run_end(const uint8_t *p, size_t i, size_t n)
     }
 }
 
+/* crlf_dots: the same, where a line starts only after CRLF (prev: the
+ * byte before p[i]); a dot after a bare LF that makes a "." line with it
+ * is counted in *bare. */
+static size_t dot_run_end_crlf(const uint8_t *p, size_t i, size_t n, uint8_t prev, uint32_t *bare)
+{
+    size_t j = i;
+    for (;;) {
+        const uint8_t *dot = memchr(p + j, '.', n - j);
+        if (!dot)
+            return n;
+        size_t d = (size_t)(dot - p);
+        if (d > i && p[d - 1] == '\n') {
+            uint8_t before = d - 1 > i ? p[d - 2] : prev;
+            if (before == '\r')
+                return d;
+            if ((d + 1 < n && p[d + 1] == '\n') ||
+                (d + 2 < n && p[d + 1] == '\r' && p[d + 2] == '\n'))
+                (*bare)++;
+        }
+        j = d + 1;
+    }
+}
+
 size_t mt_msgbuf_dotbody(struct mt_msgbuf *m, const uint8_t *p, size_t n, bool *done)
 {
-    static const uint8_t cr = '\r';
+    static const uint8_t cr = '\r', lf = '\n';
     size_t i = 0;
     *done = false;
     while (i < n) {
@@ -288,13 +313,18 @@ size_t mt_msgbuf_dotbody(struct mt_msgbuf *m, const uint8_t *p, size_t n, bool *
         case MT_DOT_MID: {
             /* whole lines at once, up to a dot that starts a line: one
              * append (copy and hash) per run instead of one per line */
-            size_t end = dot_run_end(p, i, n);
+            size_t end = m->crlf_dots ? dot_run_end_crlf(p, i, n, m->dprev, &m->bare_dots)
+                                      : dot_run_end(p, i, n);
             mt_msgbuf_append(m, p + i, end - i);
             if (end < n) { /* p[end] is a line's first byte, a dot */
                 m->dstate = MT_DOT_DOT;
                 i = end + 1;
             } else {
-                m->dstate = p[n - 1] == '\n' ? MT_DOT_BOL : MT_DOT_MID;
+                bool bol = p[n - 1] == '\n';
+                if (bol && m->crlf_dots)
+                    bol = (n - 1 > i ? p[n - 2] : m->dprev) == '\r';
+                m->dstate = bol ? MT_DOT_BOL : MT_DOT_MID;
+                m->dprev = p[n - 1];
                 i = n;
             }
             break;
@@ -305,11 +335,19 @@ size_t mt_msgbuf_dotbody(struct mt_msgbuf *m, const uint8_t *p, size_t n, bool *
                 i++;
             } else {
                 m->dstate = MT_DOT_MID;
+                m->dprev = '\n';
             }
             break;
         case MT_DOT_DOT:
             if (p[i] == '\r') {
                 m->dstate = MT_DOT_DOTCR;
+                i++;
+            } else if (p[i] == '\n' && m->crlf_dots) {
+                /* "\r\n.\n": the dot starts a line that goes on (stuffing) */
+                m->bare_dots++;
+                mt_msgbuf_append(m, &lf, 1);
+                m->dstate = MT_DOT_MID;
+                m->dprev = '\n';
                 i++;
             } else if (p[i] == '\n') { /* ".\n": tolerated terminator */
                 m->dstate = MT_DOT_BOL;
@@ -317,6 +355,7 @@ size_t mt_msgbuf_dotbody(struct mt_msgbuf *m, const uint8_t *p, size_t n, bool *
                 return i + 1;
             } else {
                 m->dstate = MT_DOT_MID; /* the dot was stuffing */
+                m->dprev = '.';
             }
             break;
         case MT_DOT_DOTCR:
@@ -327,6 +366,7 @@ size_t mt_msgbuf_dotbody(struct mt_msgbuf *m, const uint8_t *p, size_t n, bool *
             }
             mt_msgbuf_append(m, &cr, 1); /* ".\r" then more: the dot was stuffing */
             m->dstate = MT_DOT_MID;
+            m->dprev = '\r';
             break;
         }
     }

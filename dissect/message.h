@@ -74,6 +74,9 @@ struct mt_msgbuf {
     bool active;
     bool midline;       /* dotline: the last piece did not end its line */
     uint8_t dstate;     /* dotbody: MT_DOT_* */
+    uint8_t dprev;      /* dotbody: the body byte before the next one */
+    bool crlf_dots;     /* dotbody: only CRLF starts a line (SMTP, RFC 5321) */
+    uint32_t bare_dots; /* dotbody, crlf_dots: dot lines after a bare LF seen */
     /* The SHA-256 of all bytes seen.  While everything is kept, the kept
      * bytes are hashed once, at the end (mt_msgbuf_sha256_hex), wherever
      * the message is analyzed; past the cap, sha follows the appends. */
@@ -116,11 +119,16 @@ enum { MT_DOT_BOL = 0, MT_DOT_MID, MT_DOT_DOT, MT_DOT_DOTCR };
 /* The fast path for a dot-stuffed body: consumes raw stream bytes in bulk
  * (no line framing), removing the stuffing dot at the start of lines and
  * stopping after the terminating "." line (CRLF.CRLF, also with bare LF).
+ * With m->crlf_dots (SMTP), a line starts only after CRLF, as RFC 5321
+ * 2.3.8 and 4.1.1.4 have it: only CRLF.CRLF ends the body and a dot after
+ * a bare LF is the message's own; a "." line next to a bare LF ("\n.\n",
+ * "\n.\r\n", "\r\n.\n": what SMTP smuggling sends) is counted in
+ * m->bare_dots for the caller to report.
  * Returns the bytes consumed; *done is set when the body ended (the bytes
  * after the terminator are not consumed).  The state survives between
  * calls, so the body may be cut anywhere. */
 size_t mt_msgbuf_dotbody(struct mt_msgbuf *m, const uint8_t *p, size_t n, bool *done);
 /* After a gap inside a body: the next bytes are not known to start a line. */
-static inline void mt_msgbuf_dotgap(struct mt_msgbuf *m) { m->dstate = MT_DOT_MID; m->gap = true; }
+static inline void mt_msgbuf_dotgap(struct mt_msgbuf *m) { m->dstate = MT_DOT_MID; m->dprev = 0; m->gap = true; }
 
 #endif

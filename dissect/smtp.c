@@ -168,6 +168,7 @@ static void *smtp_create(struct mt_sess *s)
     mt_lines_init(&sm->reply, lim->reply_lines_max);
     env_init(&sm->env);
     mt_msgbuf_init(&sm->msg, lim->message_max, mt_sess_msgpool(s));
+    sm->msg.crlf_dots = true; /* only CRLF.CRLF ends DATA (RFC 5321 4.1.1.4) */
     return sm;
 }
 
@@ -540,6 +541,8 @@ static void client_bytes(struct smtp *sm, const uint8_t *p, size_t n)
         /* the body in bulk, not line by line */
         bool done;
         size_t used = mt_msgbuf_dotbody(&sm->msg, p, n, &done);
+        for (; sm->msg.bare_dots > 0; sm->msg.bare_dots--)
+            mt_sess_anomaly(sm->s, MT_C2S, MT_AN_BARE_LF_DOT, NULL);
         if (!done)
             return;
         smtp_cstate(sm, CS_COMMAND);

@@ -732,7 +732,8 @@ static void mtp_expert_for(enum mt_anomaly a, int *group, int *severity)
     case MT_AN_DECOMPRESS_ERROR:
     case MT_AN_NUL_BYTE:
     case MT_AN_BARE_CR:
-    case MT_AN_BARE_LF: *group = PI_MALFORMED; break;
+    case MT_AN_BARE_LF:
+    case MT_AN_BARE_LF_DOT: *group = PI_MALFORMED; break;
     case MT_AN_GAP:
     case MT_AN_OVERLAP_CONFLICT:
     case MT_AN_OOO_OVERFLOW:

@@ -209,6 +209,25 @@ def main():
     check(rc == 0 and "\x1b" not in out and "\\x1b[2J" in out and "\\xe9" in out,
           "transcript escapes the escape sequence and the invalid byte")
 
+    # SMTP smuggling: only CRLF.CRLF ends DATA (RFC 5321 4.1.1.4).  A "."
+    # line next to a bare LF is part of the message, raises bare_lf_dot,
+    # and what follows it is not a second transaction with a forged envelope
+    smug = os.path.join(tmp, "smuggle.pcap")
+    for term in (b"\n.\n", b"\n.\r\n", b"\r\n.\n"):
+        body = (b"Subject: one\r\n\r\nhi" + term + b"MAIL FROM:<admin@x>\r\nRCPT TO:<v@x>\r\n"
+                b"DATA\r\nSubject: forged\r\n\r\nx\r\n")
+        tcp_session_pcap(smug, b"EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n" + body +
+                         b".\r\nQUIT\r\n",
+                         b"220 s\r\n250 s\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n221 bye\r\n")
+        rc, out, err = run(["-r", smug, "--json"])
+        ev = jsonl(out)
+        msgs = [e for e in ev if e["type"] == "message"]
+        an = [e["name"] for e in ev if e["type"] == "anomaly"]
+        check(rc == 0 and len(msgs) == 1 and msgs[0]["mail_from"] == "<a@x>" and
+              msgs[0]["size"] == len(body) - (1 if term == b"\r\n.\n" else 0) and
+              msgs[0]["headers"]["subject"] == "one" and an.count("bare_lf_dot") == 1,
+              "SMTP smuggling (%r): one message, its envelope, bare_lf_dot" % term)
+
     # progress on stderr only when it is a terminal, and never with -q
     import pty
     big = os.path.join(tmp, "many.pcap")

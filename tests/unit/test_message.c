@@ -83,17 +83,36 @@ static void test_append(void)
     }
 }
 
-/* A dot-stuffed body, what it becomes, and what follows the terminator. */
+/* A dot-stuffed body, what it becomes, and what follows the terminator;
+ * crlf: as SMTP reads it (m->crlf_dots: a line starts only after CRLF),
+ * with bare: the "." lines next to a bare LF it counts.  Without crlf
+ * (POP3), a bare LF starts a line and ".\n" ends the body. */
 static const struct {
+    bool crlf;
     const char *wire, *body, *rest;
+    unsigned bare;
 } dots[] = {
-    { "a\r\n.\r\n", "a\r\n", "" },
-    { "..x\r\n.\r\nNEXT", ".x\r\n", "NEXT" },
-    { "a\r\n..\r\nb\r\n.\r\n", "a\r\n.\r\nb\r\n", "" },
-    { "a\n.\n", "a\n", "" },
-    { ".\r\n", "", "" },
-    { "x.y\r\n.\r\n", "x.y\r\n", "" },
-    { "a\r\n.\rb\r\n.\r\n", "a\r\n\rb\r\n", "" },
+    { false, "a\r\n.\r\n", "a\r\n", "", 0 },
+    { false, "..x\r\n.\r\nNEXT", ".x\r\n", "NEXT", 0 },
+    { false, "a\r\n..\r\nb\r\n.\r\n", "a\r\n.\r\nb\r\n", "", 0 },
+    { false, "a\n.\n", "a\n", "", 0 },
+    { false, "a\n..b\n.\n", "a\n.b\n", "", 0 },
+    { false, ".\r\n", "", "", 0 },
+    { false, "x.y\r\n.\r\n", "x.y\r\n", "", 0 },
+    { false, "a\r\n.\rb\r\n.\r\n", "a\r\n\rb\r\n", "", 0 },
+    { true, "a\r\n.\r\n", "a\r\n", "", 0 },
+    { true, "..x\r\n.\r\nNEXT", ".x\r\n", "NEXT", 0 },
+    { true, "a\r\n..\r\nb\r\n.\r\nQUIT\r\n", "a\r\n.\r\nb\r\n", "QUIT\r\n", 0 },
+    { true, ".\r\n", "", "", 0 },
+    { true, "a\r\n.\rb\r\n.\r\n", "a\r\n\rb\r\n", "", 0 },
+    /* a dot after a bare LF is the message's own: not stuffing, no end */
+    { true, "a\n..b\r\n.\r\n", "a\n..b\r\n", "", 0 },
+    { true, "a\nb.\n.c\r\n.\r\n", "a\nb.\n.c\r\n", "", 0 },
+    /* SMTP smuggling: the "." lines a lenient server ends DATA at */
+    { true, "a\n.\nMAIL FROM:<x>\r\n.\r\nQUIT\r\n", "a\n.\nMAIL FROM:<x>\r\n", "QUIT\r\n", 1 },
+    { true, "a\n.\r\nMAIL\r\n.\r\n", "a\n.\r\nMAIL\r\n", "", 1 },
+    { true, "a\r\n.\nMAIL\r\n.\r\n", "a\r\n\nMAIL\r\n", "", 1 },
+    { true, "\n.\n\n.\r\n\r\n.\n\r\n.\r\n", "\n.\n\n.\r\n\r\n\n\r\n", "", 3 },
 };
 
 static void test_dotbody(void)
@@ -106,6 +125,7 @@ static void test_dotbody(void)
             g_test_message("case %zu cut at %zu", t, cut);
             struct mt_msgbuf m;
             mt_msgbuf_init(&m, 1000, NULL);
+            m.crlf_dots = dots[t].crlf;
             mt_msgbuf_begin(&m);
             bool done = false;
             size_t used = mt_msgbuf_dotbody(&m, (const uint8_t *)wire, cut, &done);
@@ -114,6 +134,10 @@ static void test_dotbody(void)
             g_assert_true(done);
             g_assert_cmpstr(wire + used, ==, dots[t].rest);
             g_assert_cmpmem(m.data, m.len, dots[t].body, strlen(dots[t].body));
+            if (cut == 0 || cut == n) /* whole: every such line is counted */
+                g_assert_cmpuint(m.bare_dots, ==, dots[t].bare);
+            else
+                g_assert_cmpuint(m.bare_dots, <=, dots[t].bare);
             char want[65], got[65];
             mt_sha256_hex(dots[t].body, strlen(dots[t].body), want);
             mt_msgbuf_sha256_hex(&m, got);

@@ -36,8 +36,9 @@ struct stream {
     uint32_t fin_seq;
     uint32_t peer_ack;
     uint64_t off;     /* stream offset of next */
-    struct seg *ooo;
-    uint64_t ooo_bytes;
+    struct seg *ooo, *ooo_tail; /* sorted by seq; the tail for appends */
+    uint64_t ooo_bytes;           /* payload (or hole) bytes + MT_OOO_SEG_COST each */
+    uint32_t ooo_n;               /* segments in ooo */
     /* delivered, not yet acknowledged: [hist_seq, next), the oldest
      * hist_len bytes copied into a ring of hist_cap bytes whose oldest byte
      * is at hist[hist_head], then ref_len bytes still in the mapped
@@ -668,7 +669,10 @@ static void drain(struct mt_reasm *r, struct flow *f, int side, const struct mt_
     while (s->ooo && SEQ_DIFF(s->ooo->seq, s->next) <= 0) {
         struct seg *g = s->ooo;
         s->ooo = g->next;
-        s->ooo_bytes -= g->len;
+        if (!s->ooo)
+            s->ooo_tail = NULL;
+        s->ooo_bytes -= g->len + MT_OOO_SEG_COST;
+        s->ooo_n--;
         uint32_t skip = s->next - g->seq; /* modulo 2^32: no signed negation */
         if (skip < g->len) {
             if (g->hole)
@@ -714,6 +718,8 @@ static void ooo_insert(struct mt_reasm *r, struct flow *f, int side, uint32_t se
     struct seg **pp = &s->ooo;
     uint32_t cur = seq, end = seq + n;
     bool conflict = false;
+    if (s->ooo_tail && SEQ_DIFF(cur, s->ooo_tail->seq + s->ooo_tail->len) >= 0)
+        pp = &s->ooo_tail->next; /* after everything buffered: no walk */
     while (*pp && SEQ_DIFF(cur, end) < 0) {
         struct seg *g = *pp;
         uint32_t gend = g->seq + g->len;
@@ -726,7 +732,8 @@ static void ooo_insert(struct mt_reasm *r, struct flow *f, int side, uint32_t se
             struct seg *ng = seg_new(cur, hole ? NULL : p + (cur - seq), pend - cur, hole);
             ng->next = g;
             *pp = ng;
-            s->ooo_bytes += ng->len;
+            s->ooo_bytes += ng->len + MT_OOO_SEG_COST;
+            s->ooo_n++;
             pp = &ng->next;
             cur = pend;
             continue;
@@ -743,7 +750,10 @@ static void ooo_insert(struct mt_reasm *r, struct flow *f, int side, uint32_t se
         struct seg *ng = seg_new(cur, hole ? NULL : p + (cur - seq), end - cur, hole);
         ng->next = *pp;
         *pp = ng;
-        s->ooo_bytes += ng->len;
+        if (!ng->next)
+            s->ooo_tail = ng;
+        s->ooo_bytes += ng->len + MT_OOO_SEG_COST;
+        s->ooo_n++;
     }
     if (conflict) {
         r->st.conflicts++;
@@ -816,15 +826,19 @@ static void stream_data(struct mt_reasm *r, struct flow *f, int side, uint32_t s
     if (missing)
         ooo_insert(r, f, side, seq + len, NULL, missing, true, pk);
     drain(r, f, side, pk);
-    if (s->ooo_bytes > r->lim.ooo_max) {
+    if (s->ooo_bytes > r->lim.ooo_max || s->ooo_n > MT_CAP_OOO_SEGS) {
         if (!s->overflowed) {
             s->overflowed = true;
             r->st.ooo_overflows++;
-            anomaly(r, f, side, MT_AN_OOO_OVERFLOW, pk,
-                    "more than %llu out-of-order bytes buffered",
-                    (unsigned long long)r->lim.ooo_max);
+            if (s->ooo_n > MT_CAP_OOO_SEGS)
+                anomaly(r, f, side, MT_AN_OOO_OVERFLOW, pk,
+                        "more than %u out-of-order segments buffered", MT_CAP_OOO_SEGS);
+            else
+                anomaly(r, f, side, MT_AN_OOO_OVERFLOW, pk,
+                        "more than %llu out-of-order bytes buffered",
+                        (unsigned long long)r->lim.ooo_max);
         }
-        while (s->ooo && s->ooo_bytes > r->lim.ooo_max / 2)
+        while (s->ooo && (s->ooo_bytes > r->lim.ooo_max / 2 || s->ooo_n > MT_CAP_OOO_SEGS / 2))
             skip_to_first(r, f, side, pk);
     }
 }
@@ -875,6 +889,9 @@ static void stream_free(struct mt_reasm *r, struct stream *s)
         s->ooo = g->next;
         g_free(g);
     }
+    s->ooo_tail = NULL;
+    s->ooo_n = 0;
+    s->ooo_bytes = 0;
     hist_release(r, s->hist, s->hist_cap);
 }
 

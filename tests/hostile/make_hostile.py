@@ -270,6 +270,27 @@ def case_overlap_conflict(p, normal):
     s.close()
 
 
+def case_ooo_tiny_segments(p, normal):
+    """Out-of-order one-byte segments that never join up, 100,000 in each of
+    two flows: in one each lands in the middle of what is buffered (before
+    a segment far ahead, after the earlier ones: a sorted list walked from
+    its head is quadratic), in the other each lands before everything
+    buffered (descending: payload bytes alone would let a million of them,
+    and their headers, stay under ooo_max)."""
+    n = 100000
+    a = smtp_start(p, cport=50010)
+    b = smtp_start(p, client="10.66.0.3", cport=50011)
+    base_a, base_b = a.seq[0] + 10, b.seq[0] + 10  # a 10-byte hole first
+    a.raw(0, base_a + 4 * n, b"Z")
+    for i in range(n):
+        if i == n // 2:
+            normal()
+        a.raw(0, base_a + 2 * i, b"A")
+        b.raw(0, base_b + 2 * (n - i), b"B")
+    a.close()
+    b.close()
+
+
 def case_nul_bare(p, normal):
     """Commands with NUL bytes, bare LF and bare CR."""
     s = smtp_start(p)
@@ -317,6 +338,7 @@ CASES = {
     "mime_parts_100k": case_mime_parts_100k,
     "syn_flood_1m": case_syn_flood_1m,
     "overlap_conflict": case_overlap_conflict,
+    "ooo_tiny_segments": case_ooo_tiny_segments,
     "nul_bare": case_nul_bare,
     "compress_flood_10k": case_compress_flood_10k,
 }

@@ -511,12 +511,19 @@ static GMimeMessage *mime_parse_inner(struct mime_ctx *c, const uint8_t *data, s
 }
 
 /* The bytes of an embedded message, for its size, hash and extraction. */
-static void mime_message_data(GMimeMessage *m, struct mt_mime_part *p)
+/* An attached message's bytes, written out by GMime: with the line ends of
+ * the message it came in (GMime's default is LF; mail on the wire and the
+ * .eml files mailtap writes use CRLF). */
+static void mime_message_data(const struct mime_ctx *c, GMimeMessage *m, struct mt_mime_part *p)
 {
     GByteArray *ba = g_byte_array_new();
     GMimeStream *mem = g_mime_stream_mem_new_with_byte_array(ba);
+    GMimeFormatOptions *fo = g_mime_format_options_new();
+    g_mime_format_options_set_newline_format(fo, c->crlf ? GMIME_NEWLINE_FORMAT_DOS
+                                                         : GMIME_NEWLINE_FORMAT_UNIX);
     g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
-    g_mime_object_write_to_stream(GMIME_OBJECT(m), NULL, mem);
+    g_mime_object_write_to_stream(GMIME_OBJECT(m), fo, mem);
+    g_mime_format_options_free(fo);
     p->data = mime_stream_take(mem, ba, &p->data_len);
     p->size = p->data_len;
     p->hash_due = true;
@@ -571,7 +578,7 @@ static int mime_node(struct mime_ctx *c, GMimeObject *obj, char *path, unsigned 
 
         nchild = m && g_mime_message_get_mime_part(m) ? 1 : 0;
         if (m)
-            mime_message_data(m, p);
+            mime_message_data(c, m, p);
     } else if (GMIME_IS_PART(obj)) {
         mime_leaf_data(c, GMIME_PART(obj), p);
         if (p->content_type && g_str_has_prefix(p->content_type, "text/"))
@@ -758,6 +765,10 @@ static void mime_parse_tree(const uint8_t *data, size_t len, const struct mt_lim
     mt_mime_global_init();
 
     hlen = mime_header_len(data, len);
+    {
+        const uint8_t *nl = memchr(data, '\n', len);
+        c.crlf = nl && nl > data && nl[-1] == '\r';
+    }
     if (hlen > lim->header_max) {
         g_snprintf(c.detail, sizeof c.detail, "message header block of %zu bytes", hlen);
         mime_anomaly_once(&c, MT_AN_HEADER_TOO_LARGE, c.detail);

@@ -18,6 +18,7 @@ struct mime_ctx {
     void *ud;
     GArray *parts;     /* struct mt_mime_part */
     unsigned reported; /* bit per once-per-message anomaly */
+    bool crlf;         /* the message's first line ends in CRLF */
     char detail[MT_CAP_ANOMALY_DETAIL];
 };
 

@@ -345,6 +345,39 @@ static void test_message_rfc822(void)
     mt_mime_result_clear(&r);
 }
 
+/* An attached message's bytes (its size, hash and extracted .eml) are the
+ * bytes it came in, with their line ends: from its first header to the
+ * line end that belongs to the next boundary. */
+static void check_rfc822_bytes(gboolean crlf)
+{
+    struct mt_limits lim = default_limits();
+    struct mt_mime_result r;
+    struct seen s;
+    gsize len;
+    gchar *data = load("rfc822.eml", &len);
+    if (crlf) {
+        gchar *c = to_crlf(data, len, &len);
+        g_free(data);
+        data = c;
+    }
+    const char *eol = crlf ? "\r\n" : "\n";
+    const char *from = g_strstr_len(data, (gssize)len, "From: Original");
+    gchar *delim = g_strconcat(eol, "--fwd", NULL);
+    const char *to = g_strstr_len(from, (gssize)(data + len - from), delim);
+    g_assert_nonnull(from);
+    g_assert_nonnull(to);
+    parse_with(data, len, &lim, &r, &s);
+    g_assert_cmpstr(r.parts[2].content_type, ==, "message/rfc822");
+    g_assert_cmpmem(r.parts[2].data, r.parts[2].data_len, from, (gsize)(to - from));
+    g_assert_cmpuint(r.parts[2].size, ==, (guint64)(to - from));
+    mt_mime_result_clear(&r);
+    g_free(delim);
+    g_free(data);
+}
+
+static void test_message_rfc822_bytes_lf(void) { check_rfc822_bytes(FALSE); }
+static void test_message_rfc822_bytes_crlf(void) { check_rfc822_bytes(TRUE); }
+
 static void test_quoted_printable(void)
 {
     static const char latin1[] = "Caf\xe9 cr\xe8me, soft break, equals = sign.";
@@ -765,6 +798,8 @@ int main(int argc, char **argv)
     g_test_add_func("/mime/parts/nested-lf", test_nested_lf);
     g_test_add_func("/mime/parts/nested-crlf", test_nested_crlf);
     g_test_add_func("/mime/parts/message-rfc822", test_message_rfc822);
+    g_test_add_func("/mime/parts/message-rfc822-bytes-lf", test_message_rfc822_bytes_lf);
+    g_test_add_func("/mime/parts/message-rfc822-bytes-crlf", test_message_rfc822_bytes_crlf);
     g_test_add_func("/mime/parts/quoted-printable", test_quoted_printable);
     g_test_add_func("/mime/broken/no-boundary", test_no_boundary);
     g_test_add_func("/mime/broken/bad-base64", test_bad_base64);

@@ -131,6 +131,7 @@ struct imap {
     struct mt_msgbuf fmsg; /* FETCH body being read */
     struct mt_msgbuf amsg; /* APPEND message being read */
     bool append_ready;     /* amsg holds a complete literal not yet reported */
+    bool append_capped;    /* ... longer than literal_max: bytes past it never seen */
     char *append_box, *append_flags;
     /* AUTHENTICATE */
     struct mt_sasl *sasl;
@@ -268,7 +269,9 @@ static void emit_message(struct imap *im, struct mt_msgbuf *mb, enum mt_msg_sour
     meta.uid = uid;
     meta.flags = flags;
     meta.section = section;
-    meta.complete = complete && !mb->gap && !mb->truncated;
+    /* truncated alone (past message_max) is complete, as in SMTP and POP3:
+     * every byte was seen and hashed; a literal past literal_max is not */
+    meta.complete = complete && !mb->gap;
     mt_sess_message(im->s, mb, &meta);
 }
 
@@ -351,7 +354,7 @@ static void body_end(struct imap *im, unsigned flags)
     struct held *h = &sl->held[sl->nheld++];
     h->mb = im->fmsg; /* the buffer moves to the held entry */
     h->section = g_strdup(sl->section->str);
-    h->complete = full_section(h->section) && !im->fmsg.gap && !im->fmsg.truncated;
+    h->complete = full_section(h->section) && !im->fmsg.gap && !(flags & IMAP_TOK_CAPPED);
     mt_msgbuf_init(&im->fmsg, mt_sess_limits(im->s)->message_max, mt_sess_msgpool(im->s));
 }
 
@@ -361,7 +364,7 @@ static void append_emit(struct imap *im)
         return;
     im->append_ready = false;
     emit_message(im, &im->amsg, MT_SRC_APPEND, im->append_box, NULL, im->append_flags, NULL,
-                 true);
+                 !im->append_capped);
 }
 
 /* ---- credentials ---- */
@@ -692,7 +695,8 @@ static void client_token(void *ud, const struct imap_token *t)
                     return; /* the server said NO before the message was sent */
                 if (t->flags & IMAP_TOK_GAP)
                     im->amsg.gap = true;
-                if (t->flags & IMAP_TOK_CAPPED)
+                im->append_capped = (t->flags & IMAP_TOK_CAPPED) != 0;
+                if (im->append_capped)
                     im->amsg.truncated = true;
                 im->append_ready = true;
             }

@@ -209,6 +209,18 @@ def main():
     check(rc == 0 and "\x1b" not in out and "\\x1b[2J" in out and "\\xe9" in out,
           "transcript escapes the escape sequence and the invalid byte")
 
+    # message_max truncates what is kept, not what is seen: complete and
+    # sha256 are those of the uncapped run, in every protocol
+    for name in ("imap-fetch", "imap-append", "pop3-user-pass", "smtp-mime"):
+        cap = os.path.join(a.samples, name + ".pcap")
+        full = [e for e in jsonl(run(["-r", cap, "--json"])[1]) if e["type"] == "message"]
+        cut = [e for e in jsonl(run(["-r", cap, "--json", "--cap", "message_max=100"])[1])
+               if e["type"] == "message"]
+        check(full and len(full) == len(cut) and
+              all(c["truncated"] and c["complete"] == f["complete"] and c["sha256"] == f["sha256"]
+                  for f, c in zip(full, cut) if f["size"] > 100),
+              "%s: a message past message_max keeps its complete flag and hash" % name)
+
     # SMTP smuggling: only CRLF.CRLF ends DATA (RFC 5321 4.1.1.4).  A "."
     # line next to a bare LF is part of the message, raises bare_lf_dot,
     # and what follows it is not a second transaction with a forged envelope

@@ -118,6 +118,7 @@ struct imap {
     struct imap_tok *tok[2];
     enum imap_cstate cstate;
     bool stop[2];          /* this direction is no longer parsed */
+    bool z_ended[2];       /* ... because its deflate stream ended (Z_STREAM_END) */
     bool resync[2];        /* after a gap: lines are dropped until one looks right */
     bool skip_line[2];     /* resync: the current logical line is being dropped */
     bool line_ok[2];       /* resync: the current logical line looked right */
@@ -1068,6 +1069,11 @@ static void inflate_bytes(struct imap *im, enum mt_dir dir, const uint8_t *p, si
         }
         if (rc == Z_STREAM_END) {
             im->stop[dir] = true; /* the deflate stream was closed */
+            im->z_ended[dir] = z->avail_in == 0; /* the anomaly is still to come */
+            if (z->avail_in > 0) /* RFC 4978 has no way back to plain text */
+                mt_sess_anomaly(im->s, dir, MT_AN_DECOMPRESS_ERROR,
+                                "deflate stream ended; %u bytes after it not decoded",
+                                (unsigned)z->avail_in);
             return;
         }
         if (rc == Z_BUF_ERROR || (z->avail_in == 0 && z->avail_out != 0))
@@ -1117,8 +1123,14 @@ static void *imap_create(struct mt_sess *s)
 static void imap_data(void *st, struct mt_sess *s, enum mt_dir dir, const uint8_t *p, size_t n)
 {
     struct imap *im = st;
-    if (im->stop[dir])
+    if (im->stop[dir]) {
+        if (im->z_ended[dir] && n > 0) { /* once: later bytes go unread too */
+            im->z_ended[dir] = false;
+            mt_sess_anomaly(im->s, dir, MT_AN_DECOMPRESS_ERROR,
+                            "deflate stream ended; bytes after it not decoded");
+        }
         return;
+    }
     if (im->z_on)
         inflate_bytes(im, dir, p, n);
     else

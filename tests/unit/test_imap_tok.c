@@ -617,6 +617,45 @@ static void test_imap_compress(void)
     g_byte_array_free(s2, TRUE);
 }
 
+/* A deflate stream that ends (Z_FINISH) with bytes after it: RFC 4978 has
+ * no way back to plain text, so they are not read, and that is said with
+ * decompress_error, whether they share the stream's segment or come later. */
+static void check_compress_end(bool same_segment)
+{
+    z_stream zc;
+    memset(&zc, 0, sizeof(zc));
+    g_assert_cmpint(deflateInit2(&zc, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), ==, Z_OK);
+    const char *cmd = "c2 NOOP\r\n", *plain = "c3 LOGIN alice secret\r\n";
+    uint8_t buf[256];
+    zc.next_in = (Bytef *)(uintptr_t)cmd;
+    zc.avail_in = (uInt)strlen(cmd);
+    zc.next_out = buf;
+    zc.avail_out = sizeof(buf);
+    g_assert_cmpint(deflate(&zc, Z_FINISH), ==, Z_STREAM_END);
+    GByteArray *c1 = g_byte_array_new();
+    g_byte_array_append(c1, buf, (guint)(sizeof(buf) - zc.avail_out));
+    deflateEnd(&zc);
+    if (same_segment)
+        g_byte_array_append(c1, (const uint8_t *)plain, (guint)strlen(plain));
+    struct turn t[] = {
+        { 's', "* OK ready\r\n", 0 },
+        { 'c', "c1 COMPRESS DEFLATE\r\n", 0 },
+        { 's', "c1 OK DEFLATE active\r\n", 0 },
+        { 'c', (const char *)c1->data, c1->len },
+        { 'c', plain, 0 },
+    };
+    check_conv(t, G_N_ELEMENTS(t) - (same_segment ? 1 : 0),
+               "R * OK * OK ready\n"
+               "C c1 COMPRESS DEFLATE\n"
+               "R c1 OK c1 OK DEFLATE active\n"
+               "C c2 NOOP \n"
+               "A decompress_error\n");
+    g_byte_array_free(c1, TRUE);
+}
+
+static void test_imap_compress_end_same(void) { check_compress_end(true); }
+static void test_imap_compress_end_later(void) { check_compress_end(false); }
+
 /* inflate_max: with one place, a second session that turns COMPRESS on
  * while the first is inflating raises compress_limit and is not decoded
  * further; once the first has ended, a third one inflates again. */
@@ -757,6 +796,8 @@ int main(int argc, char **argv)
     g_test_add_func("/imap/server_words", test_imap_server_words);
     g_test_add_func("/imap/auth_append_idle_starttls", test_imap_auth_append);
     g_test_add_func("/imap/compress", test_imap_compress);
+    g_test_add_func("/imap/compress-end-same-segment", test_imap_compress_end_same);
+    g_test_add_func("/imap/compress-end-later", test_imap_compress_end_later);
     g_test_add_func("/imap/inflate_max", test_imap_inflate_max);
     g_test_add_func("/imap/hostile", test_imap_hostile);
     return g_test_run();

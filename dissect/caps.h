@@ -58,6 +58,7 @@
 /* Dissectors. */
 /* SMTP client bytes held while the reply to DATA is awaited */
 #define MT_CAP_SMTP_HELD_BYTES   (64u * 1024u)
+#define MT_CAP_SMTP_HELD_MSGS    2u      /* pipelined BDAT messages awaiting their envelope's replies */
 #define MT_CAP_GAPS_KEPT         16u     /* gaps listed per session; more are counted only */
 #define MT_CAP_IMAP_TAG          64u     /* bytes of an IMAP tag, with its NUL */
 #define MT_CAP_IMAP_ARGS         8u      /* arguments kept of one IMAP command for decoding */

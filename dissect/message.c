@@ -281,9 +281,9 @@ static size_t dot_run_end(const uint8_t *p, size_t i, size_t n)
 }
 
 /* crlf_dots: the same, where a line starts only after CRLF (prev: the
- * byte before p[i]); a dot after a bare LF that makes a "." line with it
- * is counted in *bare. */
-static size_t dot_run_end_crlf(const uint8_t *p, size_t i, size_t n, uint8_t prev, uint32_t *bare)
+ * byte before p[i]); also stops at a dot after a bare LF (*bare set), which
+ * the caller keeps as the message's own but watches for a "." line. */
+static size_t dot_run_end_crlf(const uint8_t *p, size_t i, size_t n, uint8_t prev, bool *bare)
 {
     size_t j = i;
     for (;;) {
@@ -292,12 +292,8 @@ static size_t dot_run_end_crlf(const uint8_t *p, size_t i, size_t n, uint8_t pre
             return n;
         size_t d = (size_t)(dot - p);
         if (d > i && p[d - 1] == '\n') {
-            uint8_t before = d - 1 > i ? p[d - 2] : prev;
-            if (before == '\r')
-                return d;
-            if ((d + 1 < n && p[d + 1] == '\n') ||
-                (d + 2 < n && p[d + 1] == '\r' && p[d + 2] == '\n'))
-                (*bare)++;
+            *bare = (d - 1 > i ? p[d - 2] : prev) != '\r';
+            return d;
         }
         j = d + 1;
     }
@@ -313,22 +309,66 @@ size_t mt_msgbuf_dotbody(struct mt_msgbuf *m, const uint8_t *p, size_t n, bool *
         case MT_DOT_MID: {
             /* whole lines at once, up to a dot that starts a line: one
              * append (copy and hash) per run instead of one per line */
-            size_t end = m->crlf_dots ? dot_run_end_crlf(p, i, n, m->dprev, &m->bare_dots)
+            bool bare = false;
+            size_t end = m->crlf_dots ? dot_run_end_crlf(p, i, n, m->dprev, &bare)
                                       : dot_run_end(p, i, n);
             mt_msgbuf_append(m, p + i, end - i);
-            if (end < n) { /* p[end] is a line's first byte, a dot */
+            if (end < n && bare) { /* a dot after a bare LF: the message's own */
+                mt_msgbuf_append(m, p + end, 1);
+                m->dstate = MT_DOT_BDOT;
+                i = end + 1;
+            } else if (end < n) { /* p[end] is a line's first byte, a dot */
                 m->dstate = MT_DOT_DOT;
                 i = end + 1;
             } else {
-                bool bol = p[n - 1] == '\n';
-                if (bol && m->crlf_dots)
-                    bol = (n - 1 > i ? p[n - 2] : m->dprev) == '\r';
-                m->dstate = bol ? MT_DOT_BOL : MT_DOT_MID;
+                uint8_t before = n - 1 > i ? p[n - 2] : m->dprev;
+                if (p[n - 1] != '\n')
+                    m->dstate = MT_DOT_MID;
+                else if (!m->crlf_dots || before == '\r')
+                    m->dstate = MT_DOT_BOL;
+                else
+                    m->dstate = MT_DOT_BLF;
                 m->dprev = p[n - 1];
                 i = n;
             }
             break;
         }
+        case MT_DOT_BLF: /* crlf_dots, after a bare LF */
+            if (p[i] == '.') {
+                mt_msgbuf_append(m, p + i, 1);
+                m->dstate = MT_DOT_BDOT;
+                i++;
+            } else {
+                m->dstate = MT_DOT_MID;
+                m->dprev = '\n';
+            }
+            break;
+        case MT_DOT_BDOT: /* crlf_dots, a dot after a bare LF, kept */
+            if (p[i] == '\n') { /* "\n.\n" */
+                m->bare_dots++;
+                mt_msgbuf_append(m, &lf, 1);
+                m->dstate = MT_DOT_BLF;
+                i++;
+            } else if (p[i] == '\r') {
+                m->dstate = MT_DOT_BDOTCR;
+                i++;
+            } else {
+                m->dstate = MT_DOT_MID;
+                m->dprev = '.';
+            }
+            break;
+        case MT_DOT_BDOTCR: /* crlf_dots, "\n.\r" kept so far but the CR */
+            mt_msgbuf_append(m, &cr, 1);
+            if (p[i] == '\n') { /* "\n.\r\n" */
+                m->bare_dots++;
+                mt_msgbuf_append(m, &lf, 1);
+                m->dstate = MT_DOT_BOL;
+                i++;
+            } else {
+                m->dstate = MT_DOT_MID;
+                m->dprev = '\r';
+            }
+            break;
         case MT_DOT_BOL:
             if (p[i] == '.') { /* stuffing dot or terminator: not part of the message */
                 m->dstate = MT_DOT_DOT;
@@ -346,8 +386,7 @@ size_t mt_msgbuf_dotbody(struct mt_msgbuf *m, const uint8_t *p, size_t n, bool *
                 /* "\r\n.\n": the dot starts a line that goes on (stuffing) */
                 m->bare_dots++;
                 mt_msgbuf_append(m, &lf, 1);
-                m->dstate = MT_DOT_MID;
-                m->dprev = '\n';
+                m->dstate = MT_DOT_BLF;
                 i++;
             } else if (p[i] == '\n') { /* ".\n": tolerated terminator */
                 m->dstate = MT_DOT_BOL;

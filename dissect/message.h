@@ -114,7 +114,7 @@ bool mt_msgbuf_dotline(struct mt_msgbuf *m, const uint8_t *line, size_t n,
                        const uint8_t *eol, size_t eol_len, bool partial);
 
 /* States of mt_msgbuf_dotbody. */
-enum { MT_DOT_BOL = 0, MT_DOT_MID, MT_DOT_DOT, MT_DOT_DOTCR };
+enum { MT_DOT_BOL = 0, MT_DOT_MID, MT_DOT_DOT, MT_DOT_DOTCR, MT_DOT_BLF, MT_DOT_BDOT, MT_DOT_BDOTCR };
 
 /* The fast path for a dot-stuffed body: consumes raw stream bytes in bulk
  * (no line framing), removing the stuffing dot at the start of lines and

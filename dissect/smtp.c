@@ -51,6 +51,7 @@ struct pend {
     char *addr;      /* MAIL/RCPT: the address */
     char *params;    /* MAIL/RCPT: ESMTP parameters */
     bool last;       /* BDAT ... LAST */
+    bool holds;      /* BDAT LAST whose message waits for this reply (sm->bmsg) */
 };
 
 /* The envelope of the transaction: what accepted commands built. */
@@ -79,6 +80,12 @@ struct smtp {
     /* the transaction, as the server's replies confirmed it */
     struct envelope env;
     struct mt_msgbuf msg;
+    /* pipelined BDAT LAST messages whose MAIL/RCPT replies are still to
+     * come, oldest first: each is reported at the reply to its LAST chunk
+     * (the pending entries with holds, in the same order), when its
+     * envelope is known; bmsg[nheld] is the spare that msg swaps with */
+    struct mt_msgbuf bmsg[MT_CAP_SMTP_HELD_MSGS + 1];
+    unsigned nheld;
     uint64_t nmsg;
     bool bdat_last;
     /* AUTH */
@@ -168,7 +175,12 @@ static void *smtp_create(struct mt_sess *s)
     mt_lines_init(&sm->reply, lim->reply_lines_max);
     env_init(&sm->env);
     mt_msgbuf_init(&sm->msg, lim->message_max, mt_sess_msgpool(s));
-    sm->msg.crlf_dots = true; /* only CRLF.CRLF ends DATA (RFC 5321 4.1.1.4) */
+    /* only CRLF.CRLF ends DATA (RFC 5321 4.1.1.4) */
+    sm->msg.crlf_dots = true;
+    for (unsigned i = 0; i <= MT_CAP_SMTP_HELD_MSGS; i++) {
+        mt_msgbuf_init(&sm->bmsg[i], lim->message_max, mt_sess_msgpool(s));
+        sm->bmsg[i].crlf_dots = true; /* they swap places with msg */
+    }
     return sm;
 }
 
@@ -241,11 +253,16 @@ static struct pend *push_pending(struct smtp *sm, enum smtp_cmd cmd, const uint8
 
 /* ---- messages ---- */
 
-static void emit_message(struct smtp *sm, enum mt_msg_source src, bool complete)
+static void emit_held(struct smtp *sm, bool replied);
+
+/* Reports mb: with the envelope the server confirmed, plus the commands
+ * whose replies have not been seen yet (pipelining, or a capture of the
+ * client's side only), taken as accepted, up to the message's own LAST
+ * chunk: the tail of the pending commands, or for the oldest held message
+ * the first entry marked holds (held and replied: none, sm->env is all). */
+static void emit_buf(struct smtp *sm, struct mt_msgbuf *mb, enum mt_msg_source src, bool complete,
+                     bool held, bool replied)
 {
-    /* the envelope the server confirmed, plus the commands whose replies
-     * have not been seen yet (pipelining, or a capture of the client's
-     * side only), taken as accepted */
     struct envelope env;
     env_init(&env);
     env.mail_from = g_strdup(sm->env.mail_from);
@@ -255,9 +272,9 @@ static void emit_message(struct smtp *sm, enum mt_msg_source src, bool complete)
         g_ptr_array_add(env.rcpt_params, g_strdup(g_ptr_array_index(sm->env.rcpt_params, i)));
     }
     uint32_t rmax = mt_sess_limits(sm->s)->rcpt_max;
-    for (GList *l = sm->pending.head; l; l = l->next) {
+    for (GList *l = replied ? NULL : sm->pending.head; l; l = l->next) {
         const struct pend *pd = l->data;
-        if (pd->cmd == C_BDAT && pd->last && l->next == NULL)
+        if (held ? pd->holds : (pd->cmd == C_BDAT && pd->last && l->next == NULL))
             break; /* this message's own LAST chunk */
         env_apply(&env, pd, rmax);
     }
@@ -272,11 +289,66 @@ static void emit_message(struct smtp *sm, enum mt_msg_source src, bool complete)
     meta.rcpt_to = (const char *const *)env.rcpts->pdata;
     meta.rcpt_params = (const char *const *)env.rcpt_params->pdata;
     meta.nrcpt = env.rcpts->len - 1;
-    meta.complete = complete && !sm->msg.gap;
+    meta.complete = complete && !mb->gap;
     if (!meta.complete)
         mt_sess_anomaly(sm->s, MT_C2S, MT_AN_MESSAGE_INCOMPLETE, NULL);
-    mt_sess_message(sm->s, &sm->msg, &meta);
+    mt_sess_message(sm->s, mb, &meta);
     env_free(&env);
+}
+
+static void emit_message(struct smtp *sm, enum mt_msg_source src, bool complete)
+{
+    while (sm->nheld > 0)
+        emit_held(sm, false); /* messages are reported in the order they ended */
+    emit_buf(sm, &sm->msg, src, complete, false, false);
+}
+
+/* The oldest held BDAT message, with what is known of its envelope now:
+ * replied, at the reply to its LAST chunk (already taken off the pending
+ * commands); otherwise early (its replies are late or never come). */
+static void emit_held(struct smtp *sm, bool replied)
+{
+    emit_buf(sm, &sm->bmsg[0], MT_SRC_BDAT, true, true, replied);
+    if (!replied) {
+        for (GList *l = sm->pending.head; l; l = l->next) {
+            struct pend *pd = l->data;
+            if (pd->holds) { /* its entry: the next held message has the next one */
+                pd->holds = false;
+                break;
+            }
+        }
+    }
+    struct mt_msgbuf spare = sm->bmsg[0];
+    memmove(&sm->bmsg[0], &sm->bmsg[1], sm->nheld * sizeof(sm->bmsg[0]));
+    sm->bmsg[sm->nheld] = spare;
+    sm->nheld--;
+}
+
+/* The LAST chunk's bytes ended.  Pipelined (RFC 3030 4.2), its MAIL and
+ * RCPT commands may still await their replies, and one of them may reject
+ * a recipient: when the server's side is captured, the message waits for
+ * the reply to the LAST chunk, which comes after theirs. */
+static void bdat_done(struct smtp *sm)
+{
+    bool wait = false;
+    if (sm->replies_seen && sm->pending.tail) {
+        struct pend *last = sm->pending.tail->data;
+        for (GList *l = sm->pending.head; l && l != sm->pending.tail && !wait; l = l->next) {
+            enum smtp_cmd c = ((struct pend *)l->data)->cmd;
+            wait = c == C_MAIL || c == C_RCPT;
+        }
+        wait = wait && last->cmd == C_BDAT && last->last;
+        if (wait) {
+            if (sm->nheld == MT_CAP_SMTP_HELD_MSGS)
+                emit_held(sm, false);
+            struct mt_msgbuf tmp = sm->bmsg[sm->nheld]; /* swap: msg takes the spare */
+            sm->bmsg[sm->nheld++] = sm->msg;
+            sm->msg = tmp;
+            last->holds = true;
+            return;
+        }
+    }
+    emit_message(sm, MT_SRC_BDAT, true);
 }
 
 /* ---- AUTH ---- */
@@ -386,9 +458,8 @@ static void client_command(struct smtp *sm, const struct mt_item *it)
             mt_msgbuf_begin(&sm->msg);
         sm->bdat_last = last;
         if (size == 0) {
-            if (last) {
-                emit_message(sm, MT_SRC_BDAT, true);
-            }
+            if (last)
+                bdat_done(sm);
             return;
         }
         mt_framer_raw(&sm->fr[MT_C2S], size);
@@ -492,9 +563,8 @@ static void client_item(struct smtp *sm, const struct mt_item *it)
             mt_msgbuf_append(&sm->msg, it->p, it->n);
         if (sm->fr[MT_C2S].raw_left == 0) {
             smtp_cstate(sm, CS_COMMAND);
-            if (sm->bdat_last) {
-                emit_message(sm, MT_SRC_BDAT, true);
-            }
+            if (sm->bdat_last)
+                bdat_done(sm);
         }
         break;
     case CS_DATA_WAIT: /* handled in client_bytes */
@@ -649,6 +719,8 @@ static void server_reply(struct smtp *sm)
     if (intermediate || !pd)
         return;
 
+    if (pd->holds && sm->nheld > 0)
+        emit_held(sm, true); /* every reply before this one is in sm->env */
     if (positive || pd->cmd == C_DATA_END || (pd->cmd == C_BDAT && pd->last))
         env_apply(&sm->env, pd, mt_sess_limits(sm->s)->rcpt_max);
     switch (pd->cmd) {
@@ -771,6 +843,8 @@ static void smtp_end(void *st, struct mt_sess *s)
     if (sm->cstate == CS_DATA || (sm->cstate == CS_BDAT && sm->msg.active) ||
         (sm->cstate == CS_COMMAND && sm->msg.active && sm->msg.total > 0))
         emit_message(sm, sm->cstate == CS_DATA ? MT_SRC_DATA : MT_SRC_BDAT, false);
+    while (sm->nheld > 0)
+        emit_held(sm, false); /* their replies never came */
     if (sm->sasl)
         auth_finish(sm, MT_AUTH_UNKNOWN);
 }
@@ -786,6 +860,8 @@ static void smtp_destroy(void *st)
         g_byte_array_free(sm->held, TRUE);
     env_free(&sm->env);
     mt_msgbuf_free(&sm->msg);
+    for (unsigned i = 0; i <= MT_CAP_SMTP_HELD_MSGS; i++)
+        mt_msgbuf_free(&sm->bmsg[i]);
     if (sm->sasl)
         mt_sasl_free(sm->sasl);
     g_free(sm->sasl_mech);

@@ -500,10 +500,19 @@ static int detect(struct mt_sess *s, bool final, bool *swap)
     }
     if (cp != MT_PROTO_UNKNOWN)
         return cp;
-    /* mid-stream: SMTP replies from the server */
-    if (sline && sl >= 4 && g_ascii_isdigit(sbuf[0]) && g_ascii_isdigit(sbuf[1]) &&
-        g_ascii_isdigit(sbuf[2]) && (sbuf[3] == ' ' || sbuf[3] == '-') && !cline && final)
+    /* mid-stream: SMTP replies from the server, alone, or answering a
+     * command SMTP shares with POP3 and IMAP (AUTH, QUIT, NOOP, RSET:
+     * neither answers with a reply code) */
+    bool s_code = sline && sl >= 4 && g_ascii_isdigit(sbuf[0]) && g_ascii_isdigit(sbuf[1]) &&
+                  g_ascii_isdigit(sbuf[2]) && (sbuf[3] == ' ' || sbuf[3] == '-');
+    if (s_code && !cline && final)
         return MT_PROTO_SMTP;
+    if (s_code && cline) {
+        char w[16];
+        first_word(cbuf, cl, w, sizeof(w));
+        if (!strcmp(w, "AUTH") || !strcmp(w, "QUIT") || !strcmp(w, "NOOP") || !strcmp(w, "RSET"))
+            return MT_PROTO_SMTP;
+    }
     if (final || (cline && sline) || cn >= MT_CAP_DETECT_BYTES || sn >= MT_CAP_DETECT_BYTES) {
         /* nothing in the content decides: a command both protocols share
          * (QUIT, NOOP, RSET, AUTH) on a standard port */

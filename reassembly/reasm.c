@@ -64,6 +64,7 @@ struct flow {
     uint64_t hash;       /* of key */
     struct stream st[2]; /* data sent by the client, by the server */
     struct flow *prev, *next; /* LRU: head is the least recently seen */
+    int64_t seen_us;     /* the capture clock at its last packet (reasm_clock) */
     uint32_t pin;        /* 1-based index in mt_reasm.pinned, 0: holds no reference */
 };
 
@@ -137,6 +138,11 @@ struct mt_reasm {
     uint32_t nrefs, refs_cap;
     struct flow **pinned;
     uint32_t npinned, pinned_cap;
+    /* the capture's clock for idle expiry (reasm_clock): never backwards,
+     * and a leap past the idle timeout only once a second packet confirms */
+    int64_t clock_us;
+    bool clock_set;
+    bool leap_seen;
 };
 
 /* Mixed into every key's hash, drawn once a process: which addresses and
@@ -929,7 +935,7 @@ static void closed_remember(struct mt_reasm *r, struct flow *f)
     }
     c = g_new0(struct closed, 1);
     c->key = f->key;
-    c->closed_us = f->pub.last_us;
+    c->closed_us = f->seen_us;
     c->client = f->pub.ep[0];
     c->end[0] = f->st[0].fin ? f->st[0].fin_seq : f->st[0].next;
     c->end[1] = f->st[1].fin ? f->st[1].fin_seq : f->st[1].next;
@@ -941,7 +947,7 @@ static void closed_remember(struct mt_reasm *r, struct flow *f)
         r->closed_head = c;
     r->closed_tail = c;
     r->nclosed++;
-    closed_expire(r, f->pub.last_us);
+    closed_expire(r, f->seen_us);
 }
 
 static bool ep_equal(const struct mt_endpoint *a, const struct mt_endpoint *b);
@@ -950,7 +956,7 @@ static bool ep_equal(const struct mt_endpoint *a, const struct mt_endpoint *b);
 static bool late_segment(struct mt_reasm *r, const struct flowkey *k, const struct mt_packet *pk)
 {
     struct closed *c = g_hash_table_lookup(r->closed, k);
-    if (!c || pk->ts_us - c->closed_us > CLOSED_KEEP_US)
+    if (!c || r->clock_us - c->closed_us > CLOSED_KEEP_US)
         return false;
     int side = ep_equal(&pk->src, &c->client) ? 0 : 1;
     uint32_t end = pk->seq + pk->len + pk->missing;
@@ -988,10 +994,36 @@ void mt_reasm_swap(struct mt_reasm *r, struct mt_flow *pub)
     f->st[1] = s;
 }
 
+/* The time idle expiry goes by, from packet timestamps: the latest seen,
+ * never going back (a record stamped in the past expires nothing and ages
+ * nothing), and not leaping forward more than the idle timeout on one
+ * packet's word: a leap is taken when the next packet confirms it (a
+ * capture merged from two periods), not when it comes back to the old
+ * time (one record with a damaged timestamp would otherwise close every
+ * open session, and only in the shard of --workers that saw it).
+ * *leapt: this packet confirmed a leap (the previous one's flow, stamped
+ * with the old time, belongs to the new period). */
+static int64_t reasm_clock(struct mt_reasm *r, int64_t ts, bool *leapt)
+{
+    int64_t limit = (int64_t)r->lim.idle_timeout * G_USEC_PER_SEC;
+    *leapt = false;
+    if (!r->clock_set) {
+        r->clock_set = true;
+        r->clock_us = ts;
+    } else if (ts > r->clock_us && (ts - r->clock_us <= limit || r->leap_seen)) {
+        *leapt = ts - r->clock_us > limit;
+        r->clock_us = ts;
+        r->leap_seen = false;
+    } else {
+        r->leap_seen = ts > r->clock_us; /* a leap: believed if the next packet leaps too */
+    }
+    return r->clock_us;
+}
+
 void mt_reasm_expire(struct mt_reasm *r, int64_t now_us)
 {
     int64_t limit = (int64_t)r->lim.idle_timeout * G_USEC_PER_SEC;
-    while (r->lru_head && now_us - r->lru_head->pub.last_us > limit) {
+    while (r->lru_head && now_us - r->lru_head->seen_us > limit) {
         struct flow *f = r->lru_head;
         r->st.idled++;
         anomaly(r, f, 0, MT_AN_FLOW_IDLE, NULL, "idle for more than %u s", r->lim.idle_timeout);
@@ -1042,7 +1074,11 @@ void mt_reasm_packet(struct mt_reasm *r, const struct mt_packet *pk)
 {
     struct flowkey k;
     make_key(&k, pk);
-    mt_reasm_expire(r, pk->ts_us);
+    bool leapt;
+    int64_t now = reasm_clock(r, pk->ts_us, &leapt);
+    if (leapt && r->last)
+        r->last->seen_us = now; /* the leap's first packet was its */
+    mt_reasm_expire(r, now);
     struct flow *f = r->last && key_equal(&r->last->key, &k) ? r->last : NULL;
     uint64_t hash = f ? f->hash : key_hash64(&k);
     if (!f)
@@ -1074,6 +1110,7 @@ void mt_reasm_packet(struct mt_reasm *r, const struct mt_packet *pk)
         lru_append(r, f);
     }
     f->pub.last_us = pk->ts_us;
+    f->seen_us = now;
     f->pub.packets++;
 
     int side = ep_equal(&pk->src, &f->pub.ep[0]) ? 0 : 1;

@@ -447,6 +447,61 @@ static void many_sink(void *ud, struct mt_event *ev)
  * entries back as flows leave it and shrinks, and every packet still
  * reaches its own flow (each session gets exactly the bytes its client
  * sent). */
+/* Idle expiry goes by a clock that one damaged timestamp does not move: a
+ * packet of another flow stamped an hour ahead (or back), between two
+ * segments of a session, closes nothing; two packets an hour ahead (a
+ * capture merged from two periods) do expire the session. */
+static void time_packet(struct mt_engine *e, int flow, int64_t ts, uint8_t flags, uint32_t seq,
+                        const char *data, uint64_t *num)
+{
+    struct mt_packet pk;
+    memset(&pk, 0, sizeof(pk));
+    struct mt_endpoint cl = { .family = 4, .addr = { 192, 0, 2, (uint8_t)(1 + flow) }, .port = 40000 };
+    struct mt_endpoint sv = { .family = 4, .addr = { 192, 0, 2, 25 }, .port = 25 };
+    pk.src = cl;
+    pk.dst = sv;
+    pk.flags = flags;
+    pk.seq = seq;
+    pk.payload = (const uint8_t *)data;
+    pk.len = data ? (uint32_t)strlen(data) : 0;
+    pk.num = ++*num;
+    pk.ts_us = ts;
+    mt_engine_packet(e, &pk);
+}
+
+static void check_clock(int64_t stray, int nstray, bool expires)
+{
+    struct mt_limits lim;
+    mt_limits_default(&lim);
+    struct count c;
+    memset(&c, 0, sizeof(c));
+    c.c2s = g_string_new(NULL);
+    struct mt_engine *e = mt_engine_new(&lim, count_sink, &c);
+    mt_engine_set_stream_hook(e, stream_sink, &c);
+    uint64_t num = 0;
+    int64_t t0 = (int64_t)1700000000 * G_USEC_PER_SEC;
+    time_packet(e, 0, t0, MT_TH_SYN, 999, NULL, &num);
+    time_packet(e, 0, t0 + 10, MT_TH_ACK | MT_TH_PSH, 1000, "EHLO a\r\n", &num);
+    for (int i = 0; i < nstray; i++) /* another flow's packets */
+        time_packet(e, 1 + i, t0 + stray + i, MT_TH_SYN, 5000, NULL, &num);
+    time_packet(e, 0, t0 + (expires ? stray + nstray : 20), MT_TH_ACK | MT_TH_PSH, 1008,
+                "QUIT\r\n", &num);
+    mt_engine_finish(e);
+    mt_engine_free(e);
+    if (expires) {
+        g_assert_nonnull(strstr(c.anomalies, "flow_idle"));
+    } else {
+        g_assert_null(strstr(c.anomalies, "flow_idle"));
+        g_assert_cmpstr(c.c2s->str, ==, "EHLO a\r\nQUIT\r\n");
+        g_assert_cmpint(c.sessions, ==, 1 + nstray);
+    }
+    g_string_free(c.c2s, TRUE);
+}
+
+static void test_clock_stray_ahead(void) { check_clock((int64_t)3600 * G_USEC_PER_SEC, 1, false); }
+static void test_clock_stray_behind(void) { check_clock(-(int64_t)3600 * G_USEC_PER_SEC, 1, false); }
+static void test_clock_leap_confirmed(void) { check_clock((int64_t)3600 * G_USEC_PER_SEC, 2, true); }
+
 static void test_many_flows(void)
 {
     enum { N = 3000, BASE = 20000 };
@@ -533,6 +588,9 @@ int main(int argc, char **argv)
                     test_history_pinned_many);
     g_test_add_func("/reasm/closed flows in order", test_closed_order);
     g_test_add_func("/reasm/many flows", test_many_flows);
+    g_test_add_func("/reasm/clock: one packet an hour ahead expires nothing", test_clock_stray_ahead);
+    g_test_add_func("/reasm/clock: one packet an hour behind expires nothing", test_clock_stray_behind);
+    g_test_add_func("/reasm/clock: a leap two packets confirm expires", test_clock_leap_confirmed);
     for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
         char *path = g_strdup_printf("/reasm/%s", rows[i].name);
         g_test_add_data_func(path, GSIZE_TO_POINTER(i), test_row);

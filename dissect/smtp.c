@@ -230,12 +230,17 @@ static char *path_arg(const uint8_t *p, size_t n, char **params)
     return g_strndup((const char *)p + start, i - start);
 }
 
+static void emit_held(struct smtp *sm, bool replied);
+
 static struct pend *push_pending(struct smtp *sm, enum smtp_cmd cmd, const uint8_t *verb,
                                  size_t vn, char *addr, bool last)
 {
     if (g_queue_get_length(&sm->pending) >= mt_sess_limits(sm->s)->pending_max) {
         mt_sess_anomaly(sm->s, MT_C2S, MT_AN_PENDING_OVERFLOW, "more than %u commands pending",
                         mt_sess_limits(sm->s)->pending_max);
+        struct pend *head = g_queue_peek_head(&sm->pending);
+        if (head->holds && sm->nheld > 0)
+            emit_held(sm, false); /* its reply can no longer be told */
         pend_free(g_queue_pop_head(&sm->pending));
     }
     struct pend *pd = g_new0(struct pend, 1);
@@ -252,8 +257,6 @@ static struct pend *push_pending(struct smtp *sm, enum smtp_cmd cmd, const uint8
 }
 
 /* ---- messages ---- */
-
-static void emit_held(struct smtp *sm, bool replied);
 
 /* Reports mb: with the envelope the server confirmed, plus the commands
  * whose replies have not been seen yet (pipelining, or a capture of the

@@ -487,6 +487,13 @@ static int run_loop(struct mt_source *s, struct mt_decoder *d, uint64_t *num,
             const char *why = s->mapped ? s->merr : pcap_geterr(s->p);
             if (s->live)
                 snprintf(err, errlen, "%s: %s", s->name, why);
+            else if (strstr(why, "different from the type of the first interface"))
+                /* not damage: libpcap reads one link type per pcapng section */
+                snprintf(err, errlen,
+                         "%s: not supported, after %llu records: interfaces with different "
+                         "link types in one section (%s); split the file by interface, e.g. "
+                         "with tshark -r FILE -Y frame.interface_id==N -w OUT",
+                         s->name, (unsigned long long)file_records, why);
             else if (off >= 0)
                 snprintf(err, errlen, "%s: damaged at byte offset %ld, after %llu records: %s",
                          s->name, off, (unsigned long long)file_records, why);

@@ -209,6 +209,20 @@ def main():
     check(rc == 0 and "\x1b" not in out and "\\x1b[2J" in out and "\\xe9" in out,
           "transcript escapes the escape sequence and the invalid byte")
 
+    # pcapng with interfaces of two link types: libpcap cannot read it; the
+    # error says so (exit 2) rather than calling the file damaged
+    def ng_block(btype, body):
+        body += b"\0" * (-len(body) % 4)
+        return struct.pack("<II", btype, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+    mixed = os.path.join(tmp, "mixed-links.pcapng")
+    with open(mixed, "wb") as f:
+        f.write(ng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)))
+        f.write(ng_block(1, struct.pack("<HHI", 1, 0, 262144)))      # Ethernet
+        f.write(ng_block(1, struct.pack("<HHI", 276, 0, 262144)))    # Linux SLL2
+    rc, out, err = run(["-r", mixed])
+    check(rc == 2 and "different link types" in err and "damaged" not in err,
+          "pcapng with two link types: exit 2, said to be unsupported, not damaged")
+
     # message_max truncates what is kept, not what is seen: complete and
     # sha256 are those of the uncapped run, in every protocol
     for name in ("imap-fetch", "imap-append", "pop3-user-pass", "smtp-mime"):

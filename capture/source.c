@@ -292,6 +292,8 @@ int mt_source_open_file(struct mt_source **out, const char *path, char *err, siz
         mt_source_close(s);
         return MT_CAP_ERR_OPEN;
     }
+    if (is_stdin) /* the magic was not peeked at: libpcap reports pcapng as version 1 */
+        s->classic = pcap_major_version(s->p) == 2;
     int rc = check_link(s, err, errlen);
     if (rc != MT_CAP_OK) {
         mt_source_close(s);

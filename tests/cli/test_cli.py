@@ -116,6 +116,14 @@ def main():
     with open(sample, "rb") as f:
         rc, out, err = run(["-r", "-", "--json"], stdin=f.read())
     check(rc == 0 and out == good, "stdin '-' equals the file")
+    # cut in a record's header on standard input: the offset is still named
+    with open(sample, "rb") as f:
+        whole = f.read()
+    data0, _, recs0 = records(sample)
+    cut = recs0[5][0] + 12  # 12 of the sixth record header's 16 bytes
+    rc, out, err = run(["-r", "-"], stdin=whole[:cut])
+    check(rc == 2 and ("byte offset %d" % recs0[5][0]) in err,
+          "stdin cut in a record header: exit 2, the record's offset named")
 
     # several inputs in a row
     rc, out, err = run(["-r", sample, "-r", sample, "--json"])

@@ -379,6 +379,8 @@ static const char *const smtp_only[] = { "EHLO", "HELO", "LHLO", "MAIL", "RCPT",
                                          "BDAT", "STARTTLS", "VRFY", "EXPN", NULL };
 static const char *const pop3_only[] = { "USER", "PASS", "APOP", "CAPA", "STAT", "LIST",
                                          "RETR", "DELE", "UIDL", "TOP", "STLS", NULL };
+/* commands SMTP shares with POP3 or IMAP: they alone decide nothing */
+static const char *const shared_cmds[] = { "AUTH", "QUIT", "NOOP", "RSET", NULL };
 static const char *const imap_cmds[] = {
     "LOGIN", "CAPABILITY", "AUTHENTICATE", "SELECT", "EXAMINE", "FETCH", "UID", "LOGOUT",
     "NOOP", "STARTTLS", "ID", "LIST", "LSUB", "STATUS", "APPEND", "IDLE", "NAMESPACE",
@@ -482,20 +484,17 @@ static int detect(struct mt_sess *s, bool final, bool *swap)
 
     enum mt_proto sp = sline ? server_line_proto(sbuf, sl) : MT_PROTO_UNKNOWN;
     enum mt_proto cp = cline ? client_line_proto(cbuf, cl) : MT_PROTO_UNKNOWN;
+    char cw[16];
+    first_word(cbuf, cl, cw, sizeof(cw));
+    bool c_shared = cline && in_list(cw, shared_cmds);
     if (sp == MT_PROTO_POP3 || sp == MT_PROTO_IMAP)
         return sp;
     if (sp == MT_PROTO_SMTP) {
         /* FTP greets with 220 too: wait for the client's first command */
         if (cp == MT_PROTO_SMTP)
             return MT_PROTO_SMTP;
-        if (cline) {
-            char w[16];
-            first_word(cbuf, cl, w, sizeof(w));
-            if (!strcmp(w, "AUTH") || !strcmp(w, "QUIT") || !strcmp(w, "NOOP") ||
-                !strcmp(w, "RSET"))
-                return MT_PROTO_SMTP;
-            return MT_PROTO_UNKNOWN;
-        }
+        if (cline)
+            return c_shared ? MT_PROTO_SMTP : MT_PROTO_UNKNOWN;
         return final ? MT_PROTO_SMTP : UNDECIDED;
     }
     if (cp != MT_PROTO_UNKNOWN)
@@ -507,19 +506,12 @@ static int detect(struct mt_sess *s, bool final, bool *swap)
                   g_ascii_isdigit(sbuf[2]) && (sbuf[3] == ' ' || sbuf[3] == '-');
     if (s_code && !cline && final)
         return MT_PROTO_SMTP;
-    if (s_code && cline) {
-        char w[16];
-        first_word(cbuf, cl, w, sizeof(w));
-        if (!strcmp(w, "AUTH") || !strcmp(w, "QUIT") || !strcmp(w, "NOOP") || !strcmp(w, "RSET"))
-            return MT_PROTO_SMTP;
-    }
+    if (s_code && c_shared)
+        return MT_PROTO_SMTP;
     if (final || (cline && sline) || cn >= MT_CAP_DETECT_BYTES || sn >= MT_CAP_DETECT_BYTES) {
         /* nothing in the content decides: a command both protocols share
          * (QUIT, NOOP, RSET, AUTH) on a standard port */
-        char w[16];
-        first_word(cbuf, cl, w, sizeof(w));
-        if (cline && !sline && (!strcmp(w, "QUIT") || !strcmp(w, "NOOP") ||
-                                !strcmp(w, "RSET") || !strcmp(w, "AUTH"))) {
+        if (c_shared && !sline) {
             if (sport == 25 || sport == 587 || sport == 2525)
                 return MT_PROTO_SMTP;
             if (sport == 110)

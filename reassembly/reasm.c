@@ -715,6 +715,17 @@ static struct seg *seg_new(uint32_t seq, const uint8_t *p, uint32_t n, bool hole
     return g;
 }
 
+/* Links ng in at *pp (before what is there) and counts it. */
+static void ooo_link(struct stream *s, struct seg **pp, struct seg *ng)
+{
+    ng->next = *pp;
+    *pp = ng;
+    if (!ng->next)
+        s->ooo_tail = ng;
+    s->ooo_bytes += ng->len + MT_OOO_SEG_COST;
+    s->ooo_n++;
+}
+
 /* Inserts [seq, seq+n) into the sorted out-of-order list, keeping bytes
  * already buffered (first copy wins) and comparing the overlap. */
 static void ooo_insert(struct mt_reasm *r, struct flow *f, int side, uint32_t seq,
@@ -736,10 +747,7 @@ static void ooo_insert(struct mt_reasm *r, struct flow *f, int side, uint32_t se
         if (SEQ_DIFF(g->seq, cur) > 0) { /* a piece before g */
             uint32_t pend = SEQ_DIFF(g->seq, end) < 0 ? g->seq : end;
             struct seg *ng = seg_new(cur, hole ? NULL : p + (cur - seq), pend - cur, hole);
-            ng->next = g;
-            *pp = ng;
-            s->ooo_bytes += ng->len + MT_OOO_SEG_COST;
-            s->ooo_n++;
+            ooo_link(s, pp, ng);
             pp = &ng->next;
             cur = pend;
             continue;
@@ -753,13 +761,7 @@ static void ooo_insert(struct mt_reasm *r, struct flow *f, int side, uint32_t se
         pp = &g->next;
     }
     if (SEQ_DIFF(cur, end) < 0) {
-        struct seg *ng = seg_new(cur, hole ? NULL : p + (cur - seq), end - cur, hole);
-        ng->next = *pp;
-        *pp = ng;
-        if (!ng->next)
-            s->ooo_tail = ng;
-        s->ooo_bytes += ng->len + MT_OOO_SEG_COST;
-        s->ooo_n++;
+        ooo_link(s, pp, seg_new(cur, hole ? NULL : p + (cur - seq), end - cur, hole));
     }
     if (conflict) {
         r->st.conflicts++;

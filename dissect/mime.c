@@ -510,10 +510,10 @@ static GMimeMessage *mime_parse_inner(struct mime_ctx *c, const uint8_t *data, s
     return m;
 }
 
-/* The bytes of an embedded message, for its size, hash and extraction. */
-/* An attached message's bytes, written out by GMime: with the line ends of
- * the message it came in (GMime's default is LF; mail on the wire and the
- * .eml files mailtap writes use CRLF). */
+/* The bytes of an embedded message, for its size, hash and extraction,
+ * written out by GMime with the line ends of the message it came in
+ * (GMime's default is LF; mail on the wire and mailtap's .eml files use
+ * CRLF). */
 static void mime_message_data(const struct mime_ctx *c, GMimeMessage *m, struct mt_mime_part *p)
 {
     GByteArray *ba = g_byte_array_new();

@@ -40,9 +40,9 @@
 #define MT_CAP_VLAN_TAGS         8u
 /* out-of-order segments buffered per flow direction (besides ooo_max's
  * bytes, which count MT_OOO_SEG_COST for each): a hostile stream of tiny
- * segments cannot make each insert walk a long list */
+ * segments cannot make the sorted array, which an insert may move, long */
 #define MT_CAP_OOO_SEGS          4096u
-#define MT_OOO_SEG_COST          64u     /* bytes counted per buffered segment: header and allocator */
+#define MT_OOO_SEG_COST          64u     /* bytes counted per buffered segment: header, array slot, allocator */
 #define MT_CAP_IPFRAG_SECONDS    60u     /* a fragment set not completed in this time is dropped */
 /* closed flows remembered, so that late retransmissions open no session */
 #define MT_CAP_CLOSED_FLOWS      65536u

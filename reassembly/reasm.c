@@ -19,7 +19,6 @@
 #define ACK_SANITY (1u << 30)
 
 struct seg {
-    struct seg *next;
     uint32_t seq;
     uint32_t len;
     bool hole;        /* bytes cut by the snap length: known missing */
@@ -36,9 +35,13 @@ struct stream {
     uint32_t fin_seq;
     uint32_t peer_ack;
     uint64_t off;     /* stream offset of next */
-    struct seg *ooo, *ooo_tail; /* sorted by seq; the tail for appends */
+    /* out-of-order segments, sorted by seq and not overlapping, all after
+     * next: ooo_v[ooo_h .. ooo_h + ooo_n) of an array of ooo_cap, so that
+     * an insert finds its place by binary search and the front drains
+     * without moving the rest */
+    struct seg **ooo_v;
+    uint32_t ooo_h, ooo_n, ooo_cap;
     uint64_t ooo_bytes;           /* payload (or hole) bytes + MT_OOO_SEG_COST each */
-    uint32_t ooo_n;               /* segments in ooo */
     /* delivered, not yet acknowledged: [hist_seq, next), the oldest
      * hist_len bytes copied into a ring of hist_cap bytes whose oldest byte
      * is at hist[hist_head], then ref_len bytes still in the mapped
@@ -668,17 +671,50 @@ static void anomaly(struct mt_reasm *r, struct flow *f, int side, enum mt_anomal
     r->ops.anomaly(r->ud, &f->pub, (enum mt_dir)side, a, buf, pk);
 }
 
+static inline struct seg *ooo_first(const struct stream *s)
+{
+    return s->ooo_n ? s->ooo_v[s->ooo_h] : NULL;
+}
+
+static inline uint32_t seg_end(const struct seg *g)
+{
+    return g->seq + g->len;
+}
+
+/* Frees the array once it is empty, and halves it when a quarter full, so
+ * that what a flow keeps follows what it buffers now, not its peak. */
+static void ooo_shrink(struct stream *s)
+{
+    if (!s->ooo_n) {
+        g_free(s->ooo_v);
+        s->ooo_v = NULL;
+        s->ooo_h = s->ooo_cap = 0;
+    } else if (s->ooo_cap > 64 && s->ooo_n < s->ooo_cap / 4) {
+        memmove(s->ooo_v, s->ooo_v + s->ooo_h, s->ooo_n * sizeof(*s->ooo_v));
+        s->ooo_h = 0;
+        s->ooo_cap /= 2;
+        s->ooo_v = g_renew(struct seg *, s->ooo_v, s->ooo_cap);
+    }
+}
+
+/* Takes the first segment off (the caller frees it). */
+static struct seg *ooo_pop(struct stream *s)
+{
+    struct seg *g = s->ooo_v[s->ooo_h++];
+    s->ooo_n--;
+    s->ooo_bytes -= g->len + MT_OOO_SEG_COST;
+    return g;
+}
+
 /* Hands out the out-of-order segments that now continue the stream. */
 static void drain(struct mt_reasm *r, struct flow *f, int side, const struct mt_packet *pk)
 {
     struct stream *s = &f->st[side];
-    while (s->ooo && SEQ_DIFF(s->ooo->seq, s->next) <= 0) {
-        struct seg *g = s->ooo;
-        s->ooo = g->next;
-        if (!s->ooo)
-            s->ooo_tail = NULL;
-        s->ooo_bytes -= g->len + MT_OOO_SEG_COST;
-        s->ooo_n--;
+    bool popped = false;
+    struct seg *g;
+    while ((g = ooo_first(s)) && SEQ_DIFF(g->seq, s->next) <= 0) {
+        ooo_pop(s);
+        popped = true;
         uint32_t skip = s->next - g->seq; /* modulo 2^32: no signed negation */
         if (skip < g->len) {
             if (g->hole)
@@ -688,6 +724,8 @@ static void drain(struct mt_reasm *r, struct flow *f, int side, const struct mt_
         }
         g_free(g);
     }
+    if (popped)
+        ooo_shrink(s);
     if (s->fin && !s->done && SEQ_DIFF(s->next, s->fin_seq) >= 0)
         s->done = true;
 }
@@ -697,7 +735,7 @@ static void skip_to_first(struct mt_reasm *r, struct flow *f, int side,
                           const struct mt_packet *pk)
 {
     struct stream *s = &f->st[side];
-    int32_t d = SEQ_DIFF(s->ooo->seq, s->next);
+    int32_t d = SEQ_DIFF(ooo_first(s)->seq, s->next);
     if (d > 0)
         deliver_gap(r, f, side, (uint32_t)d, pk);
     drain(r, f, side, pk);
@@ -706,7 +744,6 @@ static void skip_to_first(struct mt_reasm *r, struct flow *f, int side,
 static struct seg *seg_new(uint32_t seq, const uint8_t *p, uint32_t n, bool hole)
 {
     struct seg *g = g_malloc(sizeof(*g) + (hole ? 0 : n));
-    g->next = NULL;
     g->seq = seq;
     g->len = n;
     g->hole = hole;
@@ -715,53 +752,90 @@ static struct seg *seg_new(uint32_t seq, const uint8_t *p, uint32_t n, bool hole
     return g;
 }
 
-/* Links ng in at *pp (before what is there) and counts it. */
-static void ooo_link(struct stream *s, struct seg **pp, struct seg *ng)
+/* Makes room for k more entries at the back of the array. */
+static void ooo_reserve(struct stream *s, uint32_t k)
 {
-    ng->next = *pp;
-    *pp = ng;
-    if (!ng->next)
-        s->ooo_tail = ng;
-    s->ooo_bytes += ng->len + MT_OOO_SEG_COST;
-    s->ooo_n++;
+    if (s->ooo_h + s->ooo_n + k <= s->ooo_cap)
+        return;
+    if (s->ooo_h) {
+        memmove(s->ooo_v, s->ooo_v + s->ooo_h, s->ooo_n * sizeof(*s->ooo_v));
+        s->ooo_h = 0;
+    }
+    if (s->ooo_n + k > s->ooo_cap) {
+        uint32_t cap = s->ooo_cap ? s->ooo_cap * 2 : 8;
+        if (cap < s->ooo_n + k)
+            cap = s->ooo_n + k;
+        s->ooo_v = g_renew(struct seg *, s->ooo_v, cap);
+        s->ooo_cap = cap;
+    }
 }
 
-/* Inserts [seq, seq+n) into the sorted out-of-order list, keeping bytes
- * already buffered (first copy wins) and comparing the overlap. */
+static struct seg *ooo_piece(struct stream *s, uint32_t from, uint32_t to, uint32_t seq,
+                             const uint8_t *p, bool hole)
+{
+    struct seg *ng = seg_new(from, hole ? NULL : p + (from - seq), to - from, hole);
+    s->ooo_bytes += ng->len + MT_OOO_SEG_COST;
+    return ng;
+}
+
+/* Inserts [seq, seq+n) among the out-of-order segments, keeping bytes
+ * already buffered (first copy wins) and comparing the overlap.  The first
+ * segment that ends after seq is found by binary search (or is the end, for
+ * the usual append); the new bytes become one piece in each hole between
+ * the segments they overlap, and all the pieces go in with one move of what
+ * follows, so that no insert costs more than one pass over the array. */
 static void ooo_insert(struct mt_reasm *r, struct flow *f, int side, uint32_t seq,
                        const uint8_t *p, uint32_t n, bool hole, const struct mt_packet *pk)
 {
     struct stream *s = &f->st[side];
-    struct seg **pp = &s->ooo;
-    uint32_t cur = seq, end = seq + n;
+    uint32_t end = seq + n;
+    uint32_t lo = 0, hi = s->ooo_n;
+    struct seg **v = hi ? s->ooo_v + s->ooo_h : NULL; /* none: no array (NULL + 0 is undefined) */
+    if (hi && SEQ_DIFF(seq, seg_end(v[hi - 1])) >= 0) {
+        lo = hi; /* after everything buffered */
+    } else {
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (SEQ_DIFF(seg_end(v[mid]), seq) <= 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+    }
+    /* first pass: the segments [i0, i1) that overlap, the k holes among
+     * them that the new bytes fill, and whether the overlaps agree */
+    uint32_t i0 = lo, i1 = lo, k = 0, cur = seq;
     bool conflict = false;
-    if (s->ooo_tail && SEQ_DIFF(cur, s->ooo_tail->seq + s->ooo_tail->len) >= 0)
-        pp = &s->ooo_tail->next; /* after everything buffered: no walk */
-    while (*pp && SEQ_DIFF(cur, end) < 0) {
-        struct seg *g = *pp;
-        uint32_t gend = g->seq + g->len;
-        if (SEQ_DIFF(gend, cur) <= 0) { /* entirely before */
-            pp = &g->next;
-            continue;
+    while (i1 < s->ooo_n && SEQ_DIFF(v[i1]->seq, end) < 0) {
+        struct seg *g = v[i1++];
+        if (SEQ_DIFF(g->seq, cur) > 0) {
+            k++;
+            cur = g->seq;
         }
-        if (SEQ_DIFF(g->seq, cur) > 0) { /* a piece before g */
-            uint32_t pend = SEQ_DIFF(g->seq, end) < 0 ? g->seq : end;
-            struct seg *ng = seg_new(cur, hole ? NULL : p + (cur - seq), pend - cur, hole);
-            ooo_link(s, pp, ng);
-            pp = &ng->next;
-            cur = pend;
-            continue;
-        }
-        /* overlap of g with [cur, min(gend, end)) */
-        uint32_t oend = SEQ_DIFF(gend, end) < 0 ? gend : end;
+        uint32_t oend = SEQ_DIFF(seg_end(g), end) < 0 ? seg_end(g) : end;
         if (!hole && !g->hole &&
             memcmp(g->data + (cur - g->seq), p + (cur - seq), oend - cur) != 0)
             conflict = true;
         cur = oend;
-        pp = &g->next;
     }
-    if (SEQ_DIFF(cur, end) < 0) {
-        ooo_link(s, pp, seg_new(cur, hole ? NULL : p + (cur - seq), end - cur, hole));
+    if (SEQ_DIFF(cur, end) < 0)
+        k++;
+    if (k) {
+        ooo_reserve(s, k);
+        v = s->ooo_v + s->ooo_h;
+        memmove(v + i1 + k, v + i1, (s->ooo_n - i1) * sizeof(*v));
+        s->ooo_n += k;
+        /* second pass, from the back: each segment, and the piece after it */
+        uint32_t w = i1 + k, j = i1, upto = end;
+        while (j > i0) {
+            struct seg *g = v[--j];
+            if (SEQ_DIFF(seg_end(g), upto) < 0)
+                v[--w] = ooo_piece(s, seg_end(g), upto, seq, p, hole);
+            v[--w] = g;
+            upto = g->seq;
+        }
+        if (SEQ_DIFF(seq, upto) < 0)
+            v[--w] = ooo_piece(s, seq, upto, seq, p, hole);
     }
     if (conflict) {
         r->st.conflicts++;
@@ -822,7 +896,7 @@ static void stream_data(struct mt_reasm *r, struct flow *f, int side, uint32_t s
     }
     if (s->done)
         return; /* data past the FIN */
-    if (!s->ooo && seq == s->next) { /* the common case: no copy */
+    if (!s->ooo_n && seq == s->next) { /* the common case: no copy */
         deliver(r, f, side, p, len, pk);
         deliver_gap(r, f, side, missing, pk);
         if (s->fin && SEQ_DIFF(s->next, s->fin_seq) >= 0)
@@ -846,7 +920,7 @@ static void stream_data(struct mt_reasm *r, struct flow *f, int side, uint32_t s
                         "more than %llu out-of-order bytes buffered",
                         (unsigned long long)r->lim.ooo_max);
         }
-        while (s->ooo && (s->ooo_bytes > r->lim.ooo_max / 2 || s->ooo_n > MT_CAP_OOO_SEGS / 2))
+        while (s->ooo_n && (s->ooo_bytes > r->lim.ooo_max / 2 || s->ooo_n > MT_CAP_OOO_SEGS / 2))
             skip_to_first(r, f, side, pk);
     }
 }
@@ -866,8 +940,8 @@ static void stream_acked(struct mt_reasm *r, struct flow *f, int side, uint32_t 
         s->ack_valid = true;
     }
     hist_ack(r, s, ack);
-    while (s->ooo && SEQ_DIFF(ack, s->next) > 0) {
-        int32_t first = SEQ_DIFF(s->ooo->seq, s->next);
+    while (s->ooo_n && SEQ_DIFF(ack, s->next) > 0) {
+        int32_t first = SEQ_DIFF(ooo_first(s)->seq, s->next);
         int32_t upto = SEQ_DIFF(ack, s->next);
         deliver_gap(r, f, side, (uint32_t)MIN(first, upto), pk);
         drain(r, f, side, pk);
@@ -878,7 +952,7 @@ static void stream_acked(struct mt_reasm *r, struct flow *f, int side, uint32_t 
 static void stream_flush(struct mt_reasm *r, struct flow *f, int side, const struct mt_packet *pk)
 {
     struct stream *s = &f->st[side];
-    while (s->ooo)
+    while (s->ooo_n)
         skip_to_first(r, f, side, pk);
     /* bytes the peer acknowledged but we never saw, at the end */
     if (s->init && s->ack_valid) {
@@ -892,14 +966,9 @@ static void stream_flush(struct mt_reasm *r, struct flow *f, int side, const str
 
 static void stream_free(struct mt_reasm *r, struct stream *s)
 {
-    while (s->ooo) {
-        struct seg *g = s->ooo;
-        s->ooo = g->next;
-        g_free(g);
-    }
-    s->ooo_tail = NULL;
-    s->ooo_n = 0;
-    s->ooo_bytes = 0;
+    while (s->ooo_n)
+        g_free(ooo_pop(s));
+    ooo_shrink(s);
     hist_release(r, s->hist, s->hist_cap);
 }
 
@@ -1138,7 +1207,7 @@ void mt_reasm_packet(struct mt_reasm *r, const struct mt_packet *pk)
         }
         s->fin = true;
         s->fin_seq = dseq + pk->len + pk->missing;
-        if (!s->ooo && SEQ_DIFF(s->next, s->fin_seq) >= 0)
+        if (!s->ooo_n && SEQ_DIFF(s->next, s->fin_seq) >= 0)
             s->done = true;
     }
     if (pk->flags & MT_TH_RST) {

@@ -44,6 +44,7 @@ CASES = {
     "syn_flood_1m": (["flow_evicted"], 256 * MB, 90),
     "overlap_conflict": (["overlap_conflict"], 64 * MB, 60),
     "ooo_tiny_segments": (["ooo_overflow"], 64 * MB, 60),
+    "ooo_wide_segments": (["ooo_overflow"], 64 * MB, 30),
     "nul_bare": (["nul_byte", "bare_lf", "bare_cr"], 64 * MB, 60),
     "compress_flood_10k": (["compress_limit"], 448 * MB, 60),
 }

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import struct
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -318,6 +319,10 @@ def main():
     check(rc == 1, "--workers with -i is a usage error")
 
     print(f"{PASSES[0]} passed, {len(FAILS)} failed")
+    if FAILS:
+        print(f"files kept in {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     return 1 if FAILS else 0
 
 

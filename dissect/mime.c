@@ -214,9 +214,328 @@ static size_t mime_bomb_cut(const uint8_t *data, size_t len, uint32_t parts_max)
     return len;
 }
 
+/* ---- RFC 2047 words that split a character ------------------------------ */
+
+struct mime_eword {
+    size_t start, end;      /* "=?" .. "?=" inclusive */
+    size_t cs, cslen;       /* the charset (with any *language) */
+    size_t text, textlen;   /* the encoded text */
+    bool b64;
+};
+
+/* The encoded word at v[i] ("=?"), or false. */
+static bool mime_eword_at(const char *v, size_t n, size_t i, struct mime_eword *w)
+{
+    size_t j = i + 2, k;
+
+    while (j < n && v[j] != '?' && v[j] > ' ' && v[j] < 0x7f)
+        j++;
+    if (j == i + 2 || j + 2 >= n || v[j] != '?' || !strchr("BbQq", v[j + 1]) || v[j + 2] != '?')
+        return false;
+    for (k = j + 3; k + 1 < n && !(v[k] == '?' && v[k + 1] == '='); k++)
+        if ((unsigned char)v[k] <= ' ')
+            return false;
+    if (k + 1 >= n)
+        return false;
+    w->start = i;
+    w->end = k + 2;
+    w->cs = i + 2;
+    w->cslen = j - (i + 2);
+    w->text = j + 3;
+    w->textlen = k - (j + 3);
+    w->b64 = v[j + 1] == 'B' || v[j + 1] == 'b';
+    return true;
+}
+
+/* Whether b continues a's run: both Base64, one charset, only white
+ * space between them. */
+static bool mime_eword_joins(const char *v, const struct mime_eword *a,
+                             const struct mime_eword *b)
+{
+    if (!a->b64 || !b->b64 || a->cslen != b->cslen ||
+        g_ascii_strncasecmp(v + a->cs, v + b->cs, a->cslen) != 0)
+        return false;
+    for (size_t i = a->end; i < b->start; i++)
+        if (!strchr(" \t\r\n", v[i]))
+            return false;
+    return true;
+}
+
+/* A Base64 word that does not end on a whole group: padded, or cut. */
+static bool mime_eword_ragged(const char *v, const struct mime_eword *w)
+{
+    return w->textlen % 4 != 0 || memchr(v + w->text, '=', w->textlen) != NULL;
+}
+
+char *mime_2047_join(const char *v, size_t n)
+{
+    GString *out = NULL;
+    size_t copied = 0, i = 0;
+    struct mime_eword a, b;
+
+    while (i + 1 < n) {
+        const char *q = memmem(v + i, n - i, "=?", 2);
+        if (!q)
+            break;
+        i = (size_t)(q - v);
+        if (!mime_eword_at(v, n, i, &a)) {
+            i += 2;
+            continue;
+        }
+        /* the run of words joining a; ragged: one before the last is */
+        struct mime_eword first = a;
+        bool ragged = false;
+        size_t words = 1;
+        for (;;) {
+            size_t s = a.end;
+            while (s < n && strchr(" \t\r\n", v[s]))
+                s++;
+            if (s + 1 >= n || v[s] != '=' || v[s + 1] != '?' || !mime_eword_at(v, n, s, &b) ||
+                !mime_eword_joins(v, &a, &b))
+                break;
+            ragged |= mime_eword_ragged(v, &a);
+            words++;
+            a = b;
+        }
+        if (words > 1 && ragged) {
+            /* each word's bytes on their own, then all of them as one word */
+            GByteArray *bytes = g_byte_array_new();
+            size_t at = first.start;
+            struct mime_eword w;
+            while (at < a.end && mime_eword_at(v, n, at, &w)) {
+                gint state = 0;
+                guint save = 0;
+                guint len = bytes->len;
+                g_byte_array_set_size(bytes, len + (guint)(w.textlen / 4 * 3 + 3));
+                gsize got = g_base64_decode_step(v + w.text, w.textlen, bytes->data + len,
+                                                 &state, &save);
+                g_byte_array_set_size(bytes, len + (guint)got);
+                at = w.end;
+                while (at < a.end && v[at] != '=')
+                    at++;
+            }
+            if (!out)
+                out = g_string_sized_new(n + 16);
+            g_string_append_len(out, v + copied, (gssize)(first.start - copied));
+            g_string_append(out, "=?");
+            g_string_append_len(out, v + first.cs, (gssize)first.cslen);
+            g_string_append(out, "?B?");
+            gchar *enc = g_base64_encode(bytes->data, bytes->len);
+            g_string_append(out, enc);
+            g_free(enc);
+            g_string_append(out, "?=");
+            g_byte_array_free(bytes, TRUE);
+            copied = a.end;
+        }
+        i = a.end;
+    }
+    if (!out)
+        return NULL;
+    g_string_append_len(out, v + copied, (gssize)(n - copied));
+    return g_string_free(out, FALSE);
+}
+
+/* ---- RFC 2231 continuations out of order -------------------------------- */
+
+struct mime_param_seg {
+    size_t start, len;  /* "name=value", trimmed */
+    unsigned group;     /* index of the first parameter of its name */
+    unsigned long sec;  /* the section number, or the index when not sorted */
+    unsigned idx;
+};
+
+static int mime_param_seg_cmp(const void *a, const void *b)
+{
+    const struct mime_param_seg *x = a, *y = b;
+
+    if (x->group != y->group)
+        return x->group < y->group ? -1 : 1;
+    if (x->sec != y->sec)
+        return x->sec < y->sec ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* The length of the name of "name*N" or "name*N*" in p[0..n) (the part
+ * before '='), and N; 0 if it is not a section. */
+static size_t mime_param_section(const char *p, size_t n, unsigned long *sec)
+{
+    size_t e = n, d;
+
+    while (e > 0 && (p[e - 1] == ' ' || p[e - 1] == '\t'))
+        e--;
+    if (e > 0 && p[e - 1] == '*')
+        e--;
+    for (d = e; d > 0 && g_ascii_isdigit(p[d - 1]); d--)
+        ;
+    if (d == e || d < 2 || p[d - 1] != '*' || e - d > 6)
+        return 0;
+    *sec = strtoul(p + d, NULL, 10);
+    return d - 1;
+}
+
+char *mime_2231_sorted(const char *v)
+{
+    GArray *segs;
+    GHashTable *first;
+    GHashTable *has_zero, *first_not_zero;
+    size_t n = strlen(v), i = 0, head = 0;
+    bool quoted = false, any = false;
+    char *out = NULL;
+
+    if (!strchr(v, '*'))
+        return NULL;
+    segs = g_array_new(FALSE, FALSE, sizeof(struct mime_param_seg));
+    /* split at the semicolons outside quoted strings; v[0..head) the type */
+    for (size_t s = 0;; i++) {
+        if (i < n && quoted && v[i] == '\\' && i + 1 < n) {
+            i++;
+            continue;
+        }
+        if (i < n && v[i] == '"')
+            quoted = !quoted;
+        if (i < n && (v[i] != ';' || quoted))
+            continue;
+        if (!any) {
+            head = i;
+            any = true;
+        } else {
+            size_t a = s, b = i;
+            while (a < b && strchr(" \t\r\n", v[a]))
+                a++;
+            while (b > a && strchr(" \t\r\n", v[b - 1]))
+                b--;
+            if (b > a) {
+                struct mime_param_seg g = { a, b - a, segs->len, 0, segs->len };
+                g_array_append_val(segs, g);
+            }
+        }
+        if (i >= n)
+            break;
+        s = i + 1;
+    }
+    /* a name whose first section is not 0 while a section 0 follows: GMime
+     * then takes the charset of "name*0*=charset''..." as text */
+    first = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    has_zero = g_hash_table_new(g_direct_hash, g_direct_equal);
+    first_not_zero = g_hash_table_new(g_direct_hash, g_direct_equal);
+    for (unsigned k = 0; k < segs->len; k++) {
+        struct mime_param_seg *g = &g_array_index(segs, struct mime_param_seg, k);
+        const char *eq = memchr(v + g->start, '=', g->len);
+        unsigned long sec;
+        size_t nl = eq ? mime_param_section(v + g->start, (size_t)(eq - (v + g->start)), &sec) : 0;
+        if (!nl)
+            continue;
+        char *name = g_ascii_strdown(v + g->start, (gssize)nl);
+        gpointer at;
+        if (g_hash_table_lookup_extended(first, name, NULL, &at)) {
+            g_free(name);
+            g->group = GPOINTER_TO_UINT(at);
+        } else {
+            g_hash_table_insert(first, name, GUINT_TO_POINTER(k));
+            if (sec != 0)
+                g_hash_table_add(first_not_zero, GUINT_TO_POINTER(k));
+        }
+        if (sec == 0)
+            g_hash_table_add(has_zero, GUINT_TO_POINTER(g->group));
+        g->sec = sec;
+    }
+    any = false;
+    for (unsigned k = 0; k < segs->len; k++) {
+        struct mime_param_seg *g = &g_array_index(segs, struct mime_param_seg, k);
+        bool sort = g_hash_table_contains(first_not_zero, GUINT_TO_POINTER(g->group)) &&
+                    g_hash_table_contains(has_zero, GUINT_TO_POINTER(g->group));
+        if (!sort) { /* keeps its place */
+            g->group = g->idx;
+            g->sec = 0;
+        }
+        any |= sort;
+    }
+    if (any) {
+        GString *o = g_string_sized_new(n + 8);
+        g_array_sort(segs, mime_param_seg_cmp);
+        g_string_append_len(o, v, (gssize)head);
+        for (unsigned k = 0; k < segs->len; k++) {
+            struct mime_param_seg *g = &g_array_index(segs, struct mime_param_seg, k);
+            g_string_append(o, "; ");
+            g_string_append_len(o, v + g->start, (gssize)g->len);
+        }
+        out = g_string_free(o, FALSE);
+    }
+    g_hash_table_destroy(first);
+    g_hash_table_destroy(has_zero);
+    g_hash_table_destroy(first_not_zero);
+    g_array_free(segs, TRUE);
+    return out;
+}
+
+/* The header of obj called name, the first (or the last, as GMime keeps
+ * the Subject and Content-Disposition it parsed), at or after *from when
+ * from is given (then past it on return); NULL if none. */
+static GMimeHeader *mime_find_header(GMimeObject *obj, const char *name, bool last, int *from)
+{
+    GMimeHeaderList *hl = g_mime_object_get_header_list(obj);
+    int n = hl ? g_mime_header_list_get_count(hl) : 0;
+    GMimeHeader *found = NULL;
+
+    for (int i = from ? *from : 0; i < n; i++) {
+        GMimeHeader *hd = g_mime_header_list_get_header_at(hl, i);
+        const char *hn = g_mime_header_get_name(hd);
+        if (hn && g_ascii_strcasecmp(hn, name) == 0) {
+            found = hd;
+            if (from)
+                *from = i + 1;
+            if (!last)
+                break;
+        }
+    }
+    return found;
+}
+
+/* A raw header value with the Base64 words that split characters joined
+ * (mime_2047_join), still encoded; NULL when it has none. */
+static char *mime_raw_joined(GMimeHeader *hd)
+{
+    const char *raw = hd ? g_mime_header_get_raw_value(hd) : NULL;
+
+    if (!raw || !strstr(raw, "=?"))
+        return NULL;
+    return mime_2047_join(raw, strlen(raw));
+}
+
+/* hd's value, unfolded and decoded as GMime decodes it, but with the words
+ * that split characters joined first: the value the fast path gives
+ * (mime_fast.c, fast_value); NULL when hd has no such words, and GMime's
+ * own value stands. */
+static char *mime_header_joined(GMimeHeader *hd)
+{
+    char *j = mime_raw_joined(hd), *u, *v;
+
+    if (!j)
+        return NULL;
+    u = g_mime_utils_header_unfold(j);
+    v = g_mime_utils_header_decode_text(mime_fast_options(), u);
+    g_free(u);
+    g_free(j);
+    return v;
+}
+
 static char *mime_decoded_header(GMimeMessage *msg, const char *name, size_t cap)
 {
-    return mime_utf8_dup(g_mime_object_get_header(GMIME_OBJECT(msg), name), -1, cap);
+    char *j = mime_header_joined(mime_find_header(GMIME_OBJECT(msg), name, false, NULL));
+    char *v = mime_utf8_dup(j ? j : g_mime_object_get_header(GMIME_OBJECT(msg), name), -1, cap);
+
+    g_free(j);
+    return v;
+}
+
+/* The subject, from the last Subject header as GMime's is. */
+static char *mime_subject(GMimeMessage *msg, size_t cap)
+{
+    char *j = mime_header_joined(mime_find_header(GMIME_OBJECT(msg), "Subject", true, NULL));
+    char *v = mime_utf8_dup(j ? j : g_mime_message_get_subject(msg), -1, cap);
+
+    g_free(j);
+    return v;
 }
 
 /* Quotes a display name the way RFC 5322 3.2.4 requires when it holds
@@ -276,14 +595,48 @@ static char *mime_address_header(GMimeMessage *msg, GMimeAddressType type, const
                                  size_t cap)
 {
     InternetAddressList *list = g_mime_message_get_addresses(msg, type);
+    InternetAddressList *joined = NULL;
+    GMimeHeader *hd;
+    int at = 0;
+
+    /* GMime's list, of every header called name, decodes names cut
+     * mid-character wrongly: when one is, all are parsed again, joined,
+     * with the public parser the fast path uses */
+    while ((hd = mime_find_header(GMIME_OBJECT(msg), name, false, &at))) {
+        char *j = mime_raw_joined(hd);
+        if (j) {
+            joined = internet_address_list_new();
+            g_free(j);
+            break;
+        }
+    }
+    if (joined) {
+        at = 0;
+        while ((hd = mime_find_header(GMIME_OBJECT(msg), name, false, &at))) {
+            char *j = mime_raw_joined(hd);
+            InternetAddressList *l = internet_address_list_parse(
+                mime_fast_options(), j ? j : g_mime_header_get_raw_value(hd));
+            if (l) {
+                internet_address_list_append(joined, l);
+                g_object_unref(l);
+            }
+            g_free(j);
+        }
+        if (internet_address_list_length(joined) > 0)
+            list = joined;
+    }
 
     if (list && internet_address_list_length(list) > 0) {
         GString *s = g_string_new(NULL);
         mime_append_list(s, list);
         char *v = mime_utf8_dup(s->str, (gssize)s->len, cap);
         g_string_free(s, TRUE);
+        if (joined)
+            g_object_unref(joined);
         return v;
     }
+    if (joined)
+        g_object_unref(joined);
     return mime_decoded_header(msg, name, cap);
 }
 
@@ -295,7 +648,7 @@ static void mime_headers(GMimeMessage *msg, const struct mt_limits *lim,
     h->from = mime_address_header(msg, GMIME_ADDRESS_TYPE_FROM, "From", cap);
     h->to = mime_address_header(msg, GMIME_ADDRESS_TYPE_TO, "To", cap);
     h->cc = mime_address_header(msg, GMIME_ADDRESS_TYPE_CC, "Cc", cap);
-    h->subject = mime_utf8_dup(g_mime_message_get_subject(msg), -1, cap);
+    h->subject = mime_subject(msg, cap);
     h->date = mime_decoded_header(msg, "Date", cap);
     h->message_id = mime_decoded_header(msg, "Message-ID", cap);
 }
@@ -530,6 +883,59 @@ static void mime_message_data(const struct mime_ctx *c, GMimeMessage *m, struct 
 }
 
 /* Fills one node; returns how many children it has to walk. */
+/* hd's value (a Content-Type or Content-Disposition) mended for GMime's
+ * parameter parser: words that split characters joined
+ * (mime_header_joined), continuations put in order (mime_2231_sorted);
+ * NULL when it needs neither. */
+static char *mime_param_value(GMimeHeader *hd)
+{
+    char *j = mime_header_joined(hd), *s;
+
+    if (!hd)
+        return NULL;
+    s = mime_2231_sorted(j ? j : g_mime_header_get_value(hd));
+    if (s) {
+        g_free(j);
+        return s;
+    }
+    return j;
+}
+
+/* The file name when the Content-Disposition or Content-Type value needs
+ * mending (mime_param_value): the mended values parsed, in
+ * g_mime_part_get_filename's order, as the fast path would; NULL otherwise,
+ * and GMime's own stands. */
+static char *mime_mended_filename(GMimeObject *obj)
+{
+    char *cdv = mime_param_value(mime_find_header(obj, "Content-Disposition", true, NULL));
+    char *ctv = mime_param_value(mime_find_header(obj, "Content-Type", true, NULL));
+    GMimeContentDisposition *cd = NULL;
+    GMimeContentType *ct = NULL;
+    const char *fn = NULL;
+    char *out;
+
+    if (!cdv && !ctv)
+        return NULL;
+    if (cdv && (cd = g_mime_content_disposition_parse(mime_fast_options(), cdv)))
+        fn = g_mime_content_disposition_get_parameter(cd, "filename");
+    else if (!cdv)
+        fn = g_mime_object_get_content_disposition_parameter(obj, "filename");
+    if (!fn) {
+        if (ctv && (ct = g_mime_content_type_parse(mime_fast_options(), ctv)))
+            fn = g_mime_content_type_get_parameter(ct, "name");
+        else if (!ctv)
+            fn = g_mime_object_get_content_type_parameter(obj, "name");
+    }
+    out = mime_utf8_dup(fn, -1, SIZE_MAX);
+    if (cd)
+        g_object_unref(cd);
+    if (ct)
+        g_object_unref(ct);
+    g_free(cdv);
+    g_free(ctv);
+    return out;
+}
+
 static int mime_node(struct mime_ctx *c, GMimeObject *obj, char *path, unsigned depth,
                      struct mt_mime_part *p)
 {
@@ -551,11 +957,13 @@ static int mime_node(struct mime_ctx *c, GMimeObject *obj, char *path, unsigned 
     if (!p->encoding)
         p->encoding = g_strdup("7bit");
     p->disposition = mime_lower_dup(g_mime_object_get_disposition(obj));
-    if (GMIME_IS_PART(obj))
-        fn = g_mime_part_get_filename(GMIME_PART(obj));
-    else if (!(fn = g_mime_object_get_content_disposition_parameter(obj, "filename")))
-        fn = g_mime_object_get_content_type_parameter(obj, "name");
-    p->filename = mime_utf8_dup(fn, -1, SIZE_MAX);
+    if (!(p->filename = mime_mended_filename(obj))) {
+        if (GMIME_IS_PART(obj))
+            fn = g_mime_part_get_filename(GMIME_PART(obj));
+        else if (!(fn = g_mime_object_get_content_disposition_parameter(obj, "filename")))
+            fn = g_mime_object_get_content_type_parameter(obj, "name");
+        p->filename = mime_utf8_dup(fn, -1, SIZE_MAX);
+    }
 
     if (mime_object_header_bytes(obj) > c->lim->header_max) {
         g_snprintf(c->detail, sizeof c->detail, "part %s", p->path);

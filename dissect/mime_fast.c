@@ -191,10 +191,35 @@ static char *fast_value(const char *raw, size_t n)
             return g_strndup(raw + b, m - b);
     }
     char *u = fast_unfold(raw, n);
-    char *v = g_mime_utils_header_decode_text(mime_fast_options(), u);
+    char *j = mime_2047_join(u, strlen(u));
+    char *v = g_mime_utils_header_decode_text(mime_fast_options(), j ? j : u);
 
+    g_free(j);
     g_free(u);
     return v;
+}
+
+/* Whether a decoded parameter value has sections out of the order GMime
+ * needs (mime_2231_sorted): mime.c mends the file name only, so such a
+ * part takes the full parse. */
+static bool fast_2231_unsorted(const char *v)
+{
+    char *s = mime_2231_sorted(v);
+
+    g_free(s);
+    return s != NULL;
+}
+
+/* Whether a raw value holds Base64 words that mime_2047_join would join. */
+static bool fast_2047_ragged(const char *raw, size_t n)
+{
+    char *j;
+
+    if (!memmem(raw, n, "=?", 2))
+        return false;
+    j = mime_2047_join(raw, n);
+    g_free(j);
+    return j != NULL;
 }
 
 static char *fast_header_text(const struct fast_entity *e, unsigned h, size_t cap)
@@ -320,7 +345,9 @@ static bool fast_address(const struct fast_entity *e, unsigned h, size_t cap, ch
     s = g_string_new(NULL);
     if (!fast_simple_addresses(e->raw[h], e->rawlen[h], s)) {
         g_string_truncate(s, 0);
-        r = g_strndup(e->raw[h], e->rawlen[h]);
+        r = mime_2047_join(e->raw[h], e->rawlen[h]); /* as mime.c parses it */
+        if (!r)
+            r = g_strndup(e->raw[h], e->rawlen[h]);
         list = internet_address_list_parse(mime_fast_options(), r);
         g_free(r);
         if (list && internet_address_list_length(list) > 0)
@@ -618,8 +645,16 @@ static bool fast_entity(struct fast *f, size_t start, size_t end, bool top, size
         f->top = e; /* for the address, subject, date and id fields */
     if (e.body - start > lim->header_max / 2)
         goto out; /* near header_too_large: the full parse measures it */
+    if ((e.raw[FH_CT] && fast_2047_ragged(e.raw[FH_CT], e.rawlen[FH_CT])) ||
+        (e.raw[FH_CD] && fast_2047_ragged(e.raw[FH_CD], e.rawlen[FH_CD])) ||
+        (e.raw[FH_CTE] && fast_2047_ragged(e.raw[FH_CTE], e.rawlen[FH_CTE])))
+        goto out; /* words cut mid-character: mime.c mends the file name only */
     if (e.raw[FH_CT]) {
         char *r = fast_value(e.raw[FH_CT], e.rawlen[FH_CT]);
+        if (fast_2231_unsorted(r)) {
+            g_free(r);
+            goto out;
+        }
         if (fast_params_parse(r, true, &ctp)) {
             mt = g_strdup(ctp.type);
         } else {
@@ -640,6 +675,10 @@ static bool fast_entity(struct fast *f, size_t start, size_t end, bool top, size
         goto out; /* children default to message/rfc822 */
     if (e.raw[FH_CD]) {
         char *r = fast_value(e.raw[FH_CD], e.rawlen[FH_CD]);
+        if (fast_2231_unsorted(r)) {
+            g_free(r);
+            goto out;
+        }
         if (!fast_params_parse(r, false, &cdp))
             cd = g_mime_content_disposition_parse(mime_fast_options(), r);
         g_free(r);

@@ -35,6 +35,24 @@ char *mime_text_utf8(const uint8_t *data, size_t len, const char *charset);
 /* An address list as display text, decoded. */
 void mime_append_list(GString *out, InternetAddressList *list);
 
+/* RFC 2047 section 5 wants each encoded word to hold whole characters, but
+ * some mailers cut a long text into Base64 words at any byte
+ * ("=?GBK?B?1g==?= =?GBK?B?0M7E08q8/g==?=" for 中文邮件).  GMime decodes
+ * adjacent words of one charset as one Base64 text, and the padding of a
+ * word inside it spoils the rest: that value decodes to nothing.  Returns
+ * v[0..n) with each such run (Base64 words of one charset with only white
+ * space between them, one before the last padded or not a whole number of
+ * groups) replaced by one word holding the same bytes, which GMime decodes
+ * whole; NULL when v has no such run. */
+char *mime_2047_join(const char *v, size_t n);
+
+/* RFC 2231 lets a parameter's sections come in any order, but GMime takes
+ * the charset of "name*0*=charset'lang'..." only when section 0 comes
+ * first, and otherwise keeps "charset''" in the value.  Returns the value
+ * (a Content-Type or Content-Disposition, decoded) with the sections of
+ * each such name in order; NULL when it has none. */
+char *mime_2231_sorted(const char *v);
+
 /* Parser options of the fast path: those of the full parse, without the
  * warning callback (read-only once made, shared by all threads). */
 GMimeParserOptions *mime_fast_options(void);

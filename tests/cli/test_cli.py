@@ -263,6 +263,33 @@ def main():
               msgs[0]["headers"]["subject"] == "one" and an.count("bare_lf_dot") == 1,
               "SMTP smuggling (%r): one message, its envelope, bare_lf_dot" % term)
 
+    # encoded words that cut a character, RFC 2231 sections out of order:
+    # the subject, the sender's name and the attachment's name come out
+    # whole in JSON, in the transcript and as the extracted file's name
+    cut = os.path.join(tmp, "cut-words.pcap")
+    body = (b"From: =?GBK?B?1Q==?= =?GBK?B?xcj9?= <zhang@example.cn>\r\n"
+            b"Subject: =?GBK?B?1g==?=\r\n =?GBK?B?0M7E08q8/g==?=\r\n"
+            b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+            b"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\n"
+            b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
+            b"Content-Disposition: attachment; filename*1*=%E5%91%8A.pdf;\r\n"
+            b" filename*0*=UTF-8''%E6%8A%A5\r\n\r\nJVBERg==\r\n--b--\r\n")
+    tcp_session_pcap(cut, b"EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n" + body +
+                     b".\r\nQUIT\r\n",
+                     b"220 s\r\n250 s\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n221 bye\r\n")
+    xdir = os.path.join(tmp, "cut-x")
+    rc, out, err = run(["-r", cut, "--json", "-x", xdir])
+    msgs = [e for e in jsonl(out) if e["type"] == "message"]
+    names = [p.get("filename") for m in msgs for p in m.get("parts", [])]
+    check(rc == 0 and len(msgs) == 1 and msgs[0]["headers"]["subject"] == "中文邮件" and
+          msgs[0]["headers"]["from"] == "张三 <zhang@example.cn>" and "报告.pdf" in names,
+          "split encoded words and RFC 2231 sections out of order (JSON): %r %r" %
+          ([m["headers"] for m in msgs], names))
+    saved = [f for _, _, fs in os.walk(xdir) for f in fs]
+    check(any(f.endswith("-报告.pdf") for f in saved), "extracted under its decoded name: %r" % saved)
+    rc, out, err = run(["-r", cut])
+    check(rc == 0 and "中文邮件" in out and "张三" in out, "split encoded words (transcript)")
+
     # progress on stderr only when it is a terminal, and never with -q
     import pty
     big = os.path.join(tmp, "many.pcap")

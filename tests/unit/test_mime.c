@@ -191,6 +191,85 @@ static void test_headers_raw_8bit(void)
     }
 }
 
+/* Encoded words that cut a character in two (RFC 2047 section 5 forbids
+ * it; some mailers do it).  GMime alone gave "你?" for the first subject and
+ * nothing at all for the GBK ones.  Each row runs through the fast path and
+ * GMime's full parse (mt_mime_force_gmime). */
+struct header_row {
+    const char *header; /* one or more header lines, LF-terminated */
+    const char *subject, *from, *filename;
+};
+
+static const struct header_row split_words[] = {
+    { "Subject: =?UTF-8?B?5L2g5Q==?= =?UTF-8?B?pb3kuJbnlYw=?=\n", "你好世界", NULL, NULL },
+    /* folded, GBK, the first word one byte */
+    { "Subject: =?GBK?B?1g==?=\n =?GBK?B?0M7E08q8/g==?=\n", "中文邮件", NULL, NULL },
+    /* three words, the charset spelled two ways, text around them */
+    { "Subject: Re: =?UTF-8?B?5L0=?= =?utf-8?B?oOWlveQ=?=\t=?UTF-8?B?uJbnlYw=?= !\n",
+      "Re: 你好世界 !", NULL, NULL },
+    /* not joined: two charsets; whole groups (GMime already right) */
+    { "Subject: =?UTF-8?B?5L2g?= =?GBK?B?1tDOxA==?=\n", "你中文", NULL, NULL },
+    { "Subject: =?GBK?B?uL28?= =?GBK?B?/i50eHQ=?=\n", "附件.txt", NULL, NULL },
+    /* a display name */
+    { "From: =?GBK?B?1Q==?= =?GBK?B?xcj9?= <zhang@example.cn>\n", NULL,
+      "张三 <zhang@example.cn>", NULL },
+    /* an attachment's name, in the disposition and in the type */
+    { "Content-Type: application/pdf\n"
+      "Content-Disposition: attachment;\n"
+      " filename=\"=?UTF-8?B?5oql5ZE=?= =?UTF-8?B?iuS5pi5wZGY=?=\"\n",
+      NULL, NULL, "报告书.pdf" },
+    { "Content-Type: application/pdf;\n name=\"=?UTF-8?B?5oql5ZE=?= =?UTF-8?B?iuS5pi5wZGY=?=\"\n",
+      NULL, NULL, "报告书.pdf" },
+};
+
+/* RFC 2231 sections in any order (section 3 allows it); GMime alone kept
+ * "UTF-8''" in the name when section 0 was not first. */
+static const struct header_row sections[] = {
+    { "Content-Disposition: attachment;\n filename*1*=%E5%91%8A.pdf;\n"
+      " filename*0*=UTF-8''%E6%8A%A5\n", NULL, NULL, "报告.pdf" },
+    { "Content-Type: text/plain; name*2=.txt; name*1*=%BC%FE;\n"
+      " name*0*=gbk'zh'%B8%BD; charset=us-ascii\n", NULL, NULL, "附件.txt" },
+    /* in order, or without a charset: GMime was right already */
+    { "Content-Disposition: attachment; filename*0*=UTF-8''%E6%8A%A5;\n"
+      " filename*1*=%E5%91%8A.pdf\n", NULL, NULL, "报告.pdf" },
+    { "Content-Disposition: attachment; filename*1=b.pdf; filename*0=a\n", NULL, NULL,
+      "ab.pdf" },
+};
+
+static void check_header_rows(const struct header_row *rows, gsize n)
+{
+    struct mt_limits lim = default_limits();
+
+    for (gsize i = 0; i < n; i++) {
+        for (int gmime = 0; gmime < 2; gmime++) {
+            gchar *msg = g_strdup_printf("%s\nbody\n", rows[i].header);
+            struct mt_mime_result r;
+            struct seen s;
+
+            g_test_message("row %u, %s", (unsigned)i, gmime ? "GMime" : "fast path");
+            mt_mime_force_gmime = gmime;
+            parse_with(msg, strlen(msg), &lim, &r, &s);
+            mt_mime_force_gmime = false;
+            g_assert_cmpstr(r.headers.subject, ==, rows[i].subject);
+            g_assert_cmpstr(r.headers.from, ==, rows[i].from);
+            g_assert_cmpuint(r.nparts, ==, 1);
+            g_assert_cmpstr(r.parts[0].filename, ==, rows[i].filename);
+            mt_mime_result_clear(&r);
+            g_free(msg);
+        }
+    }
+}
+
+static void test_headers_split_words(void)
+{
+    check_header_rows(split_words, G_N_ELEMENTS(split_words));
+}
+
+static void test_rfc2231_out_of_order(void)
+{
+    check_header_rows(sections, G_N_ELEMENTS(sections));
+}
+
 /* ---- parts ------------------------------------------------------------- */
 
 static void test_rfc2231_filenames(void)
@@ -793,8 +872,10 @@ int main(int argc, char **argv)
 
     g_test_add_func("/mime/headers/charsets", test_headers_charsets);
     g_test_add_func("/mime/headers/raw-8bit", test_headers_raw_8bit);
+    g_test_add_func("/mime/headers/split-words", test_headers_split_words);
     g_test_add_func("/mime/headers/only", test_headers_only);
     g_test_add_func("/mime/parts/rfc2231-filenames", test_rfc2231_filenames);
+    g_test_add_func("/mime/parts/rfc2231-out-of-order", test_rfc2231_out_of_order);
     g_test_add_func("/mime/parts/nested-lf", test_nested_lf);
     g_test_add_func("/mime/parts/nested-crlf", test_nested_crlf);
     g_test_add_func("/mime/parts/message-rfc822", test_message_rfc822);

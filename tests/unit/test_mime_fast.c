@@ -95,6 +95,22 @@ static const struct {
      "To: \"Doe, John\" <j@example.test>, x@example.test,\n Team: a@b.test, c@d.test;\n"
      "Cc: undisclosed-recipients:;\n\nb\n"},
     {"unparsable address list", FALSE, "From: not an address at all\n\nb\n"},
+    /* encoded words that cut a character (mime_2047_join): the subject and
+     * the addresses are joined alike on both paths; a Content-Type or
+     * Content-Disposition with such words goes to GMime's parse */
+    {"subject and name with words cut mid-character", TRUE,
+     "From: =?GBK?B?1Q==?= =?GBK?B?xcj9?= <zhang@example.cn>\n"
+     "To: =?UTF-8?B?5L0=?=\n =?UTF-8?B?oA==?= <a@b.test>, c@d.test\n"
+     "Subject: x =?UTF-8?B?5L2g5Q==?= =?UTF-8?B?pb3kuJbnlYw=?= y\n\nb\n"},
+    {"file name in sections out of order", FALSE,
+     "Content-Type: text/plain\nContent-Disposition: attachment; "
+     "filename*1*=%E5%91%8A.pdf; filename*0*=UTF-8''%E6%8A%A5\n\nb\n"},
+    {"file name in sections in order", TRUE,
+     "Content-Type: text/plain\nContent-Disposition: attachment; "
+     "filename*0*=UTF-8''%E6%8A%A5; filename*1*=%E5%91%8A.pdf\n\nb\n"},
+    {"file name with words cut mid-character", FALSE,
+     "Content-Type: text/plain\nContent-Disposition: attachment; "
+     "filename=\"=?UTF-8?B?5oql5ZE=?= =?UTF-8?B?iuS5pi5wZGY=?=\"\n\nb\n"},
     /* simple address lists are formatted without GMime's parser: each
      * shape here must come out as GMime's parse gives it */
     {"simple addresses", TRUE,

@@ -216,6 +216,13 @@ static size_t mime_bomb_cut(const uint8_t *data, size_t len, uint32_t parts_max)
 
 /* ---- RFC 2047 words that split a character ------------------------------ */
 
+/* White space between encoded words, and around parameters (not NUL, which
+ * strchr would match). */
+static inline bool mime_ws(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
 struct mime_eword {
     size_t start, end;      /* "=?" .. "?=" inclusive */
     size_t cs, cslen;       /* the charset (with any *language) */
@@ -230,7 +237,10 @@ static bool mime_eword_at(const char *v, size_t n, size_t i, struct mime_eword *
 
     while (j < n && v[j] != '?' && v[j] > ' ' && v[j] < 0x7f)
         j++;
-    if (j == i + 2 || j + 2 >= n || v[j] != '?' || !strchr("BbQq", v[j + 1]) || v[j + 2] != '?')
+    if (j == i + 2 || j + 2 >= n || v[j] != '?' || v[j + 2] != '?')
+        return false;
+    char enc = g_ascii_toupper(v[j + 1]);
+    if (enc != 'B' && enc != 'Q')
         return false;
     for (k = j + 3; k + 1 < n && !(v[k] == '?' && v[k + 1] == '='); k++)
         if ((unsigned char)v[k] <= ' ')
@@ -243,7 +253,7 @@ static bool mime_eword_at(const char *v, size_t n, size_t i, struct mime_eword *
     w->cslen = j - (i + 2);
     w->text = j + 3;
     w->textlen = k - (j + 3);
-    w->b64 = v[j + 1] == 'B' || v[j + 1] == 'b';
+    w->b64 = enc == 'B';
     return true;
 }
 
@@ -256,7 +266,7 @@ static bool mime_eword_joins(const char *v, const struct mime_eword *a,
         g_ascii_strncasecmp(v + a->cs, v + b->cs, a->cslen) != 0)
         return false;
     for (size_t i = a->end; i < b->start; i++)
-        if (!strchr(" \t\r\n", v[i]))
+        if (!mime_ws(v[i]))
             return false;
     return true;
 }
@@ -288,7 +298,7 @@ char *mime_2047_join(const char *v, size_t n)
         size_t words = 1;
         for (;;) {
             size_t s = a.end;
-            while (s < n && strchr(" \t\r\n", v[s]))
+            while (s < n && mime_ws(v[s]))
                 s++;
             if (s + 1 >= n || v[s] != '=' || v[s + 1] != '?' || !mime_eword_at(v, n, s, &b) ||
                 !mime_eword_joins(v, &a, &b))
@@ -340,7 +350,7 @@ char *mime_2047_join(const char *v, size_t n)
 struct mime_param_seg {
     size_t start, len;  /* "name=value", trimmed */
     unsigned group;     /* index of the first parameter of its name */
-    unsigned long sec;  /* the section number, or the index when not sorted */
+    unsigned long sec;  /* the section number (0 for a parameter not sorted) */
     unsigned idx;
 };
 
@@ -400,9 +410,9 @@ char *mime_2231_sorted(const char *v)
             any = true;
         } else {
             size_t a = s, b = i;
-            while (a < b && strchr(" \t\r\n", v[a]))
+            while (a < b && mime_ws(v[a]))
                 a++;
-            while (b > a && strchr(" \t\r\n", v[b - 1]))
+            while (b > a && mime_ws(v[b - 1]))
                 b--;
             if (b > a) {
                 struct mime_param_seg g = { a, b - a, segs->len, 0, segs->len };
@@ -882,7 +892,6 @@ static void mime_message_data(const struct mime_ctx *c, GMimeMessage *m, struct 
     p->hash_due = true;
 }
 
-/* Fills one node; returns how many children it has to walk. */
 /* hd's value (a Content-Type or Content-Disposition) mended for GMime's
  * parameter parser: words that split characters joined
  * (mime_header_joined), continuations put in order (mime_2231_sorted);
@@ -890,10 +899,11 @@ static void mime_message_data(const struct mime_ctx *c, GMimeMessage *m, struct 
 static char *mime_param_value(GMimeHeader *hd)
 {
     char *j = mime_header_joined(hd), *s;
+    const char *v = j ? j : hd ? g_mime_header_get_value(hd) : NULL;
 
-    if (!hd)
+    if (!v)
         return NULL;
-    s = mime_2231_sorted(j ? j : g_mime_header_get_value(hd));
+    s = mime_2231_sorted(v);
     if (s) {
         g_free(j);
         return s;
@@ -936,6 +946,7 @@ static char *mime_mended_filename(GMimeObject *obj)
     return out;
 }
 
+/* Fills one node; returns how many children it has to walk. */
 static int mime_node(struct mime_ctx *c, GMimeObject *obj, char *path, unsigned depth,
                      struct mt_mime_part *p)
 {

@@ -445,6 +445,7 @@ static void ring_empty(struct mt_reasm *r, struct stream *s)
     s->hist_len = 0;
     s->hist_head = 0;
     if (s->hist_cap > HIST_KEEP) {
+        r->st.hist_held -= s->hist_cap;
         hist_release(r, s->hist, s->hist_cap);
         s->hist = NULL;
         s->hist_cap = 0;
@@ -474,6 +475,7 @@ static void ring_push(struct mt_reasm *r, struct stream *s, const uint8_t *p, ui
             memcpy(nb, s->hist + s->hist_head, k);
             memcpy(nb + k, s->hist, s->hist_len - k);
         }
+        r->st.hist_held += nc - s->hist_cap;
         hist_release(r, s->hist, s->hist_cap);
         s->hist = nb;
         s->hist_cap = nc;
@@ -652,8 +654,7 @@ static void deliver_gap(struct mt_reasm *r, struct flow *f, int side, uint32_t n
     r->ops.gap(r->ud, &f->pub, (enum mt_dir)side, s->off, n, pk);
     s->next += n;
     s->off += n;
-    s->hist_len = 0;
-    s->hist_head = 0;
+    ring_empty(r, s); /* nothing before the gap can be compared any more */
     refs_forget(s);
 }
 
@@ -969,6 +970,7 @@ static void stream_free(struct mt_reasm *r, struct stream *s)
     while (s->ooo_n)
         g_free(ooo_pop(s));
     ooo_shrink(s);
+    r->st.hist_held -= s->hist_cap;
     hist_release(r, s->hist, s->hist_cap);
 }
 

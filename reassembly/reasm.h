@@ -62,6 +62,7 @@ struct mt_reasm_stats {
     uint64_t gaps, gap_bytes;
     uint64_t conflicts;
     uint64_t hist_copied;         /* bytes copied into retransmission-check histories */
+    uint64_t hist_held;           /* bytes of history rings the flows hold now */
     uint64_t ignored;             /* segments without a flow and without SYN or data */
 };
 

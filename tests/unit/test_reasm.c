@@ -577,6 +577,34 @@ static void test_many_flows(void)
     g_rand_free(rnd);
 }
 
+/* A gap empties the history (what came before it cannot be compared with
+ * anything after): a large ring is given back then, as when everything is
+ * acknowledged, not kept by a flow that may stay idle for long. */
+static void test_history_gap_releases(void)
+{
+    struct mt_limits lim;
+    mt_limits_default(&lim);
+    lim.ooo_max = 4096; /* the gap: out-of-order bytes past it */
+    struct synth s = { .e = mt_engine_new(&lim, many_sink, NULL), .seq = { 1000, 5000 } };
+    const struct mt_reasm_stats *st = mt_engine_reasm_stats(s.e);
+    static char line[1000];
+    memset(line, 'a', sizeof(line) - 2);
+    memcpy(line + sizeof(line) - 2, "\r\n", 2);
+    synth_pkt(&s, MT_C2S, MT_TH_SYN, NULL, 0);
+    synth_pkt(&s, MT_S2C, MT_TH_SYN | MT_TH_ACK, NULL, 0);
+    for (int i = 0; i < 100; i++) /* 100,000 bytes the server never acknowledges */
+        synth_pkt(&s, MT_C2S, MT_TH_ACK | MT_TH_PSH, line, sizeof(line));
+    g_assert_cmpuint(st->hist_held, >=, 100000);
+    s.seq[MT_C2S] += 10; /* ten bytes lost, then more than ooo_max after them */
+    for (int i = 0; i < 5; i++)
+        synth_pkt(&s, MT_C2S, MT_TH_ACK | MT_TH_PSH, line, sizeof(line));
+    g_assert_cmpuint(st->gaps, ==, 1);
+    g_assert_cmpuint(st->hist_held, <=, 8192); /* only what followed the gap */
+    mt_engine_finish(s.e);
+    g_assert_cmpuint(st->hist_held, ==, 0);
+    mt_engine_free(s.e);
+}
+
 /* Out-of-order segments against a model: a stream cut into segments of 2
  * to 300 bytes, plus as many again at random places and lengths (up to
  * 600, so that one spans several buffered segments and the holes between
@@ -676,6 +704,7 @@ int main(int argc, char **argv)
     g_test_add_func("/reasm/closed flows in order", test_closed_order);
     g_test_add_func("/reasm/many flows", test_many_flows);
     g_test_add_func("/reasm/out-of-order segments against a model", test_ooo_model);
+    g_test_add_func("/reasm/history given back at a gap", test_history_gap_releases);
     g_test_add_func("/reasm/clock: one packet an hour ahead expires nothing", test_clock_stray_ahead);
     g_test_add_func("/reasm/clock: one packet an hour behind expires nothing", test_clock_stray_behind);
     g_test_add_func("/reasm/clock: a leap two packets confirm expires", test_clock_leap_confirmed);

@@ -214,7 +214,7 @@ static size_t mime_bomb_cut(const uint8_t *data, size_t len, uint32_t parts_max)
     return len;
 }
 
-/* ---- RFC 2047 words that split a character ------------------------------ */
+/* ---- RFC 2047 Base64 words GMime cannot join ---------------------------- */
 
 /* White space between encoded words, and around parameters (not NUL, which
  * strchr would match). */
@@ -501,7 +501,7 @@ static GMimeHeader *mime_find_header(GMimeObject *obj, const char *name, bool la
     return found;
 }
 
-/* A raw header value with the Base64 words that split characters joined
+/* A raw header value with the padded Base64 words joined
  * (mime_2047_join), still encoded; NULL when it has none. */
 static char *mime_raw_joined(GMimeHeader *hd)
 {
@@ -513,7 +513,7 @@ static char *mime_raw_joined(GMimeHeader *hd)
 }
 
 /* hd's value, unfolded and decoded as GMime decodes it, but with the words
- * that split characters joined first: the value the fast path gives
+ * joined first (mime_2047_join): the value the fast path gives
  * (mime_fast.c, fast_value); NULL when hd has no such words, and GMime's
  * own value stands. */
 static char *mime_header_joined(GMimeHeader *hd)
@@ -893,7 +893,7 @@ static void mime_message_data(const struct mime_ctx *c, GMimeMessage *m, struct 
 }
 
 /* hd's value (a Content-Type or Content-Disposition) mended for GMime's
- * parameter parser: words that split characters joined
+ * parameter parser: padded Base64 words joined
  * (mime_header_joined), continuations put in order (mime_2231_sorted);
  * NULL when it needs neither. */
 static char *mime_param_value(GMimeHeader *hd)

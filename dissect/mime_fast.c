@@ -648,7 +648,7 @@ static bool fast_entity(struct fast *f, size_t start, size_t end, bool top, size
     if ((e.raw[FH_CT] && fast_2047_ragged(e.raw[FH_CT], e.rawlen[FH_CT])) ||
         (e.raw[FH_CD] && fast_2047_ragged(e.raw[FH_CD], e.rawlen[FH_CD])) ||
         (e.raw[FH_CTE] && fast_2047_ragged(e.raw[FH_CTE], e.rawlen[FH_CTE])))
-        goto out; /* words cut mid-character: mime.c mends the file name only */
+        goto out; /* padded words to join: mime.c mends the file name only */
     if (e.raw[FH_CT]) {
         char *r = fast_value(e.raw[FH_CT], e.rawlen[FH_CT]);
         if (fast_2231_unsorted(r)) {

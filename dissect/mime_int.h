@@ -35,11 +35,11 @@ char *mime_text_utf8(const uint8_t *data, size_t len, const char *charset);
 /* An address list as display text, decoded. */
 void mime_append_list(GString *out, InternetAddressList *list);
 
-/* RFC 2047 section 5 wants each encoded word to hold whole characters, but
- * some mailers cut a long text into Base64 words at any byte
- * ("=?GBK?B?1g==?= =?GBK?B?0M7E08q8/g==?=" for 中文邮件).  GMime decodes
- * adjacent words of one charset as one Base64 text, and the padding of a
- * word inside it spoils the rest: that value decodes to nothing.  Returns
+/* GMime decodes adjacent Base64 encoded words of one charset as one Base64
+ * text, and the padding of a word inside it spoils the rest: "café crème"
+ * in two padded words, each of whole characters as RFC 2047 section 5
+ * wants, decodes to "café"; and words that some mailers cut at any byte
+ * ("=?GBK?B?1g==?= =?GBK?B?0M7E08q8/g==?=" for 中文邮件) to nothing.  Returns
  * v[0..n) with each such run (Base64 words of one charset with only white
  * space between them, one before the last padded or not a whole number of
  * groups) replaced by one word holding the same bytes, which GMime decodes

@@ -771,6 +771,8 @@ static void ooo_reserve(struct stream *s, uint32_t k)
     }
 }
 
+/* A new segment of the bytes [from, to) of the packet's [seq, ...) at p (or
+ * of a hole), counted against ooo_max; the caller places it. */
 static struct seg *ooo_piece(struct stream *s, uint32_t from, uint32_t to, uint32_t seq,
                              const uint8_t *p, bool hole)
 {

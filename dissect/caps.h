@@ -80,6 +80,12 @@
  * happen to hold such lines.  Past this the rest of the input cannot add
  * parts that would be kept anyway. */
 #define MT_CAP_MIME_DELIM_LINES(parts) ((uint64_t)(parts) * 8u + 1024u)
+/* steps GMime's RFC 2047 decoder may take on one header field: it looks
+ * for the "?=" closing each "=?charset?B?" from that point on, to the end
+ * of the field if there is none, so a field of many unclosed word starts
+ * costs the square of its length (a 280 KB Subject: 8 s).  A field past
+ * this (counted the same way) and what follows it are not handed to GMime. */
+#define MT_CAP_EWORD_STEPS       16777216u
 #define MT_CAP_MIME_FAST_DEPTH   16u     /* nesting the fast path follows; deeper: full parse */
 #define MT_CAP_MIME_FAST_PARAMS  8u      /* parameters of a value the fast path reads; more: GMime */
 

@@ -214,6 +214,106 @@ static size_t mime_bomb_cut(const uint8_t *data, size_t len, uint32_t parts_max)
     return len;
 }
 
+/* The length of the encoded word's start "=?charset?E?" at d[i] (d[i] is
+ * '=' and d[i+1] '?'), or 0. */
+static size_t mime_eword_start(const char *d, size_t i, size_t end)
+{
+    size_t j = i + 2;
+
+    while (j < end && d[j] != '?' && d[j] > ' ' && d[j] < 0x7f)
+        j++;
+    if (j == i + 2 || j + 2 >= end || d[j] != '?' || d[j + 2] != '?' ||
+        !strchr("BbQq", d[j + 1] ? d[j + 1] : 'x'))
+        return 0;
+    return j + 3 - i;
+}
+
+/* GMime's steps for the field d[a..b): from each word start to the next
+ * "?=" after it, or to the end of the field. */
+static uint64_t mime_eword_steps(const char *d, size_t a, size_t b)
+{
+    uint64_t steps = 0;
+    size_t close = b; /* the first "?=" at or after i + 1 */
+
+    for (size_t i = b; i-- > a;) {
+        if (d[i] == '?' && i + 1 < b && d[i + 1] == '=')
+            close = i;
+        if (d[i] == '=' && i + 1 < b && d[i + 1] == '?') {
+            size_t w = mime_eword_start(d, i, b);
+            if (w) {
+                size_t c = close;
+                if (c < i + w) { /* the "?=" is inside the start: look past it */
+                    const char *q = i + w < b ? memmem(d + i + w, b - i - w, "?=", 2) : NULL;
+                    c = q ? (size_t)(q - d) : b;
+                }
+                steps += c - i;
+            }
+        }
+    }
+    return steps;
+}
+
+/* Whether the field d[a..b) costs GMime more than MT_CAP_EWORD_STEPS. */
+static bool mime_eword_heavy(const char *d, size_t a, size_t b)
+{
+    return memmem(d + a, b - a, "=?", 2) && mime_eword_steps(d, a, b) > MT_CAP_EWORD_STEPS;
+}
+
+/* Scans the header block at d[pos..) (to its empty line, or len): the
+ * start of its first field past MT_CAP_EWORD_STEPS, or len; *next is set
+ * past the block. */
+static size_t mime_eword_block(const char *d, size_t pos, size_t len, size_t *next)
+{
+    size_t field = SIZE_MAX;
+
+    while (pos < len) {
+        const char *nl = memchr(d + pos, '\n', len - pos);
+        size_t after = nl ? (size_t)(nl - d) + 1 : len;
+        bool blank = d[pos] == '\n' || (after - pos == 2 && d[pos] == '\r');
+        bool cont = !blank && (d[pos] == ' ' || d[pos] == '\t');
+        if (field != SIZE_MAX && !cont) { /* the field before ends here */
+            if (mime_eword_heavy(d, field, pos))
+                return field;
+            field = SIZE_MAX;
+        }
+        if (blank) {
+            *next = after;
+            return len;
+        }
+        if (!cont)
+            field = pos;
+        pos = after;
+    }
+    *next = len;
+    if (field != SIZE_MAX && mime_eword_heavy(d, field, len))
+        return field;
+    return len;
+}
+
+/* Where to cut the input so that no header field GMime decodes costs more
+ * than MT_CAP_EWORD_STEPS (see caps.h): the start of the first such field,
+ * or len.  The header blocks looked at are the message's own and those
+ * after each line starting with "--" (a delimiter, or taken for one);
+ * bodies are skipped as mime_bomb_cut skips them, by memchr for '-'. */
+static size_t mime_eword_cut(const uint8_t *data, size_t len)
+{
+    const char *d = (const char *)data;
+    size_t pos = 0;
+
+    for (;;) {
+        size_t cut = mime_eword_block(d, pos, len, &pos);
+        if (cut < len)
+            return cut;
+        pos = mime_dash_line(d, pos, len);
+        if (pos >= len)
+            return len;
+        const char *nl = memchr(d + pos, '\n', len - pos);
+        if (!nl)
+            return len;
+        pos = (size_t)(nl - d) + 1; /* the block after the "--" line */
+    }
+}
+
 /* ---- RFC 2047 Base64 words GMime cannot join ---------------------------- */
 
 /* White space between encoded words, and around parameters (not NUL, which
@@ -862,7 +962,7 @@ static GMimeMessage *mime_parse_inner(struct mime_ctx *c, const uint8_t *data, s
     GMimeParserOptions *opts = g_mime_parser_options_new();
     g_mime_parser_options_set_fallback_charsets(opts, mime_fallback_charsets);
     g_mime_parser_options_set_warning_callback(opts, mime_parser_warning, c);
-    size_t feed = mime_bomb_cut(data, len, c->lim->mime_parts_max);
+    size_t feed = mime_eword_cut(data, mime_bomb_cut(data, len, c->lim->mime_parts_max));
     GMimeStream *stream = g_mime_stream_mem_new_with_buffer((const char *)data, feed);
     GMimeParser *parser = g_mime_parser_new_with_stream(stream);
     g_mime_parser_set_persist_stream(parser, FALSE);
@@ -1158,8 +1258,8 @@ bool mt_mime_parse_fast(const uint8_t *data, size_t len, const struct mt_limits 
     if (!data || len == 0)
         return false;
     mt_mime_global_init();
-    if (!mime_fast_fits(lim, len, mime_header_len(data, len),
-                        mime_bomb_cut(data, len, lim->mime_parts_max)))
+    size_t feed = mime_bomb_cut(data, len, lim->mime_parts_max);
+    if (!mime_fast_fits(lim, len, mime_header_len(data, len), mime_eword_cut(data, feed)))
         return false;
     if (!mime_fast_parse(&c, data, len, out))
         return false;
@@ -1198,6 +1298,16 @@ static void mime_parse_tree(const uint8_t *data, size_t len, const struct mt_lim
                    "more than %" G_GUINT64_FORMAT " boundary lines, input cut at byte %zu",
                    MT_CAP_MIME_DELIM_LINES(lim->mime_parts_max), feed);
         mime_anomaly_once(&c, MT_AN_MIME_PARTS, c.detail);
+    }
+    {
+        size_t ecut = mime_eword_cut(data, feed);
+        if (ecut < feed) {
+            g_snprintf(c.detail, sizeof c.detail,
+                       "a header field of unclosed encoded words (more than %u decoding "
+                       "steps), input cut at byte %zu", MT_CAP_EWORD_STEPS, ecut);
+            mime_anomaly_once(&c, MT_AN_HEADER_TOO_LARGE, c.detail);
+            feed = ecut;
+        }
     }
     if (feed > UINT32_MAX) /* GByteArray lengths are guint */
         feed = UINT32_MAX;

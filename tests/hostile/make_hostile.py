@@ -219,6 +219,22 @@ def case_mime_depth_10000(p, normal):
     send_message(s, body)
 
 
+def case_ewords_unclosed(p, normal):
+    """A message whose Subject is 2 MB of encoded-word starts that never
+    close ("=?c?B?A=?c?B?A...", folded), then a part with an attachment.
+    GMime's RFC 2047 decoder looks for the "?=" of each start to the end of
+    the field: 280 KB took it 8 s, and the time grows with the square (this
+    one: several minutes).  MT_CAP_EWORD_STEPS cuts GMime's input before
+    the field."""
+    line = b" " + b"=?c?B?A" * 10 + b"\r\n"
+    body = (b"From: a@hostile.test\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: text/plain\r\nSubject:" + line * (2 * 1024 * 1024 // len(line)) +
+            b"\r\nbody\r\n")
+    s = smtp_start(p)
+    normal()
+    send_message(s, body)
+
+
 def case_mime_parts_100k(p, normal):
     """A multipart message with 100,000 parts."""
     parts = [b"From: a@hostile.test\r\nSubject: wide\r\nMIME-Version: 1.0\r\n"
@@ -365,6 +381,7 @@ CASES = {
     "overlap_conflict": case_overlap_conflict,
     "ooo_tiny_segments": case_ooo_tiny_segments,
     "ooo_wide_segments": case_ooo_wide_segments,
+    "ewords_unclosed": case_ewords_unclosed,
     "nul_bare": case_nul_bare,
     "compress_flood_10k": case_compress_flood_10k,
 }

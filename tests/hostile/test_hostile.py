@@ -45,6 +45,7 @@ CASES = {
     "overlap_conflict": (["overlap_conflict"], 64 * MB, 60),
     "ooo_tiny_segments": (["ooo_overflow"], 64 * MB, 60),
     "ooo_wide_segments": (["ooo_overflow"], 64 * MB, 30),
+    "ewords_unclosed": (["header_too_large"], 64 * MB, 60),
     "nul_bare": (["nul_byte", "bare_lf", "bare_cr"], 64 * MB, 60),
     "compress_flood_10k": (["compress_limit"], 448 * MB, 60),
 }

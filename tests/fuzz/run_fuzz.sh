@@ -8,8 +8,9 @@
 #     making that check recoverable: see fuzz.cmake)
 # -k  keep going after a crash (libFuzzer -fork=1 -ignore_crashes=1 ...; one
 #     child process at a time) to collect every distinct finding of a long run
-# -b  a build directory configured with CC=clang -DMAILTAP_FUZZ=ON; without
-#     it one is configured and built under OUT_DIR
+# -b  a build directory configured with CC=clang -DMAILTAP_FUZZ=ON (its
+#     harnesses are brought up to date first); without it one is configured
+#     and built under OUT_DIR
 # -o  where the grown corpora, crash artifacts and logs go (default: a
 #     temporary directory, removed at the end unless something was found)
 # HARNESS: capture dissect sasl mime imap_tok (default: every one built)
@@ -63,6 +64,11 @@ if [ -z "$build" ]; then
     fi
     grep -q "MAILTAP_LIBFUZZER_WORKS:INTERNAL=1" "$build/CMakeCache.txt" ||
         skip "clang cannot link -fsanitize=fuzzer (apt-get install libclang-rt-14-dev)"
+fi
+# built here or given with -b: either way the harnesses must be of the
+# sources as they are now (a -b directory left from an earlier run would
+# otherwise fuzz the code of then)
+if [ -f "$build/CMakeCache.txt" ]; then
     targets=()
     for h in capture dissect sasl mime imap_tok; do
         [ -f "$here/fuzz_$h.c" ] && targets+=("fuzz_$h")

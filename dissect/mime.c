@@ -222,10 +222,10 @@ static size_t mime_eword_start(const char *d, size_t i, size_t end)
 
     while (j < end && d[j] != '?' && d[j] > ' ' && d[j] < 0x7f)
         j++;
-    if (j == i + 2 || j + 2 >= end || d[j] != '?' || d[j + 2] != '?' ||
-        !strchr("BbQq", d[j + 1] ? d[j + 1] : 'x'))
+    if (j == i + 2 || j + 2 >= end || d[j] != '?' || d[j + 2] != '?')
         return 0;
-    return j + 3 - i;
+    char enc = g_ascii_toupper(d[j + 1]);
+    return enc == 'B' || enc == 'Q' ? j + 3 - i : 0;
 }
 
 /* GMime's steps for the field d[a..b): from each word start to the next
@@ -333,16 +333,11 @@ struct mime_eword {
 /* The encoded word at v[i] ("=?"), or false. */
 static bool mime_eword_at(const char *v, size_t n, size_t i, struct mime_eword *w)
 {
-    size_t j = i + 2, k;
+    size_t pw = mime_eword_start(v, i, n), k; /* "=?charset?E?" */
 
-    while (j < n && v[j] != '?' && v[j] > ' ' && v[j] < 0x7f)
-        j++;
-    if (j == i + 2 || j + 2 >= n || v[j] != '?' || v[j + 2] != '?')
+    if (!pw)
         return false;
-    char enc = g_ascii_toupper(v[j + 1]);
-    if (enc != 'B' && enc != 'Q')
-        return false;
-    for (k = j + 3; k + 1 < n && !(v[k] == '?' && v[k + 1] == '='); k++)
+    for (k = i + pw; k + 1 < n && !(v[k] == '?' && v[k + 1] == '='); k++)
         if ((unsigned char)v[k] <= ' ')
             return false;
     if (k + 1 >= n)
@@ -350,10 +345,10 @@ static bool mime_eword_at(const char *v, size_t n, size_t i, struct mime_eword *
     w->start = i;
     w->end = k + 2;
     w->cs = i + 2;
-    w->cslen = j - (i + 2);
-    w->text = j + 3;
-    w->textlen = k - (j + 3);
-    w->b64 = enc == 'B';
+    w->cslen = pw - 5;
+    w->text = i + pw;
+    w->textlen = k - (i + pw);
+    w->b64 = g_ascii_toupper(v[i + pw - 2]) == 'B';
     return true;
 }
 

@@ -299,9 +299,19 @@ static size_t dot_run_end_crlf(const uint8_t *p, size_t i, size_t n, uint8_t pre
     }
 }
 
+/* crlf_dots: a "." line next to a bare LF ends here, its LF the message's
+ * own; counted in bare_dots for the caller to report. */
+static void dot_bare_line(struct mt_msgbuf *m, uint8_t next)
+{
+    static const uint8_t lf = '\n';
+    m->bare_dots++;
+    mt_msgbuf_append(m, &lf, 1);
+    m->dstate = next;
+}
+
 size_t mt_msgbuf_dotbody(struct mt_msgbuf *m, const uint8_t *p, size_t n, bool *done)
 {
-    static const uint8_t cr = '\r', lf = '\n';
+    static const uint8_t cr = '\r';
     size_t i = 0;
     *done = false;
     while (i < n) {
@@ -345,9 +355,7 @@ size_t mt_msgbuf_dotbody(struct mt_msgbuf *m, const uint8_t *p, size_t n, bool *
             break;
         case MT_DOT_BDOT: /* crlf_dots, a dot after a bare LF, kept */
             if (p[i] == '\n') { /* "\n.\n" */
-                m->bare_dots++;
-                mt_msgbuf_append(m, &lf, 1);
-                m->dstate = MT_DOT_BLF;
+                dot_bare_line(m, MT_DOT_BLF);
                 i++;
             } else if (p[i] == '\r') {
                 m->dstate = MT_DOT_BDOTCR;
@@ -360,9 +368,7 @@ size_t mt_msgbuf_dotbody(struct mt_msgbuf *m, const uint8_t *p, size_t n, bool *
         case MT_DOT_BDOTCR: /* crlf_dots, "\n.\r" kept so far but the CR */
             mt_msgbuf_append(m, &cr, 1);
             if (p[i] == '\n') { /* "\n.\r\n" */
-                m->bare_dots++;
-                mt_msgbuf_append(m, &lf, 1);
-                m->dstate = MT_DOT_BOL;
+                dot_bare_line(m, MT_DOT_BOL);
                 i++;
             } else {
                 m->dstate = MT_DOT_MID;
@@ -384,9 +390,7 @@ size_t mt_msgbuf_dotbody(struct mt_msgbuf *m, const uint8_t *p, size_t n, bool *
                 i++;
             } else if (p[i] == '\n' && m->crlf_dots) {
                 /* "\r\n.\n": the dot starts a line that goes on (stuffing) */
-                m->bare_dots++;
-                mt_msgbuf_append(m, &lf, 1);
-                m->dstate = MT_DOT_BLF;
+                dot_bare_line(m, MT_DOT_BLF);
                 i++;
             } else if (p[i] == '\n') { /* ".\n": tolerated terminator */
                 m->dstate = MT_DOT_BOL;

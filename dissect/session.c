@@ -504,9 +504,7 @@ static int detect(struct mt_sess *s, bool final, bool *swap)
      * neither answers with a reply code) */
     bool s_code = sline && sl >= 4 && g_ascii_isdigit(sbuf[0]) && g_ascii_isdigit(sbuf[1]) &&
                   g_ascii_isdigit(sbuf[2]) && (sbuf[3] == ' ' || sbuf[3] == '-');
-    if (s_code && !cline && final)
-        return MT_PROTO_SMTP;
-    if (s_code && c_shared)
+    if (s_code && ((!cline && final) || c_shared))
         return MT_PROTO_SMTP;
     if (final || (cline && sline) || cn >= MT_CAP_DETECT_BYTES || sn >= MT_CAP_DETECT_BYTES) {
         /* nothing in the content decides: a command both protocols share

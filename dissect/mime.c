@@ -487,8 +487,11 @@ char *mime_2231_sorted(const char *v)
     bool quoted = false, any = false;
     char *out = NULL;
 
-    if (!strchr(v, '*'))
-        return NULL;
+    const char *star = v;
+    while ((star = strchr(star, '*')) && !g_ascii_isdigit(star[1]))
+        star++;
+    if (!star)
+        return NULL; /* no "name*N": no sections */
     segs = g_array_new(FALSE, FALSE, sizeof(struct mime_param_seg));
     /* split at the semicolons outside quoted strings; v[0..head) the type */
     for (size_t s = 0;; i++) {

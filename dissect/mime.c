@@ -314,7 +314,7 @@ static size_t mime_eword_cut(const uint8_t *data, size_t len)
     }
 }
 
-/* ---- RFC 2047 Base64 words GMime cannot join ---------------------------- */
+/* ---- RFC 2047 words GMime cannot join ----------------------------------- */
 
 /* White space between encoded words, and around parameters (not NUL, which
  * strchr would match). */
@@ -352,13 +352,12 @@ static bool mime_eword_at(const char *v, size_t n, size_t i, struct mime_eword *
     return true;
 }
 
-/* Whether b continues a's run: both Base64, one charset, only white
- * space between them. */
+/* Whether b continues a's run: one charset, only white space between
+ * them (either encoding). */
 static bool mime_eword_joins(const char *v, const struct mime_eword *a,
                              const struct mime_eword *b)
 {
-    if (!a->b64 || !b->b64 || a->cslen != b->cslen ||
-        g_ascii_strncasecmp(v + a->cs, v + b->cs, a->cslen) != 0)
+    if (a->cslen != b->cslen || g_ascii_strncasecmp(v + a->cs, v + b->cs, a->cslen) != 0)
         return false;
     for (size_t i = a->end; i < b->start; i++)
         if (!mime_ws(v[i]))
@@ -370,6 +369,45 @@ static bool mime_eword_joins(const char *v, const struct mime_eword *a,
 static bool mime_eword_ragged(const char *v, const struct mime_eword *w)
 {
     return w->textlen % 4 != 0 || memchr(v + w->text, '=', w->textlen) != NULL;
+}
+
+/* Appends the bytes of the Q-encoded text t[0..n) to out, as GMime reads
+ * it: '_' is a space, "=XX" a byte, an '=' not followed by two hex digits
+ * is kept as it is; *state (0, or 1 after '=', or 0x100 | the hex digit
+ * after "=X") carries an escape cut at the word's end into the next Q
+ * word, and an escape still open when the run's Q words end is dropped. */
+static void mime_q_bytes(const char *t, size_t n, GByteArray *out, unsigned *state)
+{
+    for (size_t i = 0; i < n; i++) {
+        guint8 c = (guint8)t[i];
+        if (*state) {
+            int hi = *state > 1 ? g_ascii_xdigit_value((char)(*state & 0xff)) : -1;
+            int lo = g_ascii_xdigit_value((char)c);
+            if (lo >= 0 && *state == 1) {
+                *state = 0x100 | c;
+                continue;
+            }
+            if (lo >= 0) {
+                guint8 byte = (guint8)(hi << 4 | lo);
+                g_byte_array_append(out, &byte, 1);
+                *state = 0;
+                continue;
+            }
+            /* not an escape: the '=' (and its digit) as they were */
+            g_byte_array_append(out, (const guint8 *)"=", 1);
+            if (hi >= 0) {
+                guint8 d = (guint8)(*state & 0xff);
+                g_byte_array_append(out, &d, 1);
+            }
+            *state = 0;
+        }
+        if (c == '=')
+            *state = 1;
+        else {
+            guint8 byte = c == '_' ? ' ' : c;
+            g_byte_array_append(out, &byte, 1);
+        }
+    }
 }
 
 char *mime_2047_join(const char *v, size_t n)
@@ -387,9 +425,11 @@ char *mime_2047_join(const char *v, size_t n)
             i += 2;
             continue;
         }
-        /* the run of words joining a; ragged: one before the last is */
+        /* the run of words joining a; ragged: a Base64 word before the
+         * last is; mixed: Base64 and Q words, which GMime converts to UTF-8
+         * apart (a character cut between them is lost) */
         struct mime_eword first = a;
-        bool ragged = false;
+        bool ragged = false, has_b = a.b64, has_q = !a.b64;
         size_t words = 1;
         for (;;) {
             size_t s = a.end;
@@ -398,23 +438,31 @@ char *mime_2047_join(const char *v, size_t n)
             if (s + 1 >= n || v[s] != '=' || v[s + 1] != '?' || !mime_eword_at(v, n, s, &b) ||
                 !mime_eword_joins(v, &a, &b))
                 break;
-            ragged |= mime_eword_ragged(v, &a);
+            ragged |= a.b64 && mime_eword_ragged(v, &a);
+            has_b |= b.b64;
+            has_q |= !b.b64;
             words++;
             a = b;
         }
-        if (words > 1 && ragged) {
-            /* each word's bytes on their own, then all of them as one word */
+        if (words > 1 && (ragged || (has_b && has_q))) {
+            /* each Base64 word's bytes on their own, a row of Q words' as
+             * GMime reads them, then all of them as one word */
             GByteArray *bytes = g_byte_array_new();
             size_t at = first.start;
+            unsigned qstate = 0;
             struct mime_eword w;
             while (at < a.end && mime_eword_at(v, n, at, &w)) {
-                gint state = 0;
-                guint save = 0;
-                guint len = bytes->len;
-                g_byte_array_set_size(bytes, len + (guint)(w.textlen / 4 * 3 + 3));
-                gsize got = g_base64_decode_step(v + w.text, w.textlen, bytes->data + len,
-                                                 &state, &save);
-                g_byte_array_set_size(bytes, len + (guint)got);
+                if (w.b64) {
+                    gint state = 0;
+                    guint save = 0;
+                    guint len = bytes->len;
+                    qstate = 0;
+                    g_byte_array_set_size(bytes, len + (guint)(w.textlen / 4 * 3 + 3));
+                    gsize got = g_base64_decode_step(v + w.text, w.textlen, bytes->data + len,
+                                                     &state, &save);
+                    g_byte_array_set_size(bytes, len + (guint)got);
+                } else
+                    mime_q_bytes(v + w.text, w.textlen, bytes, &qstate);
                 at = w.end;
                 while (at < a.end && v[at] != '=')
                     at++;

@@ -210,7 +210,7 @@ static bool fast_2231_unsorted(const char *v)
     return s != NULL;
 }
 
-/* Whether a raw value holds Base64 words that mime_2047_join would join. */
+/* Whether a raw value holds encoded words that mime_2047_join would join. */
 static bool fast_2047_ragged(const char *raw, size_t n)
 {
     char *j;

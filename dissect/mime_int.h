@@ -39,11 +39,16 @@ void mime_append_list(GString *out, InternetAddressList *list);
  * text, and the padding of a word inside it spoils the rest: "café crème"
  * in two padded words, each of whole characters as RFC 2047 section 5
  * wants, decodes to "café"; and words that some mailers cut at any byte
- * ("=?GBK?B?1g==?= =?GBK?B?0M7E08q8/g==?=" for 中文邮件) to nothing.  Returns
- * v[0..n) with each such run (Base64 words of one charset with only white
- * space between them, one before the last padded or not a whole number of
- * groups) replaced by one word holding the same bytes, which GMime decodes
- * whole; NULL when v has no such run. */
+ * ("=?GBK?B?1g==?= =?GBK?B?0M7E08q8/g==?=" for 中文邮件) to nothing.  And
+ * where Base64 and Q words of one charset follow each other, GMime
+ * converts each encoding's words to UTF-8 apart, so a character cut
+ * between them is lost and the rest of a GBK run is read out of step
+ * ("=?GBK?Q?=D6?= =?GBK?B?0M7E08q8/g==?=" gave 形挠始).  Returns v[0..n)
+ * with each such run (words of one charset with only white space between
+ * them, a Base64 one before the last padded or not a whole number of
+ * groups, or both encodings in the run) replaced by one Base64 word
+ * holding the same bytes, which GMime decodes whole; NULL when v has no
+ * such run. */
 char *mime_2047_join(const char *v, size_t n);
 
 /* RFC 2231 lets a parameter's sections come in any order, but GMime takes

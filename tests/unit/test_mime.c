@@ -226,6 +226,24 @@ static const struct header_row split_words[] = {
       NULL, NULL, "报告书.pdf" },
     { "Content-Type: application/pdf;\n name=\"=?UTF-8?B?5oql5ZE=?= =?UTF-8?B?iuS5pi5wZGY=?=\"\n",
       NULL, NULL, "报告书.pdf" },
+    /* Base64 and Q words of one charset, a character cut between them:
+     * GMime alone converted each encoding's words apart, "??" for é and
+     * 形挠始 (the rest read out of step) for 中文邮件 */
+    { "Subject: =?UTF-8?Q?caf=C3?= =?UTF-8?B?qSBjcsOobWU=?=\n", "café crème", NULL, NULL },
+    { "Subject: =?GBK?Q?=D6?= =?GBK?B?0M7E08q8/g==?=\n", "中文邮件", NULL, NULL },
+    { "Subject: =?GBK?B?1tA=?= =?gbk?Q?=CE?=\n =?GBK?Q?=C4_?= =?GBK?B?08q8/g==?=\n",
+      "中文 邮件", NULL, NULL },
+    /* an escape cut between two Q words, '=' not before two hex digits,
+     * then a Base64 word: as GMime reads the Q words */
+    { "Subject: =?UTF-8?Q?a=4?= =?UTF-8?Q?1=ZZ_=C3?= =?UTF-8?B?qQ==?=\n", "aA=ZZ é", NULL,
+      NULL },
+    { "From: =?GBK?Q?=D5?= =?GBK?B?xcj9?= <zhang@example.cn>\n", NULL,
+      "张三 <zhang@example.cn>", NULL },
+    { "Content-Disposition: attachment;\n"
+      " filename=\"=?UTF-8?B?5oql?= =?UTF-8?Q?=E5=91=8A.pdf?=\"\n",
+      NULL, NULL, "报告.pdf" },
+    /* Q words alone: GMime reads them as one already, nothing changed */
+    { "Subject: =?UTF-8?Q?caf=C3?= =?UTF-8?Q?=A9?=\n", "café", NULL, NULL },
 };
 
 /* RFC 2231 sections in any order (section 3 allows it); GMime alone kept

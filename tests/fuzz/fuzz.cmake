@@ -8,7 +8,7 @@
 # (tests/fuzz/run_fuzz.sh runs them).
 
 set(MAILTAP_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR})
-set(MAILTAP_FUZZ_HARNESSES capture dissect sasl mime)
+set(MAILTAP_FUZZ_HARNESSES capture dissect sasl mime output)
 # The IMAP tokenizer harness joins once dissect/imap_tok.h exists.
 if(EXISTS ${CMAKE_SOURCE_DIR}/dissect/imap_tok.h AND EXISTS ${MAILTAP_FUZZ_DIR}/fuzz_imap_tok.c)
   list(APPEND MAILTAP_FUZZ_HARNESSES imap_tok)
@@ -17,8 +17,13 @@ endif()
 foreach(h ${MAILTAP_FUZZ_HARNESSES})
   add_executable(replay_${h} ${MAILTAP_FUZZ_DIR}/fuzz_${h}.c ${MAILTAP_FUZZ_DIR}/replay_main.c)
   target_link_libraries(replay_${h} PRIVATE mailtap_engine)
+  # output reads dissect's input format, and its seeds
+  set(seeds ${h})
+  if(h STREQUAL "output")
+    set(seeds dissect)
+  endif()
   add_test(NAME fuzz.replay.${h}
-           COMMAND replay_${h} ${MAILTAP_FUZZ_DIR}/corpus/${h} ${MAILTAP_FUZZ_DIR}/regressions/${h})
+           COMMAND replay_${h} ${MAILTAP_FUZZ_DIR}/corpus/${seeds} ${MAILTAP_FUZZ_DIR}/regressions/${h})
   # LeakSanitizer: a leak in a replayed input fails the test, as in fuzzing.
   set_tests_properties(fuzz.replay.${h} PROPERTIES
     ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")

@@ -496,6 +496,23 @@ def synthetic_dialogues():
         (0, "A3 ID (\"name\" \"client\" \"version\" NIL)\r\n"), (1, "* ID NIL\r\nA3 OK\r\n"),
         (0, "A4 IDLE\r\n"), (1, "+ idling\r\n* 2 EXISTS\r\n"), (0, "DONE\r\n"),
         (1, "A4 OK\r\n"), (0, "A5 STARTTLS\r\n"), (1, "A5 OK begin TLS\r\n")))
+    # what an output must not pass on as it is: terminal escapes, a bidi
+    # override, markup that would close the HTML report's data blocks, a
+    # file name climbing out of the extraction directory (fuzz_output.c)
+    hostile = ("From: =?UTF-8?Q?=1B]0;x=07Eve?= <eve@example.test>\r\n"
+               "Subject: =?UTF-8?B?" + b64("\u202egnp.exe</script><!--\x1b[2J".encode()).decode() +
+               "?=\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+               "--b\r\nContent-Type: text/html\r\n\r\n<script>alert(1)</script>\r\n"
+               "--b\r\nContent-Type: application/octet-stream\r\n"
+               "Content-Disposition: attachment; filename=\"../../\x1b[31m\u202ex.sh\"\r\n"
+               "\r\nhi\r\n--b--\r\n").encode()
+    d["smtp-hostile-text"] = (25, GREET_NONE, crlf(
+        (1, "220 mx\x1b[31m</script>\u2028\x9b ESMTP\r\n"), (0, "EHLO \x1b[2J\xc3(\r\n"),
+        (1, "250-mx\r\n250 AUTH PLAIN\r\n"),
+        (0, "AUTH PLAIN " + b64("\0\x1b]0;\u202eroot\0pw</script>".encode()).decode() + "\r\n"),
+        (1, "235 ok\r\n"), (0, "MAIL FROM:<\x07@x>\r\n"), (1, "250 ok\r\n"),
+        (0, "RCPT TO:<b@\u2066d>\r\n"), (1, "250 ok\r\n"), (0, "DATA\r\n"), (1, "354 go\r\n"),
+        (0, hostile + b".\r\n"), (1, "250 queued\r\n"), (0, "QUIT\r\n"), (1, "221 bye\r\n")))
     d["imap-compress"] = (143, GREET_IMAP, crlf(
         (0, "c1 COMPRESS DEFLATE\r\n"), (1, "c1 OK\r\n"),
         (0, bytes.fromhex("f2f4f2d432d0f1f4f7f3d4e7e2e5020000")),

@@ -13,7 +13,7 @@
 #     and built under OUT_DIR
 # -o  where the grown corpora, crash artifacts and logs go (default: a
 #     temporary directory, removed at the end unless something was found)
-# HARNESS: capture dissect sasl mime imap_tok (default: every one built)
+# HARNESS: capture dissect sasl mime imap_tok output (default: every one built)
 #
 # The committed corpus/<h> and regressions/<h> are read, never written: new
 # inputs go to OUT_DIR/corpus/<h>.  Skips cleanly (exit 0, a "skipped"
@@ -70,7 +70,7 @@ fi
 # otherwise fuzz the code of then)
 if [ -f "$build/CMakeCache.txt" ]; then
     targets=()
-    for h in capture dissect sasl mime imap_tok; do
+    for h in capture dissect sasl mime imap_tok output; do
         [ -f "$here/fuzz_$h.c" ] && targets+=("fuzz_$h")
     done
     cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" --target "${targets[@]}" \
@@ -86,7 +86,7 @@ fi
 
 harnesses=("$@")
 if [ ${#harnesses[@]} -eq 0 ]; then
-    for h in capture dissect sasl mime imap_tok; do
+    for h in capture dissect sasl mime imap_tok output; do
         [ -x "$build/tests/fuzz_$h" ] && harnesses+=("$h")
     done
 fi
@@ -95,7 +95,7 @@ fi
 max_len() {
     case $1 in
     capture | mime) echo 65536 ;;
-    dissect) echo 16384 ;;
+    dissect | output) echo 16384 ;;
     *) echo 4096 ;;
     esac
 }
@@ -113,10 +113,13 @@ for h in "${harnesses[@]}"; do
         continue
     fi
     mkdir -p "$out/corpus/$h" "$out/artifacts"
+    # output reads dissect's input format: its seeds and dictionary
+    in=$h
+    [ "$h" = output ] && in=dissect
     dict=()
-    [ -f "$here/$h.dict" ] && dict=(-dict="$here/$h.dict")
+    [ -f "$here/$in.dict" ] && dict=(-dict="$here/$in.dict")
     seeds=()
-    for d in "$here/corpus/$h" "$here/regressions/$h"; do
+    for d in "$here/corpus/$in" "$here/regressions/$h"; do
         [ -d "$d" ] && seeds+=("$d")
     done
     echo "run_fuzz: $h for ${secs}s" >&2

@@ -86,6 +86,27 @@
  * costs the square of its length (a 280 KB Subject: 8 s).  A field past
  * this (counted the same way) and what follows it are not handed to GMime. */
 #define MT_CAP_EWORD_STEPS       16777216u
+/* What else GMime is not handed (dissect/mime.c mime_gmime_cut: the input
+ * is cut at the first header field past one of these, in the message's
+ * header block, those after "--" lines and those of embedded messages).
+ * GMime's parser and decoders have no limits of their own: measured on
+ * GMime 3.2 (docs/caps.md). */
+#define MT_CAP_EWORD_TOTAL       134217728u /* the same steps, all fields of a message */
+#define MT_CAP_EWORD_CHARSETS    1024u   /* changes of charset between encoded words (iconv_open each) */
+#define MT_CAP_GMIME_FIELD       1048576u /* bytes of one header field (GMime copies names on the stack) */
+#define MT_CAP_GMIME_NAME        4223u   /* bytes of a field name: a longer one makes GMime drop the message */
+#define MT_CAP_GMIME_FIELDS      50000u  /* header fields of a message (GMime: about 700 bytes each) */
+#define MT_CAP_GMIME_DATE        4096u   /* bytes of a Date field (GMime: about 80 bytes per token) */
+#define MT_CAP_ADDR_GROUPS       256u    /* colons in one address field: GMime nests a group at each */
+/* steps of GMime's address parser, all address fields of a message: an
+ * item with no '@' or '<' costs the rest of its field */
+#define MT_CAP_ADDR_STEPS        16777216u
+/* steps of GMime's parameter parser, all Content-Type and -Disposition
+ * fields of a message: n parameters cost n * n / 2 (a search by name each) */
+#define MT_CAP_PARAM_STEPS       16777216u
+/* GMime finds no boundary of 4223 bytes or more (its scan buffer is 4096 +
+ * 128 bytes): the fast path leaves boundaries longer than this to GMime */
+#define MT_CAP_GMIME_BOUNDARY    4219u
 #define MT_CAP_MIME_FAST_DEPTH   16u     /* nesting the fast path follows; deeper: full parse */
 #define MT_CAP_MIME_FAST_PARAMS  8u      /* parameters of a value the fast path reads; more: GMime */
 

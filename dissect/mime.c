@@ -253,16 +253,211 @@ static uint64_t mime_eword_steps(const char *d, size_t a, size_t b)
     return steps;
 }
 
-/* Whether the field d[a..b) costs GMime more than MT_CAP_EWORD_STEPS. */
-static bool mime_eword_heavy(const char *d, size_t a, size_t b)
+/* ---- what GMime is not handed (caps.h, docs/caps.md) -------------------- */
+
+/* White space between encoded words, and around parameters (not NUL, which
+ * strchr would match). */
+static inline bool mime_ws(char ch)
 {
-    return memmem(d + a, b - a, "=?", 2) && mime_eword_steps(d, a, b) > MT_CAP_EWORD_STEPS;
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+/* What the header fields seen so far cost GMime, in the whole message. */
+struct mime_guard {
+    uint64_t esteps, asteps, psteps; /* decoder, address and parameter steps */
+    uint64_t fields;
+    uint32_t switches;               /* changes of charset between encoded words */
+    const char *cs;                  /* the last encoded word's charset, */
+    size_t cslen;                    /* in the input */
+    bool nested;                     /* the block holds Content-Type: message/... */
+    char *why;                       /* set at the cut */
+    size_t whylen;
+};
+
+static bool mime_name_is(const char *n, size_t len, const char *want)
+{
+    return len == strlen(want) && g_ascii_strncasecmp(n, want, len) == 0;
+}
+
+/* Colons outside quoted strings, and what GMime's address parser spends on
+ * the field v[0..n): each item (between commas outside quotes) with no
+ * '@' or '<' costs the rest of the field, the others their length. */
+static uint64_t mime_addr_steps(const char *v, size_t n, uint64_t *colons)
+{
+    uint64_t steps = 0;
+    size_t item = 0;
+    bool quoted = false, addr = false, blank = true;
+
+    for (size_t i = 0; i <= n; i++) {
+        char ch = i < n ? v[i] : ',';
+        if (quoted) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                quoted = false;
+            continue;
+        }
+        if (ch == ',') {
+            steps += blank ? 0 : addr ? i - item : n - item;
+            item = i + 1;
+            addr = false;
+            blank = true;
+            continue;
+        }
+        if (ch == '"')
+            quoted = true;
+        else if (ch == '@' || ch == '<')
+            addr = true;
+        else if (ch == ':')
+            (*colons)++;
+        if (!mime_ws(ch))
+            blank = false;
+    }
+    return steps;
+}
+
+/* Semicolons outside quoted strings in v[0..n): the parameters. */
+static uint64_t mime_param_count(const char *v, size_t n)
+{
+    uint64_t k = 0;
+    bool quoted = false;
+
+    for (size_t i = 0; i < n; i++) {
+        if (quoted) {
+            if (v[i] == '\\')
+                i++;
+            else if (v[i] == '"')
+                quoted = false;
+        } else if (v[i] == '"') {
+            quoted = true;
+        } else if (v[i] == ';') {
+            k++;
+        }
+    }
+    return k;
+}
+
+/* Encoded words of the field d[a..b): the decoder's steps (per field and
+ * in all), and the changes of charset from one word to the next. */
+static bool mime_guard_ewords(struct mime_guard *g, const char *d, size_t a, size_t b)
+{
+    uint64_t steps = mime_eword_steps(d, a, b);
+
+    if (steps > MT_CAP_EWORD_STEPS) {
+        g_snprintf(g->why, g->whylen, "a header field of unclosed encoded words (more than %u "
+                   "decoding steps)", MT_CAP_EWORD_STEPS);
+        return false;
+    }
+    g->esteps += steps;
+    if (g->esteps > MT_CAP_EWORD_TOTAL) {
+        g_snprintf(g->why, g->whylen, "encoded words of more than %u decoding steps in all",
+                   MT_CAP_EWORD_TOTAL);
+        return false;
+    }
+    for (size_t i = a; i + 1 < b;) {
+        const char *q = memmem(d + i, b - i, "=?", 2);
+        if (!q)
+            break;
+        i = (size_t)(q - d);
+        size_t w = mime_eword_start(d, i, b);
+        if (!w) {
+            i += 2;
+            continue;
+        }
+        const char *cs = d + i + 2;
+        size_t cslen = w - 5;
+        if (!g->cs || g->cslen != cslen || g_ascii_strncasecmp(g->cs, cs, cslen) != 0) {
+            if (g->cs && ++g->switches > MT_CAP_EWORD_CHARSETS) {
+                g_snprintf(g->why, g->whylen, "encoded words changing charset more than %u "
+                           "times", MT_CAP_EWORD_CHARSETS);
+                return false;
+            }
+            g->cs = cs;
+            g->cslen = cslen;
+        }
+        i += w;
+    }
+    return true;
+}
+
+/* Whether GMime may be handed the header field d[a..b); if not, g->why
+ * says why. */
+static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size_t b)
+{
+    size_t len = b - a;
+    const char *nl = memchr(d + a, '\n', len);
+    size_t line = nl ? (size_t)(nl - (d + a)) : len;
+    const char *colon = memchr(d + a, ':', line);
+    size_t nlen = colon ? (size_t)(colon - (d + a)) : line;
+
+    if (++g->fields > MT_CAP_GMIME_FIELDS) {
+        g_snprintf(g->why, g->whylen, "more than %u header fields", MT_CAP_GMIME_FIELDS);
+        return false;
+    }
+    if (len > MT_CAP_GMIME_FIELD) {
+        g_snprintf(g->why, g->whylen, "a header field of %zu bytes (more than %u)", len,
+                   MT_CAP_GMIME_FIELD);
+        return false;
+    }
+    if (colon && nlen > MT_CAP_GMIME_NAME) {
+        g_snprintf(g->why, g->whylen, "a header field name of %zu bytes (more than %u)", nlen,
+                   MT_CAP_GMIME_NAME);
+        return false;
+    }
+    if (memmem(d + a, len, "=?", 2) && !mime_guard_ewords(g, d, a, b))
+        return false;
+    if (!colon)
+        return true;
+    const char *n = d + a, *v = colon + 1;
+    size_t vlen = len - nlen - 1;
+    while (nlen > 0 && (n[nlen - 1] == ' ' || n[nlen - 1] == '\t'))
+        nlen--;
+    if (mime_name_is(n, nlen, "from") || mime_name_is(n, nlen, "sender") ||
+        mime_name_is(n, nlen, "reply-to") || mime_name_is(n, nlen, "to") ||
+        mime_name_is(n, nlen, "cc") || mime_name_is(n, nlen, "bcc")) {
+        uint64_t colons = 0;
+        g->asteps += mime_addr_steps(v, vlen, &colons);
+        if (colons > MT_CAP_ADDR_GROUPS) {
+            g_snprintf(g->why, g->whylen, "an address field of %" G_GUINT64_FORMAT
+                       " colons (groups; more than %u)", colons, MT_CAP_ADDR_GROUPS);
+            return false;
+        }
+        if (g->asteps > MT_CAP_ADDR_STEPS) {
+            g_snprintf(g->why, g->whylen, "address fields of items without an address (more "
+                       "than %u parsing steps in all)", MT_CAP_ADDR_STEPS);
+            return false;
+        }
+    } else if (mime_name_is(n, nlen, "content-type") ||
+               mime_name_is(n, nlen, "content-disposition")) {
+        uint64_t k = mime_param_count(v, vlen);
+        g->psteps += k * k / 2;
+        if (g->psteps > MT_CAP_PARAM_STEPS) {
+            g_snprintf(g->why, g->whylen, "Content-Type or -Disposition fields of too many "
+                       "parameters (%" G_GUINT64_FORMAT " in one; more than %u parsing steps "
+                       "in all)", k, MT_CAP_PARAM_STEPS);
+            return false;
+        }
+        if (nlen == 12) { /* Content-Type: an embedded message's header block follows */
+            size_t i = 0;
+            while (i < vlen && mime_ws(v[i]))
+                i++;
+            if (vlen - i >= 8 && g_ascii_strncasecmp(v + i, "message/", 8) == 0)
+                g->nested = true;
+        }
+    } else if ((mime_name_is(n, nlen, "date") || mime_name_is(n, nlen, "resent-date")) &&
+               len > MT_CAP_GMIME_DATE) {
+        g_snprintf(g->why, g->whylen, "a Date field of %zu bytes (more than %u)", len,
+                   MT_CAP_GMIME_DATE);
+        return false;
+    }
+    return true;
 }
 
 /* Scans the header block at d[pos..) (to its empty line, or len): the
- * start of its first field past MT_CAP_EWORD_STEPS, or len; *next is set
+ * start of its first field GMime may not be handed, or len; *next is set
  * past the block. */
-static size_t mime_eword_block(const char *d, size_t pos, size_t len, size_t *next)
+static size_t mime_guard_block(struct mime_guard *g, const char *d, size_t pos, size_t len,
+                               size_t *next)
 {
     size_t field = SIZE_MAX;
 
@@ -272,7 +467,7 @@ static size_t mime_eword_block(const char *d, size_t pos, size_t len, size_t *ne
         bool blank = d[pos] == '\n' || (after - pos == 2 && d[pos] == '\r');
         bool cont = !blank && (d[pos] == ' ' || d[pos] == '\t');
         if (field != SIZE_MAX && !cont) { /* the field before ends here */
-            if (mime_eword_heavy(d, field, pos))
+            if (!mime_guard_field(g, d, field, pos))
                 return field;
             field = SIZE_MAX;
         }
@@ -285,25 +480,32 @@ static size_t mime_eword_block(const char *d, size_t pos, size_t len, size_t *ne
         pos = after;
     }
     *next = len;
-    if (field != SIZE_MAX && mime_eword_heavy(d, field, len))
+    if (field != SIZE_MAX && !mime_guard_field(g, d, field, len))
         return field;
     return len;
 }
 
-/* Where to cut the input so that no header field GMime decodes costs more
- * than MT_CAP_EWORD_STEPS (see caps.h): the start of the first such field,
- * or len.  The header blocks looked at are the message's own and those
- * after each line starting with "--" (a delimiter, or taken for one);
+/* Where to cut the input so that GMime is handed no header field past the
+ * caps above (see caps.h): the start of the first such field, with why
+ * set, or len.  The header blocks looked at are the message's own, those
+ * after each line starting with "--" (a delimiter, or taken for one) and
+ * the one starting the body of a block with Content-Type: message/...;
  * bodies are skipped as mime_bomb_cut skips them, by memchr for '-'. */
-static size_t mime_eword_cut(const uint8_t *data, size_t len)
+static size_t mime_gmime_cut(const uint8_t *data, size_t len, char *why, size_t whylen)
 {
     const char *d = (const char *)data;
+    struct mime_guard g = { .why = why, .whylen = whylen };
     size_t pos = 0;
 
+    if (whylen)
+        why[0] = '\0';
     for (;;) {
-        size_t cut = mime_eword_block(d, pos, len, &pos);
+        g.nested = false;
+        size_t cut = mime_guard_block(&g, d, pos, len, &pos);
         if (cut < len)
             return cut;
+        if (g.nested && pos < len)
+            continue; /* the embedded message's own header block */
         pos = mime_dash_line(d, pos, len);
         if (pos >= len)
             return len;
@@ -315,13 +517,6 @@ static size_t mime_eword_cut(const uint8_t *data, size_t len)
 }
 
 /* ---- RFC 2047 words GMime cannot join ----------------------------------- */
-
-/* White space between encoded words, and around parameters (not NUL, which
- * strchr would match). */
-static inline bool mime_ws(char ch)
-{
-    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
-}
 
 struct mime_eword {
     size_t start, end;      /* "=?" .. "?=" inclusive */
@@ -1008,7 +1203,7 @@ static GMimeMessage *mime_parse_inner(struct mime_ctx *c, const uint8_t *data, s
     GMimeParserOptions *opts = g_mime_parser_options_new();
     g_mime_parser_options_set_fallback_charsets(opts, mime_fallback_charsets);
     g_mime_parser_options_set_warning_callback(opts, mime_parser_warning, c);
-    size_t feed = mime_eword_cut(data, mime_bomb_cut(data, len, c->lim->mime_parts_max));
+    size_t feed = mime_gmime_cut(data, mime_bomb_cut(data, len, c->lim->mime_parts_max), NULL, 0);
     GMimeStream *stream = g_mime_stream_mem_new_with_buffer((const char *)data, feed);
     GMimeParser *parser = g_mime_parser_new_with_stream(stream);
     g_mime_parser_set_persist_stream(parser, FALSE);
@@ -1305,7 +1500,7 @@ bool mt_mime_parse_fast(const uint8_t *data, size_t len, const struct mt_limits 
         return false;
     mt_mime_global_init();
     size_t feed = mime_bomb_cut(data, len, lim->mime_parts_max);
-    if (!mime_fast_fits(lim, len, mime_header_len(data, len), mime_eword_cut(data, feed)))
+    if (!mime_fast_fits(lim, len, mime_header_len(data, len), mime_gmime_cut(data, feed, NULL, 0)))
         return false;
     if (!mime_fast_parse(&c, data, len, out))
         return false;
@@ -1334,26 +1529,28 @@ static void mime_parse_tree(const uint8_t *data, size_t len, const struct mt_lim
         const uint8_t *nl = memchr(data, '\n', len);
         c.crlf = nl && nl > data && nl[-1] == '\r';
     }
-    if (hlen > lim->header_max) {
-        g_snprintf(c.detail, sizeof c.detail, "message header block of %zu bytes", hlen);
-        mime_anomaly_once(&c, MT_AN_HEADER_TOO_LARGE, c.detail);
-    }
     feed = mime_bomb_cut(data, len, lim->mime_parts_max);
-    if (feed < len) {
-        g_snprintf(c.detail, sizeof c.detail,
-                   "more than %" G_GUINT64_FORMAT " boundary lines, input cut at byte %zu",
-                   MT_CAP_MIME_DELIM_LINES(lim->mime_parts_max), feed);
-        mime_anomaly_once(&c, MT_AN_MIME_PARTS, c.detail);
-    }
     {
-        size_t ecut = mime_eword_cut(data, feed);
-        if (ecut < feed) {
-            g_snprintf(c.detail, sizeof c.detail,
-                       "a header field of unclosed encoded words (more than %u decoding "
-                       "steps), input cut at byte %zu", MT_CAP_EWORD_STEPS, ecut);
+        /* fields GMime is not handed (mime_gmime_cut) are told with the
+         * block's size: the anomaly is raised once per message */
+        char why[160];
+        size_t gcut = mime_gmime_cut(data, feed, why, sizeof why);
+        if (gcut < feed && hlen > lim->header_max)
+            g_snprintf(c.detail, sizeof c.detail, "message header block of %zu bytes; %s, "
+                       "input cut at byte %zu", hlen, why, gcut);
+        else if (gcut < feed)
+            g_snprintf(c.detail, sizeof c.detail, "%s, input cut at byte %zu", why, gcut);
+        else if (hlen > lim->header_max)
+            g_snprintf(c.detail, sizeof c.detail, "message header block of %zu bytes", hlen);
+        if (gcut < feed || hlen > lim->header_max)
             mime_anomaly_once(&c, MT_AN_HEADER_TOO_LARGE, c.detail);
-            feed = ecut;
+        if (feed < len) {
+            g_snprintf(c.detail, sizeof c.detail,
+                       "more than %" G_GUINT64_FORMAT " boundary lines, input cut at byte %zu",
+                       MT_CAP_MIME_DELIM_LINES(lim->mime_parts_max), feed);
+            mime_anomaly_once(&c, MT_AN_MIME_PARTS, c.detail);
         }
+        feed = MIN(feed, gcut);
     }
     if (feed > UINT32_MAX) /* GByteArray lengths are guint */
         feed = UINT32_MAX;

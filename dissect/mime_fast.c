@@ -703,7 +703,9 @@ static bool fast_entity(struct fast *f, size_t start, size_t end, bool top, size
         const char *b = ct_param(ct, &ctp, "boundary");
         size_t bl = b ? strlen(b) : 0;
 
-        if (bl == 0 || f->nbnd >= MT_CAP_MIME_FAST_DEPTH)
+        /* a boundary longer than GMime finds is left to GMime (which
+         * raises mime_no_boundary) */
+        if (bl == 0 || bl > MT_CAP_GMIME_BOUNDARY || f->nbnd >= MT_CAP_MIME_FAST_DEPTH)
             goto out;
         for (unsigned k = 0; k < f->nbnd; k++) {
             size_t m = MIN(bl, f->bndlen[k]);

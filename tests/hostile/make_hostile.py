@@ -235,6 +235,46 @@ def case_ewords_unclosed(p, normal):
     send_message(s, body)
 
 
+def gmime_shapes():
+    """Header shapes GMime cannot take (found by an audit on 2026-12-06),
+    each as {name: message}: before mime_gmime_cut, two crashed mailtap
+    and the others took it from 7 s to several minutes or 1.3 GB."""
+    head = b"From: a@hostile.test\r\nMIME-Version: 1.0\r\n"
+    body = b"\r\nbody\r\n"
+    fold = lambda item, n, per=20: b"".join(b" " + item * per + b"\r\n" for _ in range(n // per))
+    return {
+        # GMime's address parser nests a call per group: a stack overflow
+        "groups": head + b"To:" + fold(b"g:", 100000) + body,
+        # a 4 MB charset name, copied onto the stack: a crash
+        "charset": head + b"Subject: =?" + b"x" * (4 << 20) + b"?B?YQ==?=\r\n" + body,
+        "charset_2231": head + b"Content-Type: application/octet-stream\r\n"
+                        b"Content-Disposition: attachment; filename*=" + b"x" * (4 << 20) +
+                        b"''a.bin\r\n" + body,
+        # items without an address: 56 s for 256 KB
+        "address_items": head + b"To:" + fold(b"a, ", 90000) + body,
+        # distinct parameter names: 13 s for 512 KB
+        "parameters": head + b"Content-Type: text/plain;\r\n" +
+                      b"".join(b" p%d=v;\r\n" % i for i in range(60000)) + body,
+        # the encoded words of an embedded message's header block: 7 s
+        "embedded": head + b"Content-Type: message/rfc822\r\n\r\nSubject:" +
+                    fold(b"=?c?B?A", 40000) + body,
+        # 4 MB of Date tokens: over 300 MB (16 MB: 1.3 GB)
+        "date": head + b"Date:" + fold(b"1 ", 2 << 20, 2000) + body,
+        # 4 MB of short fields: 334 MB
+        "fields": head + b"X-H: v\r\n" * 500000 + body,
+        # a 64 KB field name: GMime gave no message at all
+        "name": head + b"X" * 65536 + b": v\r\n" + body,
+    }
+
+
+def case_gmime_shapes(p, normal):
+    """One SMTP session per shape of gmime_shapes(), each a message."""
+    normal()
+    for i, (name, msg) in enumerate(sorted(gmime_shapes().items())):
+        s = smtp_start(p, cport=51000 + i)
+        send_message(s, msg)
+
+
 def case_mime_parts_100k(p, normal):
     """A multipart message with 100,000 parts."""
     parts = [b"From: a@hostile.test\r\nSubject: wide\r\nMIME-Version: 1.0\r\n"
@@ -382,6 +422,7 @@ CASES = {
     "ooo_tiny_segments": case_ooo_tiny_segments,
     "ooo_wide_segments": case_ooo_wide_segments,
     "ewords_unclosed": case_ewords_unclosed,
+    "gmime_shapes": case_gmime_shapes,
     "nul_bare": case_nul_bare,
     "compress_flood_10k": case_compress_flood_10k,
 }

@@ -342,6 +342,131 @@ static void test_headers_eword_bomb(void)
     g_string_free(m, TRUE);
 }
 
+/* Header shapes GMime cannot take (mime_gmime_cut, caps.h): each row's
+ * field, built by repeating `unit` `n` times between `pre` and `post`,
+ * is not handed to GMime; header_too_large names why, the fields before
+ * it are kept and those after it are not.  Before the guard, GMime
+ * crashed on the first two (at larger sizes), took seconds to minutes on
+ * the next ones (growing with the square of the field), dropped the whole
+ * message for the long name, and the embedded message's words bypassed
+ * the existing cut. */
+static const struct guard_row {
+    const char *pre, *unit, *post;
+    int n;
+    const char *why;
+    int inner;         /* set: each unit is a field, unit + inner * word */
+    const char *word;
+} guard_rows[] = {
+    { "To: ", "g:", "", 300, "colons", 0, NULL },
+    { "Subject: =?", "x", "?B?YQ==?=", 1100000, "bytes (more than 1048576)", 0, NULL },
+    { "To: ", "a, ", "x@y", 4000, "items without an address", 0, NULL },
+    { "Content-Type: text/plain", "; p=v", "", 6000, "too many parameters", 0, NULL },
+    { "Content-Disposition: attachment", "; f*1=a", "", 6000, "too many parameters", 0, NULL },
+    { "", "X", ": v", 4224, "field name of 4224 bytes", 0, NULL },
+    { "Date: ", "1 ", "", 2100, "Date field", 0, NULL },
+    { "", "X-H: v\r\n", "X-H: v", 50000, "more than 50000 header fields", 0, NULL },
+    { "X-Note:", " =?a?Q?x?= =?b?Q?x?=", "", 520, "changing charset", 0, NULL },
+    /* fields of 2000 unclosed starts each (14 M steps, under
+     * MT_CAP_EWORD_STEPS): the tenth passes MT_CAP_EWORD_TOTAL */
+    { "", "X-E:", "X-E: v", 11, "in all", 2000, " =?c?B?A" },
+    /* an embedded message's header block */
+    { "Content-Type: message/rfc822\r\n\r\nSubject: ", "=?c?B?A", "", 20000,
+      "unclosed encoded words", 0, NULL },
+};
+
+static void test_headers_gmime_guard(void)
+{
+    struct mt_limits lim = default_limits();
+
+    for (gsize i = 0; i < G_N_ELEMENTS(guard_rows); i++) {
+        const struct guard_row *g = &guard_rows[i];
+        GString *m = g_string_new("From: a@example.org\r\nSubject: kept\r\n");
+        struct mt_mime_result r;
+        struct seen s;
+
+        g_string_append(m, g->pre);
+        for (int k = 0; k < g->n; k++) {
+            g_string_append(m, g->unit);
+            for (int w = 0; w < g->inner; w++)
+                g_string_append(m, g->word);
+            if (g->inner)
+                g_string_append(m, "\r\n");
+        }
+        g_string_append(m, g->post);
+        g_string_append(m, "\r\nCc: after@example.org\r\n\r\nbody\r\n");
+        g_test_message("row %u (%s)", (unsigned)i, g->why);
+        parse_with(m->str, m->len, &lim, &r, &s);
+        g_assert_cmpuint(s.n[MT_AN_HEADER_TOO_LARGE], ==, 1);
+        g_assert_nonnull(strstr(s.last[MT_AN_HEADER_TOO_LARGE], g->why));
+        g_assert_nonnull(strstr(s.last[MT_AN_HEADER_TOO_LARGE], "input cut at byte"));
+        g_assert_cmpstr(r.headers.from, ==, "a@example.org");
+        g_assert_cmpstr(r.headers.subject, ==, "kept");
+        g_assert_null(r.headers.cc);
+        mt_mime_result_clear(&r);
+        g_string_free(m, TRUE);
+    }
+}
+
+/* What the guard lets through: a long list of real addresses, a few
+ * parameters, closed words in a few charsets, an embedded message. */
+static void test_headers_gmime_guard_legit(void)
+{
+    struct mt_limits lim = default_limits();
+    GString *m = g_string_new("From: a@example.org\r\nTo: ");
+    struct mt_mime_result r;
+    struct seen s;
+
+    for (int k = 0; k < 3000; k++)
+        g_string_append_printf(m, "%s\"User, No. %d\" <user%d@example.org>", k ? ", " : "", k, k);
+    g_string_append(m, "\r\nSubject:");
+    for (int k = 0; k < 500; k++)
+        g_string_append(m, k % 2 ? " =?utf-8?Q?b?=" : " =?iso-8859-1?Q?a?=");
+    g_string_append(m, "\r\nContent-Type: message/rfc822; a=1; b=2; c=3; d=4; e=5; f=6; g=7;"
+                       " h=8; i=9; j=10\r\n\r\nFrom: inner@example.org\r\nSubject: "
+                       "=?utf-8?B?5Lit5paH?=\r\n\r\ninner body\r\n");
+    parse_with(m->str, m->len, &lim, &r, &s);
+    g_assert_cmpuint(total_anomalies(&s), ==, 0);
+    g_assert_nonnull(r.headers.to);
+    g_assert_nonnull(strstr(r.headers.to, "user2999@example.org"));
+    g_assert_cmpuint(strlen(r.headers.subject), ==, 500);
+    g_assert_cmpuint(r.nparts, ==, 2);
+    mt_mime_result_clear(&r);
+    g_string_free(m, TRUE);
+}
+
+/* A boundary longer than GMime finds (4223 bytes or more): both paths
+ * leave the body whole (mime_no_boundary), the fast path by leaving any
+ * longer than MT_CAP_GMIME_BOUNDARY to GMime; at the cap, both split it.
+ * The fast path used to split the longer one too. */
+static void test_boundary_gmime_max(void)
+{
+    struct mt_limits lim = default_limits();
+
+    for (int extra = 0; extra < 2; extra++) {
+        for (int gmime = 0; gmime < 2; gmime++) {
+            GString *b = g_string_new(NULL), *m = g_string_new(NULL);
+            struct mt_mime_result r;
+            struct seen s;
+
+            unsigned bl = extra ? 4300 : MT_CAP_GMIME_BOUNDARY;
+            for (unsigned k = 0; k < bl; k++)
+                g_string_append_c(b, 'B');
+            g_string_printf(m, "From: a@example.org\r\nMIME-Version: 1.0\r\nContent-Type: "
+                               "multipart/mixed; boundary=\"%s\"\r\n\r\n--%s\r\n\r\nx\r\n--%s\r\n"
+                               "\r\ny\r\n--%s--\r\n", b->str, b->str, b->str, b->str);
+            mt_mime_force_gmime = gmime;
+            parse_with(m->str, m->len, &lim, &r, &s);
+            mt_mime_force_gmime = false;
+            g_test_message("boundary of %u bytes, %s", bl, gmime ? "GMime" : "fast path");
+            g_assert_cmpuint(s.n[MT_AN_MIME_NO_BOUNDARY], ==, (unsigned)extra);
+            g_assert_cmpuint(r.nparts, ==, extra ? 1 : 3);
+            mt_mime_result_clear(&r);
+            g_string_free(b, TRUE);
+            g_string_free(m, TRUE);
+        }
+    }
+}
+
 /* ---- parts ------------------------------------------------------------- */
 
 static void test_rfc2231_filenames(void)
@@ -946,6 +1071,9 @@ int main(int argc, char **argv)
     g_test_add_func("/mime/headers/raw-8bit", test_headers_raw_8bit);
     g_test_add_func("/mime/headers/split-words", test_headers_split_words);
     g_test_add_func("/mime/headers/eword-bomb", test_headers_eword_bomb);
+    g_test_add_func("/mime/headers/gmime-guard", test_headers_gmime_guard);
+    g_test_add_func("/mime/headers/gmime-guard-legit", test_headers_gmime_guard_legit);
+    g_test_add_func("/mime/boundary-gmime-max", test_boundary_gmime_max);
     g_test_add_func("/mime/headers/only", test_headers_only);
     g_test_add_func("/mime/parts/rfc2231-filenames", test_rfc2231_filenames);
     g_test_add_func("/mime/parts/rfc2231-out-of-order", test_rfc2231_out_of_order);

@@ -107,6 +107,10 @@
 /* GMime finds no boundary of 4223 bytes or more (its scan buffer is 4096 +
  * 128 bytes): the fast path leaves boundaries longer than this to GMime */
 #define MT_CAP_GMIME_BOUNDARY    4219u
+/* bytes of embedded messages (message/rfc822 parts) written out for their
+ * size, hash and file, as a multiple of the message's own: each level of
+ * nesting writes its message again (31 levels of a 16 MB message: 550 MB) */
+#define MT_CAP_MIME_EMBEDDED     2u
 #define MT_CAP_MIME_FAST_DEPTH   16u     /* nesting the fast path follows; deeper: full parse */
 #define MT_CAP_MIME_FAST_PARAMS  8u      /* parameters of a value the fast path reads; more: GMime */
 

@@ -1337,8 +1337,19 @@ static int mime_node(struct mime_ctx *c, GMimeObject *obj, char *path, unsigned 
         GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
 
         nchild = m && g_mime_message_get_mime_part(m) ? 1 : 0;
-        if (m)
+        /* each level of embedding writes out its message again: past
+         * MT_CAP_MIME_EMBEDDED times the message's bytes, the deeper ones
+         * keep no bytes (no size, hash or file; their parts are still
+         * walked) */
+        if (m && c->embedded >= c->embed_max) {
+            g_snprintf(c->detail, sizeof c->detail, "part %s: embedded messages of more than "
+                       "%u times the message's bytes, its bytes not kept", p->path,
+                       MT_CAP_MIME_EMBEDDED);
+            mime_anomaly(c, MT_AN_MESSAGE_TRUNCATED, c->detail);
+        } else if (m) {
             mime_message_data(c, m, p);
+            c->embedded += p->data_len;
+        }
     } else if (GMIME_IS_PART(obj)) {
         mime_leaf_data(c, GMIME_PART(obj), p);
         if (p->content_type && g_str_has_prefix(p->content_type, "text/"))
@@ -1511,7 +1522,9 @@ bool mt_mime_parse_fast(const uint8_t *data, size_t len, const struct mt_limits 
 static void mime_parse_tree(const uint8_t *data, size_t len, const struct mt_limits *lim,
                             struct mt_mime_result *out, mt_anomaly_cb cb, void *ud)
 {
-    struct mime_ctx c = { .lim = lim, .cb = cb, .ud = ud };
+    struct mime_ctx c = { .lim = lim, .cb = cb, .ud = ud,
+                          .embed_max = len > SIZE_MAX / MT_CAP_MIME_EMBEDDED
+                                           ? SIZE_MAX : len * MT_CAP_MIME_EMBEDDED };
     GMimeParserOptions *opts;
     GMimeParser *parser;
     GMimeStream *stream;

@@ -19,6 +19,8 @@ struct mime_ctx {
     GArray *parts;     /* struct mt_mime_part */
     unsigned reported; /* bit per once-per-message anomaly */
     bool crlf;         /* the message's first line ends in CRLF */
+    size_t embedded;   /* bytes of embedded messages written out so far, */
+    size_t embed_max;  /* and at most (MT_CAP_MIME_EMBEDDED x the message) */
     char detail[MT_CAP_ANOMALY_DETAIL];
 };
 

@@ -467,6 +467,41 @@ static void test_boundary_gmime_max(void)
     }
 }
 
+/* message/rfc822 nested 8 deep around a 200 KB text: each level wrote its
+ * message out again (8 copies); past MT_CAP_MIME_EMBEDDED times the
+ * message's bytes the deeper levels keep no bytes (message_truncated),
+ * and the innermost text part is still there. */
+static void test_embedded_budget(void)
+{
+    struct mt_limits lim = default_limits();
+    GString *m = g_string_new("From: a@example.org\r\n");
+    struct mt_mime_result r;
+    struct seen s;
+    size_t copies = 0, kept = 0;
+
+    for (int k = 0; k < 8; k++)
+        g_string_append_printf(m, "Subject: level %d\r\nContent-Type: message/rfc822\r\n\r\n", k);
+    g_string_append(m, "Subject: inner\r\nContent-Type: text/plain\r\n\r\n");
+    for (int k = 0; k < 4000; k++)
+        g_string_append(m, "innermost text of fifty bytes in each line here..\r\n");
+    parse_with(m->str, m->len, &lim, &r, &s);
+    for (size_t i = 0; i < r.nparts; i++) {
+        if (g_strcmp0(r.parts[i].content_type, "message/rfc822") != 0)
+            continue;
+        copies += r.parts[i].data_len;
+        kept += r.parts[i].data_len > 0;
+    }
+    g_assert_cmpuint(r.nparts, ==, 9);
+    g_assert_cmpuint(kept, ==, 3);
+    g_assert_cmpuint(copies, <=, (MT_CAP_MIME_EMBEDDED + 1) * m->len);
+    g_assert_cmpuint(s.n[MT_AN_MESSAGE_TRUNCATED], ==, 5);
+    g_assert_nonnull(strstr(s.last[MT_AN_MESSAGE_TRUNCATED], "embedded messages"));
+    g_assert_cmpstr(r.parts[8].content_type, ==, "text/plain");
+    g_assert_cmpuint(r.parts[8].data_len, ==, 4000 * 51);
+    mt_mime_result_clear(&r);
+    g_string_free(m, TRUE);
+}
+
 /* ---- parts ------------------------------------------------------------- */
 
 static void test_rfc2231_filenames(void)
@@ -1074,6 +1109,7 @@ int main(int argc, char **argv)
     g_test_add_func("/mime/headers/gmime-guard", test_headers_gmime_guard);
     g_test_add_func("/mime/headers/gmime-guard-legit", test_headers_gmime_guard_legit);
     g_test_add_func("/mime/boundary-gmime-max", test_boundary_gmime_max);
+    g_test_add_func("/mime/embedded-budget", test_embedded_budget);
     g_test_add_func("/mime/headers/only", test_headers_only);
     g_test_add_func("/mime/parts/rfc2231-filenames", test_rfc2231_filenames);
     g_test_add_func("/mime/parts/rfc2231-out-of-order", test_rfc2231_out_of_order);

@@ -279,22 +279,31 @@ static bool mime_name_is(const char *n, size_t len, const char *want)
     return len == strlen(want) && g_ascii_strncasecmp(n, want, len) == 0;
 }
 
-/* Colons outside quoted strings, and what GMime's address parser spends on
- * the field v[0..n): each item (between commas outside quotes) with no
- * '@' or '<' costs the rest of the field, the others their length. */
+/* Colons outside quoted strings and comments, and what GMime's address
+ * parser spends on the field v[0..n): each item (between commas outside
+ * quoted strings and comments) with no '@' or '<' outside them costs the
+ * rest of the field, the others their length ("(x@y) a, ..." is as
+ * costly as "a, ..."). */
 static uint64_t mime_addr_steps(const char *v, size_t n, uint64_t *colons)
 {
     uint64_t steps = 0;
-    size_t item = 0;
+    size_t item = 0, comment = 0;
     bool quoted = false, addr = false, blank = true;
 
     for (size_t i = 0; i <= n; i++) {
         char ch = i < n ? v[i] : ',';
-        if (quoted) {
-            if (ch == '\\')
+        if (i == n)
+            quoted = false, comment = 0; /* the field's end ends the last item */
+        if (quoted || comment) {
+            if (ch == '\\' && i + 1 < n)
                 i++;
-            else if (ch == '"')
+            else if (quoted && ch == '"')
                 quoted = false;
+            else if (comment && ch == '(')
+                comment++;
+            else if (comment && ch == ')')
+                comment--;
+            blank = false;
             continue;
         }
         if (ch == ',') {
@@ -306,6 +315,8 @@ static uint64_t mime_addr_steps(const char *v, size_t n, uint64_t *colons)
         }
         if (ch == '"')
             quoted = true;
+        else if (ch == '(')
+            comment = 1;
         else if (ch == '@' || ch == '<')
             addr = true;
         else if (ch == ':')

@@ -360,6 +360,8 @@ static const struct guard_row {
     { "To: ", "g:", "", 300, "colons", 0, NULL },
     { "Subject: =?", "x", "?B?YQ==?=", 1100000, "bytes (more than 1048576)", 0, NULL },
     { "To: ", "a, ", "x@y", 4000, "items without an address", 0, NULL },
+    /* an '@' or '<' in a comment is no address */
+    { "Cc: ", "(x@y) a, ", "x@y", 2000, "items without an address", 0, NULL },
     { "Content-Type: text/plain", "; p=v", "", 6000, "too many parameters", 0, NULL },
     { "Content-Disposition: attachment", "; f*1=a", "", 6000, "too many parameters", 0, NULL },
     { "", "X", ": v", 4224, "field name of 4224 bytes", 0, NULL },

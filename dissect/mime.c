@@ -1365,8 +1365,18 @@ static int mime_node(struct mime_ctx *c, GMimeObject *obj, char *path, unsigned 
         mime_leaf_data(c, GMIME_PART(obj), p);
         if (p->content_type && g_str_has_prefix(p->content_type, "text/"))
             p->text_utf8 = mime_text_utf8(p->data, p->data_len, p->charset);
-        if (p->content_type && strcmp(p->content_type, "message/rfc822") == 0 && p->data_len &&
-            depth < c->lim->mime_depth_max) {
+        bool embedded = p->content_type && strcmp(p->content_type, "message/rfc822") == 0 &&
+                        p->data_len && depth < c->lim->mime_depth_max;
+        if (embedded && c->embedded >= c->embed_max) {
+            /* each level parsed holds its bytes and GMime's copy of them
+             * (MT_CAP_MIME_EMBEDDED, as for the written-out ones above) */
+            g_snprintf(c->detail, sizeof c->detail, "part %s: embedded messages of more than "
+                       "%u times the message's bytes, not parsed", p->path,
+                       MT_CAP_MIME_EMBEDDED);
+            mime_anomaly(c, MT_AN_MESSAGE_TRUNCATED, c->detail);
+            embedded = false;
+        }
+        if (embedded) {
             /* labelled base64 but not base64 at all: what a receiving
              * client that ignores the (forbidden) encoding would show */
             GMimeDataWrapper *w = g_mime_part_get_content(GMIME_PART(obj));
@@ -1379,13 +1389,15 @@ static int mime_node(struct mime_ctx *c, GMimeObject *obj, char *path, unsigned 
                 g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
                 g_mime_stream_reset(raw);
                 g_mime_stream_write_to_stream(raw, mem);
-                size_t rl;
+                size_t rl = 0;
                 uint8_t *rb = mime_stream_take(mem, ba, &rl);
                 if (rb)
                     inner = mime_parse_inner(c, rb, rl);
                 g_free(rb);
+                c->embedded += rl;
             } else {
                 inner = mime_parse_inner(c, p->data, p->data_len);
+                c->embedded += p->data_len;
             }
             if (inner && g_mime_message_get_mime_part(inner)) {
                 g_object_set_data_full(G_OBJECT(obj), "mt-inner", inner, g_object_unref);

@@ -501,6 +501,23 @@ static void test_embedded_budget(void)
     g_assert_cmpstr(r.parts[8].content_type, ==, "text/plain");
     g_assert_cmpuint(r.parts[8].data_len, ==, 4000 * 51);
     mt_mime_result_clear(&r);
+
+    /* the same nesting labelled base64 but not base64: each level's bytes
+     * were parsed again (40 levels of a 16 MB message: 1 GB); past the
+     * budget the deeper ones are not */
+    g_string_assign(m, "From: a@example.org\r\nContent-Type: message/rfc822\r\n"
+                       "Content-Transfer-Encoding: base64\r\n\r\n");
+    for (int k = 0; k < 8; k++)
+        g_string_append(m, "X-J: !\r\nContent-Type: message/rfc822\r\n"
+                           "Content-Transfer-Encoding: base64\r\n\r\n");
+    g_string_append(m, "Subject: inner\r\n\r\n");
+    for (int k = 0; k < 4000; k++)
+        g_string_append(m, "innermost text of fifty bytes in each line here..\r\n");
+    parse_with(m->str, m->len, &lim, &r, &s);
+    g_assert_cmpuint(s.n[MT_AN_MESSAGE_TRUNCATED], ==, 1);
+    g_assert_nonnull(strstr(s.last[MT_AN_MESSAGE_TRUNCATED], "not parsed"));
+    g_assert_cmpuint(r.nparts, ==, 4); /* the root and the three levels parsed */
+    mt_mime_result_clear(&r);
     g_string_free(m, TRUE);
 }
 

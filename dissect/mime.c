@@ -401,6 +401,8 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
     const char *colon = memchr(d + a, ':', line);
     size_t nlen = colon ? (size_t)(colon - (d + a)) : line;
 
+    if (!colon) /* not a field: GMime skips the line */
+        return true;
     if (++g->fields > MT_CAP_GMIME_FIELDS) {
         g_snprintf(g->why, g->whylen, "more than %u header fields", MT_CAP_GMIME_FIELDS);
         return false;
@@ -410,15 +412,13 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
                    MT_CAP_GMIME_FIELD);
         return false;
     }
-    if (colon && nlen > MT_CAP_GMIME_NAME) {
+    if (nlen > MT_CAP_GMIME_NAME) {
         g_snprintf(g->why, g->whylen, "a header field name of %zu bytes (more than %u)", nlen,
                    MT_CAP_GMIME_NAME);
         return false;
     }
     if (memmem(d + a, len, "=?", 2) && !mime_guard_ewords(g, d, a, b))
         return false;
-    if (!colon)
-        return true;
     const char *n = d + a, *v = colon + 1;
     size_t vlen = len - nlen - 1;
     while (nlen > 0 && (n[nlen - 1] == ' ' || n[nlen - 1] == '\t'))

@@ -360,6 +360,8 @@ static const struct guard_row {
     { "To: ", "g:", "", 300, "colons", 0, NULL },
     { "Subject: =?", "x", "?B?YQ==?=", 1100000, "bytes (more than 1048576)", 0, NULL },
     { "To: ", "a, ", "x@y", 4000, "items without an address", 0, NULL },
+    /* many short address fields (bounded by commas x length) */
+    { "", "To:", "To: x@y", 600, "items without an address", 127, "a," },
     /* an '@' or '<' in a comment is no address */
     { "Cc: ", "(x@y) a, ", "x@y", 2000, "items without an address", 0, NULL },
     { "Content-Type: text/plain", "; p=v", "", 6000, "too many parameters", 0, NULL },

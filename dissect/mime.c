@@ -228,27 +228,20 @@ static size_t mime_eword_start(const char *d, size_t i, size_t end)
     return enc == 'B' || enc == 'Q' ? j + 3 - i : 0;
 }
 
-/* GMime's steps for the field d[a..b): from each word start to the next
- * "?=" after it, or to the end of the field. */
+/* GMime's steps for the field d[a..b): from each "=?" to the first "?="
+ * after it, or to the end of the field.  Every "=?" counts, a word start
+ * or not: GMime looks for the end of those with an empty, 8-bit or
+ * control-character charset too. */
 static uint64_t mime_eword_steps(const char *d, size_t a, size_t b)
 {
     uint64_t steps = 0;
-    size_t close = b; /* the first "?=" at or after i + 1 */
+    size_t close = b; /* the first "?=" at or after i + 2 */
 
     for (size_t i = b; i-- > a;) {
-        if (d[i] == '?' && i + 1 < b && d[i + 1] == '=')
-            close = i;
-        if (d[i] == '=' && i + 1 < b && d[i + 1] == '?') {
-            size_t w = mime_eword_start(d, i, b);
-            if (w) {
-                size_t c = close;
-                if (c < i + w) { /* the "?=" is inside the start: look past it */
-                    const char *q = i + w < b ? memmem(d + i + w, b - i - w, "?=", 2) : NULL;
-                    c = q ? (size_t)(q - d) : b;
-                }
-                steps += c - i;
-            }
-        }
+        if (i + 3 < b && d[i + 2] == '?' && d[i + 3] == '=')
+            close = i + 2;
+        if (d[i] == '=' && i + 1 < b && d[i + 1] == '?')
+            steps += close - i;
     }
     return steps;
 }
@@ -262,14 +255,13 @@ static inline bool mime_ws(char ch)
     return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
 }
 
-/* What the header fields seen so far cost GMime, in the whole message. */
+/* The walk over one input's header blocks. */
 struct mime_guard {
-    uint64_t esteps, asteps, psteps; /* decoder, address and parameter steps */
-    uint64_t fields;
-    uint32_t switches;               /* changes of charset between encoded words */
+    struct mime_guard_totals *t;     /* the message's totals */
     const char *cs;                  /* the last encoded word's charset, */
     size_t cslen;                    /* in the input */
-    bool nested;                     /* the block holds Content-Type: message/... */
+    bool nested;                     /* the block's Content-Type may be message/... */
+    bool ctype;                      /* the block has a Content-Type */
     char *why;                       /* set at the cut */
     size_t whylen;
 };
@@ -317,15 +309,60 @@ static bool mime_has_eword(const char *d, size_t a, size_t b)
     return false;
 }
 
-/* Colons outside quoted strings and comments, and what GMime's address
- * parser spends on the field v[0..n): each item (between commas outside
- * quoted strings and comments) with no '@' or '<' outside them costs the
- * rest of the field, the others their length ("(x@y) a, ..." is as
- * costly as "a, ..."). */
-static uint64_t mime_addr_steps(const char *v, size_t n, uint64_t *colons)
+/* Whether quoted strings and comments in v[0..n) are as GMime reads them
+ * for sure: each '"' opens where a word may start (after white space, ',',
+ * ':', ';', '<' or '=' when eq is set, or at the start) and closes, each
+ * comment closes, and no '[' or '\\' stands outside them (where GMime's
+ * error recovery may take another turn than the guard's walk: "x\", a a,
+ * ..." and "a@[(], a a, ..." cost GMime the square of their length).  A
+ * comment counts only where comment is set. */
+static bool mime_quotes_plain(const char *v, size_t n, bool comment_ok, bool eq)
+{
+    size_t depth = 0;
+    bool quoted = false;
+    char prev = ' ';
+
+    for (size_t i = 0; i < n; i++) {
+        char ch = v[i];
+        if (quoted || depth) {
+            if (ch == '\\')
+                i++;
+            else if (quoted && ch == '"')
+                quoted = false;
+            else if (depth && ch == '(')
+                depth++;
+            else if (depth && ch == ')')
+                depth--;
+            prev = ')';
+            continue;
+        }
+        if (ch == '"') {
+            if (eq ? prev != '=' : !(mime_ws(prev) || strchr(",:;<", prev)))
+                return false;
+            quoted = true;
+        } else if (ch == '(') {
+            if (!comment_ok)
+                return false;
+            depth = 1;
+        } else if (ch == '[' || ch == '\\') {
+            return false;
+        }
+        if (!mime_ws(ch) || !eq)
+            prev = ch;
+    }
+    return !quoted && depth == 0;
+}
+
+/* What GMime's address parser spends on the field v[0..n): items are split
+ * at commas; one with no '@' or '<' costs the rest of the field, the
+ * others their length.  Quoted strings and comments hide commas, '@' and
+ * '<' only where mime_quotes_plain says GMime reads them so; otherwise
+ * every comma splits and every '@' or '<' counts. */
+static uint64_t mime_addr_steps(const char *v, size_t n)
 {
     uint64_t steps = 0;
     size_t item = 0, comment = 0;
+    bool plain = mime_quotes_plain(v, n, true, false);
     bool quoted = false, addr = false, blank = true;
 
     for (size_t i = 0; i <= n; i++) {
@@ -351,26 +388,40 @@ static uint64_t mime_addr_steps(const char *v, size_t n, uint64_t *colons)
             blank = true;
             continue;
         }
-        if (ch == '"')
+        if (plain && ch == '"')
             quoted = true;
-        else if (ch == '(')
+        else if (plain && ch == '(')
             comment = 1;
         else if (ch == '@' || ch == '<')
             addr = true;
-        else if (ch == ':')
-            (*colons)++;
         if (!mime_ws(ch))
             blank = false;
     }
     return steps;
 }
 
-/* Semicolons outside quoted strings in v[0..n): the parameters. */
-static uint64_t mime_param_count(const char *v, size_t n)
+/* Bytes ch in v[0..n). */
+static uint64_t mime_count(const char *v, size_t n, char ch)
 {
     uint64_t k = 0;
+
+    for (const char *q = v; (q = memchr(q, ch, (size_t)(v + n - q))); q++)
+        k++;
+    return k;
+}
+
+/* The parameters of v[0..n): semicolons outside quoted strings where
+ * mime_quotes_plain says GMime reads them so (a '"' right after '=', no
+ * comment), else every semicolon. */
+static uint64_t mime_param_count(const char *v, size_t n)
+{
+    uint64_t k = mime_count(v, n, ';');
     bool quoted = false;
 
+    /* few: every semicolon counted costs next to nothing */
+    if (k <= 64 || !mime_quotes_plain(v, n, false, true))
+        return k;
+    k = 0;
     for (size_t i = 0; i < n; i++) {
         if (quoted) {
             if (v[i] == '\\')
@@ -397,8 +448,8 @@ static bool mime_guard_ewords(struct mime_guard *g, const char *d, size_t a, siz
                    "decoding steps)", MT_CAP_EWORD_STEPS);
         return false;
     }
-    g->esteps += steps;
-    if (g->esteps > MT_CAP_EWORD_TOTAL) {
+    g->t->esteps += steps;
+    if (g->t->esteps > MT_CAP_EWORD_TOTAL) {
         g_snprintf(g->why, g->whylen, "encoded words of more than %u decoding steps in all",
                    MT_CAP_EWORD_TOTAL);
         return false;
@@ -416,7 +467,7 @@ static bool mime_guard_ewords(struct mime_guard *g, const char *d, size_t a, siz
         const char *cs = d + i + 2;
         size_t cslen = w - 5;
         if (!g->cs || g->cslen != cslen || g_ascii_strncasecmp(g->cs, cs, cslen) != 0) {
-            if (g->cs && ++g->switches > MT_CAP_EWORD_CHARSETS) {
+            if (g->cs && ++g->t->switches > MT_CAP_EWORD_CHARSETS) {
                 g_snprintf(g->why, g->whylen, "encoded words changing charset more than %u "
                            "times", MT_CAP_EWORD_CHARSETS);
                 return false;
@@ -441,7 +492,7 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
 
     if (!colon) /* not a field: GMime skips the line */
         return true;
-    if (++g->fields > MT_CAP_GMIME_FIELDS) {
+    if (++g->t->fields > MT_CAP_GMIME_FIELDS) {
         g_snprintf(g->why, g->whylen, "more than %u header fields", MT_CAP_GMIME_FIELDS);
         return false;
     }
@@ -468,40 +519,43 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
         uint64_t items = 1;
         for (const char *q = v; (q = memchr(q, ',', (size_t)(v + vlen - q))); q++)
             items++;
-        g->asteps += items * vlen;
-        if (g->asteps > MT_CAP_ADDR_STEPS) {
+        g->t->asteps += items * vlen;
+        if (g->t->asteps > MT_CAP_ADDR_STEPS) {
             g_snprintf(g->why, g->whylen, "address fields of items without an address (more "
                        "than %u parsing steps in all)", MT_CAP_ADDR_STEPS);
             return false;
         }
     } else if (kind == MF_ADDRESS) {
-        uint64_t colons = 0;
-        g->asteps += mime_addr_steps(v, vlen, &colons);
+        /* every colon: GMime may take any for a group's, quoted or not */
+        uint64_t colons = mime_count(v, vlen, ':');
         if (colons > MT_CAP_ADDR_GROUPS) {
             g_snprintf(g->why, g->whylen, "an address field of %" G_GUINT64_FORMAT
                        " colons (groups; more than %u)", colons, MT_CAP_ADDR_GROUPS);
             return false;
         }
-        if (g->asteps > MT_CAP_ADDR_STEPS) {
+        g->t->asteps += mime_addr_steps(v, vlen);
+        if (g->t->asteps > MT_CAP_ADDR_STEPS) {
             g_snprintf(g->why, g->whylen, "address fields of items without an address (more "
                        "than %u parsing steps in all)", MT_CAP_ADDR_STEPS);
             return false;
         }
     } else if (kind == MF_CTYPE || kind == MF_CDISP) {
         uint64_t k = mime_param_count(v, vlen);
-        g->psteps += k * k / 2;
-        if (g->psteps > MT_CAP_PARAM_STEPS) {
+        g->t->psteps += k * k / 2;
+        if (g->t->psteps > MT_CAP_PARAM_STEPS) {
             g_snprintf(g->why, g->whylen, "Content-Type or -Disposition fields of too many "
                        "parameters (%" G_GUINT64_FORMAT " in one; more than %u parsing steps "
                        "in all)", k, MT_CAP_PARAM_STEPS);
             return false;
         }
-        if (kind == MF_CTYPE) { /* an embedded message's header block follows */
-            size_t i = 0;
-            while (i < vlen && mime_ws(v[i]))
-                i++;
-            if (vlen - i >= 8 && g_ascii_strncasecmp(v + i, "message/", 8) == 0)
-                g->nested = true;
+        /* an embedded message's header block follows: "message" anywhere
+         * in the value (GMime skips comments, "(c) message/rfc822", and
+         * reads "message /rfc822") */
+        if (kind == MF_CTYPE) {
+            g->ctype = true;
+            for (size_t i = 0; i + 7 <= vlen && !g->nested; i++)
+                if ((v[i] | 0x20) == 'm' && g_ascii_strncasecmp(v + i, "message", 7) == 0)
+                    g->nested = true;
         }
     } else if (kind == MF_DATE && len > MT_CAP_GMIME_DATE) {
         g_snprintf(g->why, g->whylen, "a Date field of %zu bytes (more than %u)", len,
@@ -549,21 +603,27 @@ static size_t mime_guard_block(struct mime_guard *g, const char *d, size_t pos, 
  * after each line starting with "--" (a delimiter, or taken for one) and
  * the one starting the body of a block with Content-Type: message/...;
  * bodies are skipped as mime_bomb_cut skips them, by memchr for '-'. */
-static size_t mime_gmime_cut(const uint8_t *data, size_t len, char *why, size_t whylen)
+static size_t mime_gmime_cut(const uint8_t *data, size_t len, struct mime_guard_totals *t,
+                             char *why, size_t whylen)
 {
     const char *d = (const char *)data;
-    struct mime_guard g = { .why = why, .whylen = whylen };
+    struct mime_guard g = { .t = t, .why = why, .whylen = whylen };
     size_t pos = 0;
 
     if (whylen)
         why[0] = '\0';
-    for (;;) {
-        g.nested = false;
+    for (bool part = false;;) {
+        g.nested = g.ctype = false;
         size_t cut = mime_guard_block(&g, d, pos, len, &pos);
         if (cut < len)
             return cut;
-        if (g.nested && pos < len)
-            continue; /* the embedded message's own header block */
+        /* the embedded message's own header block: after a message/...
+         * type, and after a part's block without a Content-Type (in a
+         * multipart/digest it is message/rfc822) */
+        bool embedded = g.nested || (part && !g.ctype);
+        part = false;
+        if (embedded && pos < len)
+            continue;
         pos = mime_dash_line(d, pos, len);
         if (pos >= len)
             return len;
@@ -571,6 +631,7 @@ static size_t mime_gmime_cut(const uint8_t *data, size_t len, char *why, size_t 
         if (!nl)
             return len;
         pos = (size_t)(nl - d) + 1; /* the block after the "--" line */
+        part = true;
     }
 }
 
@@ -1261,7 +1322,16 @@ static GMimeMessage *mime_parse_inner(struct mime_ctx *c, const uint8_t *data, s
     GMimeParserOptions *opts = g_mime_parser_options_new();
     g_mime_parser_options_set_fallback_charsets(opts, mime_fallback_charsets);
     g_mime_parser_options_set_warning_callback(opts, mime_parser_warning, c);
-    size_t feed = mime_gmime_cut(data, mime_bomb_cut(data, len, c->lim->mime_parts_max), NULL, 0);
+    /* the same totals as the message it came in: each such parse may not
+     * spend the budgets anew */
+    char why[160];
+    size_t bomb = mime_bomb_cut(data, len, c->lim->mime_parts_max);
+    size_t feed = mime_gmime_cut(data, bomb, &c->gt, why, sizeof why);
+    if (feed < bomb) {
+        g_snprintf(c->detail, sizeof c->detail, "an embedded message: %s, its input cut at "
+                   "byte %zu", why, feed);
+        mime_anomaly_once(c, MT_AN_HEADER_TOO_LARGE, c->detail);
+    }
     GMimeStream *stream = g_mime_stream_mem_new_with_buffer((const char *)data, feed);
     GMimeParser *parser = g_mime_parser_new_with_stream(stream);
     g_mime_parser_set_persist_stream(parser, FALSE);
@@ -1581,7 +1651,8 @@ bool mt_mime_parse_fast(const uint8_t *data, size_t len, const struct mt_limits 
         return false;
     mt_mime_global_init();
     size_t feed = mime_bomb_cut(data, len, lim->mime_parts_max);
-    if (!mime_fast_fits(lim, len, mime_header_len(data, len), mime_gmime_cut(data, feed, NULL, 0)))
+    if (!mime_fast_fits(lim, len, mime_header_len(data, len),
+                        mime_gmime_cut(data, feed, &c.gt, NULL, 0)))
         return false;
     if (!mime_fast_parse(&c, data, len, out))
         return false;
@@ -1617,7 +1688,7 @@ static void mime_parse_tree(const uint8_t *data, size_t len, const struct mt_lim
         /* fields GMime is not handed (mime_gmime_cut) are told with the
          * block's size: the anomaly is raised once per message */
         char why[160];
-        size_t gcut = mime_gmime_cut(data, feed, why, sizeof why);
+        size_t gcut = mime_gmime_cut(data, feed, &c.gt, why, sizeof why);
         if (gcut < feed && hlen > lim->header_max)
             g_snprintf(c.detail, sizeof c.detail, "message header block of %zu bytes; %s, "
                        "input cut at byte %zu", hlen, why, gcut);

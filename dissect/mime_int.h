@@ -12,6 +12,14 @@
 #include "message.h"
 #include "mime.h"
 
+/* What the header fields handed to GMime cost it so far, in one message
+ * and the embedded ones parsed again from it (mime.c, mime_gmime_cut). */
+struct mime_guard_totals {
+    uint64_t esteps, asteps, psteps; /* decoder, address and parameter steps */
+    uint64_t fields;
+    uint32_t switches;               /* changes of charset between encoded words */
+};
+
 struct mime_ctx {
     const struct mt_limits *lim;
     mt_anomaly_cb cb;
@@ -21,6 +29,7 @@ struct mime_ctx {
     bool crlf;         /* the message's first line ends in CRLF */
     size_t embedded;   /* bytes of embedded messages written out so far, */
     size_t embed_max;  /* and at most (MT_CAP_MIME_EMBEDDED x the message) */
+    struct mime_guard_totals gt;
     char detail[MT_CAP_ANOMALY_DETAIL];
 };
 

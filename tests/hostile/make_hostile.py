@@ -245,6 +245,11 @@ def gmime_shapes():
     return {
         # GMime's address parser nests a call per group: a stack overflow
         "groups": head + b"To:" + fold(b"g:", 100000) + body,
+        # the same behind a stray quote, and in a digest's part without a
+        # Content-Type (message/rfc822 there): crashes past the first guard
+        "groups_quote": head + b"To: x\"," + fold(b"g:", 100000) + body,
+        "groups_digest": head + b"Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n"
+                         b"\r\nTo:" + fold(b"g:", 100000) + b"\r\n\r\nx\r\n--d--\r\n",
         # a 4 MB charset name, copied onto the stack: a crash
         "charset": head + b"Subject: =?" + b"x" * (4 << 20) + b"?B?YQ==?=\r\n" + body,
         "charset_2231": head + b"Content-Type: application/octet-stream\r\n"

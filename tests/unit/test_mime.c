@@ -373,6 +373,22 @@ static const struct guard_row {
     /* fields of 2000 unclosed starts each (14 M steps, under
      * MT_CAP_EWORD_STEPS): the tenth passes MT_CAP_EWORD_TOTAL */
     { "", "X-E:", "X-E: v", 11, "in all", 2000, " =?c?B?A" },
+    /* where GMime's error recovery reads quotes, comments and brackets
+     * otherwise than a plain walk would (found by a second audit) */
+    { "To: x\", ", "a a, ", "x@y", 3000, "items without an address", 0, NULL },
+    { "To: ", "a@[(], a a, ", "x@y", 2000, "items without an address", 0, NULL },
+    { "To: x\", ", "g:", "", 300, "colons", 0, NULL },
+    { "Content-Type: text/plain (\")", "; p=v", "", 6000, "too many parameters", 0, NULL },
+    { "Content-Type: text/plain; a=x\"", "; p=v", "", 6000, "too many parameters", 0, NULL },
+    /* encoded-word starts GMime looks for the end of, charset or not */
+    { "Subject: ", "=?\xe9?B?A", "", 20000, "unclosed encoded words", 0, NULL },
+    { "Subject: ", "=??B?A", "", 20000, "unclosed encoded words", 0, NULL },
+    /* embedded header blocks: a digest's part without a Content-Type, a
+     * type GMime reads past a comment */
+    { "Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\nTo: ", "a a, ", "x@y",
+      3000, "items without an address", 0, NULL },
+    { "Content-Type: (c) message/rfc822\r\n\r\nSubject: ", "=?c?B?A", "", 20000,
+      "unclosed encoded words", 0, NULL },
     /* an embedded message's header block */
     { "Content-Type: message/rfc822\r\n\r\nSubject: ", "=?c?B?A", "", 20000,
       "unclosed encoded words", 0, NULL },
@@ -409,6 +425,37 @@ static void test_headers_gmime_guard(void)
         mt_mime_result_clear(&r);
         g_string_free(m, TRUE);
     }
+}
+
+/* Embedded messages sent in base64 are parsed again from their decoded
+ * bytes: each such parse spends the same budgets as the message, not new
+ * ones (three parts whose To costs about half of MT_CAP_ADDR_STEPS each:
+ * the second passes it).  Each used to start afresh, so a message of many
+ * such parts cost GMime 15 s for 4 MB. */
+static void test_headers_gmime_guard_embedded(void)
+{
+    struct mt_limits lim = default_limits();
+    GString *inner = g_string_new("To: ");
+    GString *m = g_string_new("From: a@example.org\r\nContent-Type: multipart/mixed; "
+                              "boundary=b\r\n\r\n");
+    struct mt_mime_result r;
+    struct seen s;
+
+    for (int k = 0; k < 2400; k++)
+        g_string_append(inner, "a, ");
+    g_string_append(inner, "x@y\r\n\r\nbody\r\n");
+    gchar *b64 = g_base64_encode((const guchar *)inner->str, inner->len);
+    for (int k = 0; k < 3; k++)
+        g_string_append_printf(m, "--b\r\nContent-Type: message/rfc822\r\n"
+                                  "Content-Transfer-Encoding: base64\r\n\r\n%s\r\n", b64);
+    g_string_append(m, "--b--\r\n");
+    parse_with(m->str, m->len, &lim, &r, &s);
+    g_assert_cmpuint(s.n[MT_AN_HEADER_TOO_LARGE], ==, 1);
+    g_assert_nonnull(strstr(s.last[MT_AN_HEADER_TOO_LARGE], "an embedded message: address"));
+    mt_mime_result_clear(&r);
+    g_free(b64);
+    g_string_free(inner, TRUE);
+    g_string_free(m, TRUE);
 }
 
 /* What the guard lets through: a long list of real addresses, a few
@@ -1147,6 +1194,7 @@ int main(int argc, char **argv)
     g_test_add_func("/mime/headers/eword-bomb", test_headers_eword_bomb);
     g_test_add_func("/mime/headers/gmime-guard", test_headers_gmime_guard);
     g_test_add_func("/mime/headers/gmime-guard-legit", test_headers_gmime_guard_legit);
+    g_test_add_func("/mime/headers/gmime-guard-embedded", test_headers_gmime_guard_embedded);
     g_test_add_func("/mime/boundary-gmime-max", test_boundary_gmime_max);
     g_test_add_func("/mime/embedded-budget", test_embedded_budget);
     g_test_add_func("/mime/headers/only", test_headers_only);

@@ -309,6 +309,23 @@ static bool mime_has_eword(const char *d, size_t a, size_t b)
     return false;
 }
 
+/* One byte v[*i] inside a quoted string or a comment: a backslash takes
+ * the next byte with it, '"' ends the string, '(' and ')' nest the
+ * comment. */
+static void mime_inside_step(const char *v, size_t n, size_t *i, bool *quoted, size_t *depth)
+{
+    char ch = v[*i];
+
+    if (ch == '\\' && *i + 1 < n)
+        (*i)++;
+    else if (*quoted && ch == '"')
+        *quoted = false;
+    else if (*depth && ch == '(')
+        (*depth)++;
+    else if (*depth && ch == ')')
+        (*depth)--;
+}
+
 /* Whether quoted strings and comments in v[0..n) are as GMime reads them
  * for sure: each '"' opens where a word may start (after white space, ',',
  * ':', ';', '<' or '=' when eq is set, or at the start) and closes, each
@@ -325,14 +342,7 @@ static bool mime_quotes_plain(const char *v, size_t n, bool comment_ok, bool eq)
     for (size_t i = 0; i < n; i++) {
         char ch = v[i];
         if (quoted || depth) {
-            if (ch == '\\')
-                i++;
-            else if (quoted && ch == '"')
-                quoted = false;
-            else if (depth && ch == '(')
-                depth++;
-            else if (depth && ch == ')')
-                depth--;
+            mime_inside_step(v, n, &i, &quoted, &depth);
             prev = ')';
             continue;
         }
@@ -370,14 +380,7 @@ static uint64_t mime_addr_steps(const char *v, size_t n)
         if (i == n)
             quoted = false, comment = 0; /* the field's end ends the last item */
         if (quoted || comment) {
-            if (ch == '\\' && i + 1 < n)
-                i++;
-            else if (quoted && ch == '"')
-                quoted = false;
-            else if (comment && ch == '(')
-                comment++;
-            else if (comment && ch == ')')
-                comment--;
+            mime_inside_step(v, n, &i, &quoted, &comment);
             blank = false;
             continue;
         }

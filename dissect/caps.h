@@ -97,7 +97,7 @@
 #define MT_CAP_GMIME_NAME        4223u   /* bytes of a field name: a longer one makes GMime drop the message */
 #define MT_CAP_GMIME_FIELDS      50000u  /* header fields of a message (GMime: about 700 bytes each) */
 #define MT_CAP_GMIME_DATE        4096u   /* bytes of a Date field (GMime: about 80 bytes per token) */
-#define MT_CAP_ADDR_GROUPS       256u    /* colons in one address field: GMime nests a group at each */
+#define MT_CAP_ADDR_GROUPS       1024u    /* colons in one address field: GMime nests a group at each */
 /* steps of GMime's address parser, all address fields of a message: an
  * item with no '@' or '<' costs the rest of its field */
 #define MT_CAP_ADDR_STEPS        16777216u
@@ -111,6 +111,7 @@
  * size, hash and file, as a multiple of the message's own: each level of
  * nesting writes its message again (31 levels of a 16 MB message: 550 MB) */
 #define MT_CAP_MIME_EMBEDDED     2u
+#define MT_CAP_MIME_EMBEDDED_FLOOR (16u * 1024u * 1024u) /* ... plus this, for small messages */
 #define MT_CAP_MIME_FAST_DEPTH   16u     /* nesting the fast path follows; deeper: full parse */
 #define MT_CAP_MIME_FAST_PARAMS  8u      /* parameters of a value the fast path reads; more: GMime */
 

@@ -261,7 +261,8 @@ struct mime_guard {
     const char *cs;                  /* the last encoded word's charset, */
     size_t cslen;                    /* in the input */
     bool nested;                     /* the block's Content-Type may be message/... */
-    bool ctype;                      /* the block has a Content-Type */
+    bool ctype;                      /* the block has a Content-Type, */
+    bool ctype_other;                /* each a plain type/subtype, not message */
     char *why;                       /* set at the cut */
     size_t whylen;
 };
@@ -293,6 +294,29 @@ static enum mime_field_kind mime_field_kind(const char *n, size_t len)
     default: return MF_OTHER;
     }
     return g_ascii_strncasecmp(n, want, len) == 0 ? kind : MF_OTHER;
+}
+
+/* Whether a Content-Type value is plainly "type/subtype" (tokens, then
+ * the end, white space or ';') of a type other than message: one GMime
+ * parses as it stands, never taken for message/rfc822 in a digest. */
+static bool mime_ctype_other(const char *v, size_t n)
+{
+    static const char tspecial[] = "()<>@,;:\\\"/[]?=";
+    size_t i = 0, t0, t1;
+
+    while (i < n && mime_ws(v[i]))
+        i++;
+    for (t0 = i; i < n && v[i] > ' ' && v[i] < 0x7f && !strchr(tspecial, v[i]); i++)
+        ;
+    t1 = i;
+    if (t1 == t0 || i >= n || v[i] != '/')
+        return false;
+    size_t s0 = ++i;
+    while (i < n && v[i] > ' ' && v[i] < 0x7f && !strchr(tspecial, v[i]))
+        i++;
+    if (i == s0 || (i < n && !mime_ws(v[i]) && v[i] != ';'))
+        return false;
+    return !(t1 - t0 == 7 && g_ascii_strncasecmp(v + t0, "message", 7) == 0);
 }
 
 /* Whether d[a..b) holds "=?" (cheaper than memmem: '?' is rare in headers). */
@@ -413,6 +437,31 @@ static uint64_t mime_count(const char *v, size_t n, char ch)
     return k;
 }
 
+/* The colons of an address field v[0..n) that may open a group: those
+ * outside quoted strings and comments where mime_quotes_plain says GMime
+ * reads them so ("Sales: EMEA" <a@b> has none), else every one. */
+static uint64_t mime_addr_colons(const char *v, size_t n)
+{
+    uint64_t k = mime_count(v, n, ':');
+    size_t depth = 0;
+    bool quoted = false;
+
+    if (k <= MT_CAP_ADDR_GROUPS || !mime_quotes_plain(v, n, true, false))
+        return k;
+    k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (quoted || depth)
+            mime_inside_step(v, n, &i, &quoted, &depth);
+        else if (v[i] == '"')
+            quoted = true;
+        else if (v[i] == '(')
+            depth = 1;
+        else if (v[i] == ':')
+            k++;
+    }
+    return k;
+}
+
 /* The parameters of v[0..n): semicolons outside quoted strings where
  * mime_quotes_plain says GMime reads them so (a '"' right after '=', no
  * comment), else every semicolon. */
@@ -529,8 +578,9 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
             return false;
         }
     } else if (kind == MF_ADDRESS) {
-        /* every colon: GMime may take any for a group's, quoted or not */
-        uint64_t colons = mime_count(v, vlen, ':');
+        /* colons outside quoted strings and comments where plainly formed,
+         * else every one (GMime may take any for a group's) */
+        uint64_t colons = mime_addr_colons(v, vlen);
         if (colons > MT_CAP_ADDR_GROUPS) {
             g_snprintf(g->why, g->whylen, "an address field of %" G_GUINT64_FORMAT
                        " colons (groups; more than %u)", colons, MT_CAP_ADDR_GROUPS);
@@ -555,6 +605,7 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
          * in the value (GMime skips comments, "(c) message/rfc822", and
          * reads "message /rfc822") */
         if (kind == MF_CTYPE) {
+            g->ctype_other = (g->ctype_other || !g->ctype) && mime_ctype_other(v, vlen);
             g->ctype = true;
             for (size_t i = 0; i + 7 <= vlen && !g->nested; i++)
                 if ((v[i] | 0x20) == 'm' && g_ascii_strncasecmp(v + i, "message", 7) == 0)
@@ -580,14 +631,16 @@ static size_t mime_guard_block(struct mime_guard *g, const char *d, size_t pos, 
         const char *nl = memchr(d + pos, '\n', len - pos);
         size_t after = nl ? (size_t)(nl - d) + 1 : len;
         bool blank = d[pos] == '\n' || (after - pos == 2 && d[pos] == '\r');
+        /* GMime ends a part's block at a boundary line too */
+        bool dash = after - pos >= 2 && d[pos] == '-' && d[pos + 1] == '-';
         bool cont = !blank && (d[pos] == ' ' || d[pos] == '\t');
         if (field != SIZE_MAX && !cont) { /* the field before ends here */
             if (!mime_guard_field(g, d, field, pos))
                 return field;
             field = SIZE_MAX;
         }
-        if (blank) {
-            *next = after;
+        if (blank || dash) {
+            *next = blank ? after : pos; /* the "--" line is the caller's */
             return len;
         }
         if (!cont)
@@ -616,14 +669,15 @@ static size_t mime_gmime_cut(const uint8_t *data, size_t len, struct mime_guard_
     if (whylen)
         why[0] = '\0';
     for (bool part = false;;) {
-        g.nested = g.ctype = false;
+        g.nested = g.ctype = g.ctype_other = false;
         size_t cut = mime_guard_block(&g, d, pos, len, &pos);
         if (cut < len)
             return cut;
         /* the embedded message's own header block: after a message/...
-         * type, and after a part's block without a Content-Type (in a
-         * multipart/digest it is message/rfc822) */
-        bool embedded = g.nested || (part && !g.ctype);
+         * type, and after a part's block unless its Content-Type is plainly
+         * another type (in a multipart/digest a part without one, or with
+         * one GMime cannot parse, is message/rfc822) */
+        bool embedded = g.nested || (part && !g.ctype_other);
         part = false;
         if (embedded && pos < len)
             continue;
@@ -1474,7 +1528,7 @@ static int mime_node(struct mime_ctx *c, GMimeObject *obj, char *path, unsigned 
          * walked) */
         if (m && c->embedded >= c->embed_max) {
             g_snprintf(c->detail, sizeof c->detail, "part %s: embedded messages of more than "
-                       "%u times the message's bytes, its bytes not kept", p->path,
+                       "%u times the message's bytes and 16 MiB, its bytes not kept", p->path,
                        MT_CAP_MIME_EMBEDDED);
             mime_anomaly(c, MT_AN_MESSAGE_TRUNCATED, c->detail);
         } else if (m) {
@@ -1491,7 +1545,7 @@ static int mime_node(struct mime_ctx *c, GMimeObject *obj, char *path, unsigned 
             /* each level parsed holds its bytes and GMime's copy of them
              * (MT_CAP_MIME_EMBEDDED, as for the written-out ones above) */
             g_snprintf(c->detail, sizeof c->detail, "part %s: embedded messages of more than "
-                       "%u times the message's bytes, not parsed", p->path,
+                       "%u times the message's bytes and 16 MiB, not parsed", p->path,
                        MT_CAP_MIME_EMBEDDED);
             mime_anomaly(c, MT_AN_MESSAGE_TRUNCATED, c->detail);
             embedded = false;
@@ -1667,8 +1721,10 @@ static void mime_parse_tree(const uint8_t *data, size_t len, const struct mt_lim
                             struct mt_mime_result *out, mt_anomaly_cb cb, void *ud)
 {
     struct mime_ctx c = { .lim = lim, .cb = cb, .ud = ud,
-                          .embed_max = len > SIZE_MAX / MT_CAP_MIME_EMBEDDED
-                                           ? SIZE_MAX : len * MT_CAP_MIME_EMBEDDED };
+                          .embed_max = len > SIZE_MAX / (MT_CAP_MIME_EMBEDDED + 1)
+                                           ? SIZE_MAX
+                                           : len * MT_CAP_MIME_EMBEDDED +
+                                                 MT_CAP_MIME_EMBEDDED_FLOOR };
     GMimeParserOptions *opts;
     GMimeParser *parser;
     GMimeStream *stream;

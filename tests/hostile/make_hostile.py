@@ -250,6 +250,11 @@ def gmime_shapes():
         "groups_quote": head + b"To: x\"," + fold(b"g:", 100000) + body,
         "groups_digest": head + b"Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n"
                          b"\r\nTo:" + fold(b"g:", 100000) + b"\r\n\r\nx\r\n--d--\r\n",
+        # and in a digest's part after one whose block GMime ends at the
+        # boundary line (a third audit: a crash past the second guard)
+        "groups_digest_dash": head + b"Content-Type: multipart/digest; boundary=d\r\n\r\n"
+                              b"--d\r\nContent-Type: text/plain\r\n--d\r\n\r\nTo:" +
+                              fold(b"g:", 100000) + b"\r\n\r\nx\r\n--d--\r\n",
         # a 4 MB charset name, copied onto the stack: a crash
         "charset": head + b"Subject: =?" + b"x" * (4 << 20) + b"?B?YQ==?=\r\n" + body,
         "charset_2231": head + b"Content-Type: application/octet-stream\r\n"

@@ -357,7 +357,7 @@ static const struct guard_row {
     int inner;         /* set: each unit is a field, unit + inner * word */
     const char *word;
 } guard_rows[] = {
-    { "To: ", "g:", "", 300, "colons", 0, NULL },
+    { "To: ", "g:", "", 1100, "colons", 0, NULL },
     { "Subject: =?", "x", "?B?YQ==?=", 1100000, "bytes (more than 1048576)", 0, NULL },
     { "To: ", "a, ", "x@y", 4000, "items without an address", 0, NULL },
     /* many short address fields (bounded by commas x length) */
@@ -377,7 +377,7 @@ static const struct guard_row {
      * otherwise than a plain walk would (found by a second audit) */
     { "To: x\", ", "a a, ", "x@y", 3000, "items without an address", 0, NULL },
     { "To: ", "a@[(], a a, ", "x@y", 2000, "items without an address", 0, NULL },
-    { "To: x\", ", "g:", "", 300, "colons", 0, NULL },
+    { "To: x\", ", "g:", "", 1100, "colons", 0, NULL },
     { "Content-Type: text/plain (\")", "; p=v", "", 6000, "too many parameters", 0, NULL },
     { "Content-Type: text/plain; a=x\"", "; p=v", "", 6000, "too many parameters", 0, NULL },
     /* encoded-word starts GMime looks for the end of, charset or not */
@@ -389,6 +389,12 @@ static const struct guard_row {
       3000, "items without an address", 0, NULL },
     { "Content-Type: (c) message/rfc822\r\n\r\nSubject: ", "=?c?B?A", "", 20000,
       "unclosed encoded words", 0, NULL },
+    /* a third audit: GMime ends a part's block at a boundary line, takes
+     * a digest part with a type it cannot parse for message/rfc822 */
+    { "Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\nContent-Type: text/plain\r\n"
+      "--d\r\n\r\nTo: ", "a a, ", "x@y", 3000, "items without an address", 0, NULL },
+    { "Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\nContent-Type: ;\r\n\r\n"
+      "To: ", "a a, ", "x@y", 3000, "items without an address", 0, NULL },
     /* an embedded message's header block */
     { "Content-Type: message/rfc822\r\n\r\nSubject: ", "=?c?B?A", "", 20000,
       "unclosed encoded words", 0, NULL },
@@ -468,7 +474,7 @@ static void test_headers_gmime_guard_legit(void)
     struct seen s;
 
     for (int k = 0; k < 3000; k++)
-        g_string_append_printf(m, "%s\"User, No. %d\" <user%d@example.org>", k ? ", " : "", k, k);
+        g_string_append_printf(m, "%s\"User: No. %d\" <user%d@example.org>", k ? ", " : "", k, k);
     g_string_append(m, "\r\nSubject:");
     for (int k = 0; k < 500; k++)
         g_string_append(m, k % 2 ? " =?utf-8?Q?b?=" : " =?iso-8859-1?Q?a?=");
@@ -536,10 +542,10 @@ static void test_boundary_gmime_max(void)
     }
 }
 
-/* message/rfc822 nested 8 deep around a 200 KB text: each level wrote its
- * message out again (8 copies); past MT_CAP_MIME_EMBEDDED times the
- * message's bytes the deeper levels keep no bytes (message_truncated),
- * and the innermost text part is still there. */
+/* message/rfc822 nested 12 deep around a 4 MB text: each level wrote its
+ * message out again (12 copies); past MT_CAP_MIME_EMBEDDED times the
+ * message's bytes and MT_CAP_MIME_EMBEDDED_FLOOR the deeper levels keep no
+ * bytes (message_truncated), and the innermost text part is still there. */
 static void test_embedded_budget(void)
 {
     struct mt_limits lim = default_limits();
@@ -548,10 +554,10 @@ static void test_embedded_budget(void)
     struct seen s;
     size_t copies = 0, kept = 0;
 
-    for (int k = 0; k < 8; k++)
+    for (int k = 0; k < 12; k++)
         g_string_append_printf(m, "Subject: level %d\r\nContent-Type: message/rfc822\r\n\r\n", k);
     g_string_append(m, "Subject: inner\r\nContent-Type: text/plain\r\n\r\n");
-    for (int k = 0; k < 4000; k++)
+    for (int k = 0; k < 80000; k++)
         g_string_append(m, "innermost text of fifty bytes in each line here..\r\n");
     parse_with(m->str, m->len, &lim, &r, &s);
     for (size_t i = 0; i < r.nparts; i++) {
@@ -560,13 +566,14 @@ static void test_embedded_budget(void)
         copies += r.parts[i].data_len;
         kept += r.parts[i].data_len > 0;
     }
-    g_assert_cmpuint(r.nparts, ==, 9);
-    g_assert_cmpuint(kept, ==, 3);
-    g_assert_cmpuint(copies, <=, (MT_CAP_MIME_EMBEDDED + 1) * m->len);
+    /* 4 MB each: 2 x 4 MB + 16 MiB holds seven of the twelve */
+    g_assert_cmpuint(r.nparts, ==, 13);
+    g_assert_cmpuint(kept, ==, 7);
+    g_assert_cmpuint(copies, <=, (MT_CAP_MIME_EMBEDDED + 1) * m->len + MT_CAP_MIME_EMBEDDED_FLOOR);
     g_assert_cmpuint(s.n[MT_AN_MESSAGE_TRUNCATED], ==, 5);
     g_assert_nonnull(strstr(s.last[MT_AN_MESSAGE_TRUNCATED], "embedded messages"));
-    g_assert_cmpstr(r.parts[8].content_type, ==, "text/plain");
-    g_assert_cmpuint(r.parts[8].data_len, ==, 4000 * 51);
+    g_assert_cmpstr(r.parts[12].content_type, ==, "text/plain");
+    g_assert_cmpuint(r.parts[12].data_len, ==, 80000 * 51);
     mt_mime_result_clear(&r);
 
     /* the same nesting labelled base64 but not base64: each level's bytes
@@ -574,16 +581,16 @@ static void test_embedded_budget(void)
      * budget the deeper ones are not */
     g_string_assign(m, "From: a@example.org\r\nContent-Type: message/rfc822\r\n"
                        "Content-Transfer-Encoding: base64\r\n\r\n");
-    for (int k = 0; k < 8; k++)
+    for (int k = 0; k < 12; k++)
         g_string_append(m, "X-J: !\r\nContent-Type: message/rfc822\r\n"
                            "Content-Transfer-Encoding: base64\r\n\r\n");
     g_string_append(m, "Subject: inner\r\n\r\n");
-    for (int k = 0; k < 4000; k++)
+    for (int k = 0; k < 80000; k++)
         g_string_append(m, "innermost text of fifty bytes in each line here..\r\n");
     parse_with(m->str, m->len, &lim, &r, &s);
     g_assert_cmpuint(s.n[MT_AN_MESSAGE_TRUNCATED], ==, 1);
     g_assert_nonnull(strstr(s.last[MT_AN_MESSAGE_TRUNCATED], "not parsed"));
-    g_assert_cmpuint(r.nparts, ==, 4); /* the root and the three levels parsed */
+    g_assert_cmpuint(r.nparts, ==, 8); /* the root and the seven levels parsed */
     mt_mime_result_clear(&r);
     g_string_free(m, TRUE);
 }

@@ -350,18 +350,42 @@ static void mime_inside_step(const char *v, size_t n, size_t *i, bool *quoted, s
         (*depth)--;
 }
 
+/* Whether v[i] (a '"') opens a parameter's value as GMime reads it: after
+ * "; name =" with white space anywhere between ("a==\"..." and
+ * "text/plain =\"..." are not: GMime splits inside those quotes). */
+static bool mime_param_quote(const char *v, size_t i)
+{
+    size_t j = i, t;
+
+    while (j > 0 && mime_ws(v[j - 1]))
+        j--;
+    if (j == 0 || v[--j] != '=')
+        return false;
+    while (j > 0 && mime_ws(v[j - 1]))
+        j--;
+    for (t = j; t > 0 && v[t - 1] > ' ' && v[t - 1] < 0x7f && !strchr("()<>@,;:\\\"/[]?=", v[t - 1]);)
+        t--;
+    if (t == j)
+        return false;
+    while (t > 0 && mime_ws(v[t - 1]))
+        t--;
+    return t > 0 && v[t - 1] == ';';
+}
+
 /* Whether quoted strings and comments in v[0..n) are as GMime reads them
- * for sure: each '"' opens where a word may start (after white space, ',',
- * ':', ';', '<' or '=' when eq is set, or at the start) and closes, each
- * comment closes, and no '[' or '\\' stands outside them (where GMime's
- * error recovery may take another turn than the guard's walk: "x\", a a,
- * ..." and "a@[(], a a, ..." cost GMime the square of their length).  A
- * comment counts only where comment is set. */
+ * for sure, else the guard counts every comma, colon or semicolon (where
+ * GMime's error recovery may take another turn than its walk: "x\", a a,
+ * ...", "x \"a a, a a\"" and "a@[(], a a, ..." cost GMime the square of
+ * their length).  Each '"' opens where GMime starts a quoted word: in an
+ * address field at an item's start (after ',', ':' or the field's
+ * start, white space aside), in a parameter list right after "; name =";
+ * each closes, each comment closes (where comment_ok), and no '[' or
+ * backslash stands outside them. */
 static bool mime_quotes_plain(const char *v, size_t n, bool comment_ok, bool eq)
 {
     size_t depth = 0;
     bool quoted = false;
-    char prev = ' ';
+    char prev = ','; /* the last byte that is not white space */
 
     for (size_t i = 0; i < n; i++) {
         char ch = v[i];
@@ -371,7 +395,7 @@ static bool mime_quotes_plain(const char *v, size_t n, bool comment_ok, bool eq)
             continue;
         }
         if (ch == '"') {
-            if (eq ? prev != '=' : !(mime_ws(prev) || strchr(",:;<", prev)))
+            if (eq ? !mime_param_quote(v, i) : !(prev && strchr(",:", prev)))
                 return false;
             quoted = true;
         } else if (ch == '(') {
@@ -381,7 +405,7 @@ static bool mime_quotes_plain(const char *v, size_t n, bool comment_ok, bool eq)
         } else if (ch == '[' || ch == '\\') {
             return false;
         }
-        if (!mime_ws(ch) || !eq)
+        if (!mime_ws(ch))
             prev = ch;
     }
     return !quoted && depth == 0;
@@ -638,6 +662,18 @@ static size_t mime_guard_block(struct mime_guard *g, const char *d, size_t pos, 
             if (!mime_guard_field(g, d, field, pos))
                 return field;
             field = SIZE_MAX;
+        }
+        if (dash) {
+            /* GMime may also take it for a field ("--x: ..."): checked as
+             * one, with its continuation lines, before the caller reads
+             * it as a boundary line */
+            size_t end = after;
+            while (end < len && (d[end] == ' ' || d[end] == '\t')) {
+                const char *nl2 = memchr(d + end, '\n', len - end);
+                end = nl2 ? (size_t)(nl2 - d) + 1 : len;
+            }
+            if (!mime_guard_field(g, d, pos, end))
+                return pos;
         }
         if (blank || dash) {
             *next = blank ? after : pos; /* the "--" line is the caller's */

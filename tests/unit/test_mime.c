@@ -395,6 +395,12 @@ static const struct guard_row {
       "--d\r\n\r\nTo: ", "a a, ", "x@y", 3000, "items without an address", 0, NULL },
     { "Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\nContent-Type: ;\r\n\r\n"
       "To: ", "a a, ", "x@y", 3000, "items without an address", 0, NULL },
+    /* a fourth audit: a field named "--x", a quote after a word, a quote
+     * after "==" in a parameter list */
+    { "--x: ", "=?c?B?A", "", 20000, "unclosed encoded words", 0, NULL },
+    { "To: x \"", "a a, ", "\" <x@y>", 3000, "items without an address", 0, NULL },
+    { "To: x \", ", "g:", "\" <x@y>", 1100, "colons", 0, NULL },
+    { "Content-Type: text/plain; a==\"", "; p=v", "\"", 6000, "too many parameters", 0, NULL },
     /* an embedded message's header block */
     { "Content-Type: message/rfc822\r\n\r\nSubject: ", "=?c?B?A", "", 20000,
       "unclosed encoded words", 0, NULL },

@@ -377,7 +377,7 @@ static bool mime_param_quote(const char *v, size_t i)
  * GMime's error recovery may take another turn than its walk: "x\", a a,
  * ...", "x \"a a, a a\"" and "a@[(], a a, ..." cost GMime the square of
  * their length).  Each '"' opens where GMime starts a quoted word: in an
- * address field at an item's start (after ',', ':' or the field's
+ * address field at an item's start (after ',' or the field's
  * start, white space aside), in a parameter list right after "; name =";
  * each closes, each comment closes (where comment_ok), and no '[' or
  * backslash stands outside them. */
@@ -395,7 +395,7 @@ static bool mime_quotes_plain(const char *v, size_t n, bool comment_ok, bool eq)
             continue;
         }
         if (ch == '"') {
-            if (eq ? !mime_param_quote(v, i) : !(prev && strchr(",:", prev)))
+            if (eq ? !mime_param_quote(v, i) : prev != ',')
                 return false;
             quoted = true;
         } else if (ch == '(') {

@@ -257,6 +257,8 @@ def gmime_shapes():
                               fold(b"g:", 100000) + b"\r\n\r\nx\r\n--d--\r\n",
         # and inside a quote after a word (a fourth audit: a crash again)
         "groups_word_quote": head + b"To: x \", " + b"g:" * 100000 + b"\"\r\n" + body,
+        # and after a colon that opens no group (a fifth audit: a crash)
+        "groups_angle_quote": head + b"To: <:\", " + b"g:" * 100000 + b"\"\r\n" + body,
         # a 4 MB charset name, copied onto the stack: a crash
         "charset": head + b"Subject: =?" + b"x" * (4 << 20) + b"?B?YQ==?=\r\n" + body,
         "charset_2231": head + b"Content-Type: application/octet-stream\r\n"

@@ -401,6 +401,8 @@ static const struct guard_row {
     { "To: x \"", "a a, ", "\" <x@y>", 3000, "items without an address", 0, NULL },
     { "To: x \", ", "g:", "\" <x@y>", 1100, "colons", 0, NULL },
     { "Content-Type: text/plain; a==\"", "; p=v", "\"", 6000, "too many parameters", 0, NULL },
+    /* a fifth: a quote after a colon that opens no group ("<:") */
+    { "To: <:\"", "a a, ", "\"", 3000, "items without an address", 0, NULL },
     /* an embedded message's header block */
     { "Content-Type: message/rfc822\r\n\r\nSubject: ", "=?c?B?A", "", 20000,
       "unclosed encoded words", 0, NULL },

@@ -301,18 +301,17 @@ static enum mime_field_kind mime_field_kind(const char *n, size_t len)
  * parses as it stands, never taken for message/rfc822 in a digest. */
 static bool mime_ctype_other(const char *v, size_t n)
 {
-    static const char tspecial[] = "()<>@,;:\\\"/[]?=";
     size_t i = 0, t0, t1;
 
     while (i < n && mime_ws(v[i]))
         i++;
-    for (t0 = i; i < n && v[i] > ' ' && v[i] < 0x7f && !strchr(tspecial, v[i]); i++)
+    for (t0 = i; i < n && mime_token_char(v[i]); i++)
         ;
     t1 = i;
     if (t1 == t0 || i >= n || v[i] != '/')
         return false;
     size_t s0 = ++i;
-    while (i < n && v[i] > ' ' && v[i] < 0x7f && !strchr(tspecial, v[i]))
+    while (i < n && mime_token_char(v[i]))
         i++;
     if (i == s0 || (i < n && !mime_ws(v[i]) && v[i] != ';'))
         return false;
@@ -363,7 +362,7 @@ static bool mime_param_quote(const char *v, size_t i)
         return false;
     while (j > 0 && mime_ws(v[j - 1]))
         j--;
-    for (t = j; t > 0 && v[t - 1] > ' ' && v[t - 1] < 0x7f && !strchr("()<>@,;:\\\"/[]?=", v[t - 1]);)
+    for (t = j; t > 0 && mime_token_char(v[t - 1]);)
         t--;
     if (t == j)
         return false;

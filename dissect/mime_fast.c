@@ -473,16 +473,6 @@ struct fast_params {
     unsigned n;
 };
 
-static bool fast_tspecial(char ch)
-{
-    return strchr("()<>@,;:\\\"/[]?=", ch) != NULL;
-}
-
-static bool fast_token_char(char ch)
-{
-    return ch > ' ' && ch < 0x7f && !fast_tspecial(ch);
-}
-
 static const char *fast_param(const struct fast_params *fp, const char *name)
 {
     for (unsigned i = 0; i < fp->n; i++)
@@ -500,7 +490,7 @@ static bool fast_params_parse(const char *v, bool slash, struct fast_params *fp)
         return false;
     char *p = fp->buf = g_strdup(v);
     fp->type = p;
-    while (fast_token_char(*p))
+    while (mime_token_char(*p))
         p++;
     if (p == fp->type)
         goto no;
@@ -508,7 +498,7 @@ static bool fast_params_parse(const char *v, bool slash, struct fast_params *fp)
         if (*p != '/')
             goto no;
         char *sub = ++p;
-        while (fast_token_char(*p))
+        while (mime_token_char(*p))
             p++;
         if (p == sub)
             goto no;
@@ -520,7 +510,7 @@ static bool fast_params_parse(const char *v, bool slash, struct fast_params *fp)
         while (*p == ' ')
             p++;
         char *name = p;
-        while (fast_token_char(*p) && *p != '*')
+        while (mime_token_char(*p) && *p != '*')
             p++;
         if (p == name || *p != '=' || fp->n == MT_CAP_MIME_FAST_PARAMS)
             goto no;
@@ -534,7 +524,7 @@ static bool fast_params_parse(const char *v, bool slash, struct fast_params *fp)
                 goto no;
             *p++ = '\0';
         } else {
-            while (fast_token_char(*p))
+            while (mime_token_char(*p))
                 p++;
             if (p == val)
                 goto no;

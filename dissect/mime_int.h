@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <gmime/gmime.h>
 
@@ -95,5 +96,12 @@ void mt_mime_data_release(struct mt_mime_part *p);
  * '-' skips a base64 body whole (no '-' in its alphabet), where looking at
  * every line start stops every 76 bytes. */
 size_t mime_dash_line(const char *d, size_t pos, size_t end);
+
+/* A byte of an RFC 2045 token: printable ASCII, not a tspecial (NUL is
+ * not one either, so a walk over a C string stops at its end). */
+static inline bool mime_token_char(char ch)
+{
+    return ch > ' ' && ch < 0x7f && !strchr("()<>@,;:\\\"/[]?=", ch);
+}
 
 #endif

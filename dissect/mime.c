@@ -460,18 +460,13 @@ static uint64_t mime_count(const char *v, size_t n, char ch)
     return k;
 }
 
-/* The colons of an address field v[0..n) that may open a group: those
- * outside quoted strings and comments where mime_quotes_plain says GMime
- * reads them so ("Sales: EMEA" <a@b> has none), else every one. */
-static uint64_t mime_addr_colons(const char *v, size_t n)
+/* Bytes ch in v[0..n) outside quoted strings and comments. */
+static uint64_t mime_count_unquoted(const char *v, size_t n, char ch)
 {
-    uint64_t k = mime_count(v, n, ':');
+    uint64_t k = 0;
     size_t depth = 0;
     bool quoted = false;
 
-    if (k <= MT_CAP_ADDR_GROUPS || !mime_quotes_plain(v, n, true, false))
-        return k;
-    k = 0;
     for (size_t i = 0; i < n; i++) {
         if (quoted || depth)
             mime_inside_step(v, n, &i, &quoted, &depth);
@@ -479,37 +474,35 @@ static uint64_t mime_addr_colons(const char *v, size_t n)
             quoted = true;
         else if (v[i] == '(')
             depth = 1;
-        else if (v[i] == ':')
+        else if (v[i] == ch)
             k++;
     }
     return k;
 }
 
+/* The colons of an address field v[0..n) that may open a group: those
+ * outside quoted strings and comments where mime_quotes_plain says GMime
+ * reads them so ("Sales: EMEA" <a@b> has none), else every one. */
+static uint64_t mime_addr_colons(const char *v, size_t n)
+{
+    uint64_t k = mime_count(v, n, ':');
+
+    if (k <= MT_CAP_ADDR_GROUPS || !mime_quotes_plain(v, n, true, false))
+        return k;
+    return mime_count_unquoted(v, n, ':');
+}
+
 /* The parameters of v[0..n): semicolons outside quoted strings where
- * mime_quotes_plain says GMime reads them so (a '"' right after '=', no
- * comment), else every semicolon. */
+ * mime_quotes_plain says GMime reads them so (a '"' right after "; name =",
+ * no comment), else every semicolon. */
 static uint64_t mime_param_count(const char *v, size_t n)
 {
     uint64_t k = mime_count(v, n, ';');
-    bool quoted = false;
 
     /* few: every semicolon counted costs next to nothing */
     if (k <= 64 || !mime_quotes_plain(v, n, false, true))
         return k;
-    k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (quoted) {
-            if (v[i] == '\\')
-                i++;
-            else if (v[i] == '"')
-                quoted = false;
-        } else if (v[i] == '"') {
-            quoted = true;
-        } else if (v[i] == ';') {
-            k++;
-        }
-    }
-    return k;
+    return mime_count_unquoted(v, n, ';');
 }
 
 /* Encoded words of the field d[a..b): the decoder's steps (per field and
@@ -588,28 +581,27 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
     while (nlen > 0 && (n[nlen - 1] == ' ' || n[nlen - 1] == '\t'))
         nlen--;
     enum mime_field_kind kind = mime_field_kind(n, nlen);
-    if (kind == MF_ADDRESS && vlen <= MT_CAP_ADDR_GROUPS) {
-        /* too short for the colons to matter: (items) x (length) bounds
-         * the steps, found faster than walking quotes and comments */
-        uint64_t items = 1;
-        for (const char *q = v; (q = memchr(q, ',', (size_t)(v + vlen - q))); q++)
-            items++;
-        g->t->asteps += items * vlen;
-        if (g->t->asteps > MT_CAP_ADDR_STEPS) {
-            g_snprintf(g->why, g->whylen, "address fields of items without an address (more "
-                       "than %u parsing steps in all)", MT_CAP_ADDR_STEPS);
-            return false;
+    if (kind == MF_ADDRESS) {
+        uint64_t steps = 1;
+        if (vlen <= MT_CAP_ADDR_GROUPS) {
+            /* too short for the colons to matter: (items) x (length)
+             * bounds the steps, found faster than walking quotes and
+             * comments */
+            for (const char *q = v; (q = memchr(q, ',', (size_t)(v + vlen - q))); q++)
+                steps++;
+            steps *= vlen;
+        } else {
+            /* colons outside quoted strings and comments where plainly
+             * formed, else every one (GMime may take any for a group's) */
+            uint64_t colons = mime_addr_colons(v, vlen);
+            if (colons > MT_CAP_ADDR_GROUPS) {
+                g_snprintf(g->why, g->whylen, "an address field of %" G_GUINT64_FORMAT
+                           " colons (groups; more than %u)", colons, MT_CAP_ADDR_GROUPS);
+                return false;
+            }
+            steps = mime_addr_steps(v, vlen);
         }
-    } else if (kind == MF_ADDRESS) {
-        /* colons outside quoted strings and comments where plainly formed,
-         * else every one (GMime may take any for a group's) */
-        uint64_t colons = mime_addr_colons(v, vlen);
-        if (colons > MT_CAP_ADDR_GROUPS) {
-            g_snprintf(g->why, g->whylen, "an address field of %" G_GUINT64_FORMAT
-                       " colons (groups; more than %u)", colons, MT_CAP_ADDR_GROUPS);
-            return false;
-        }
-        g->t->asteps += mime_addr_steps(v, vlen);
+        g->t->asteps += steps;
         if (g->t->asteps > MT_CAP_ADDR_STEPS) {
             g_snprintf(g->why, g->whylen, "address fields of items without an address (more "
                        "than %u parsing steps in all)", MT_CAP_ADDR_STEPS);
@@ -690,10 +682,11 @@ static size_t mime_guard_block(struct mime_guard *g, const char *d, size_t pos, 
 
 /* Where to cut the input so that GMime is handed no header field past the
  * caps above (see caps.h): the start of the first such field, with why
- * set, or len.  The header blocks looked at are the message's own, those
- * after each line starting with "--" (a delimiter, or taken for one) and
- * the one starting the body of a block with Content-Type: message/...;
- * bodies are skipped as mime_bomb_cut skips them, by memchr for '-'. */
+ * set, or len; t holds the message's totals.  The header blocks looked at
+ * are the message's own, those after each line starting with "--" (a
+ * delimiter, or taken for one) and an embedded message's (see below); a
+ * block ends at its blank line or at a line starting with "--"; bodies are
+ * skipped as mime_bomb_cut skips them, by memchr for '-'. */
 static size_t mime_gmime_cut(const uint8_t *data, size_t len, struct mime_guard_totals *t,
                              char *why, size_t whylen)
 {

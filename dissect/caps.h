@@ -84,11 +84,12 @@
  * for the "?=" closing each "=?charset?B?" from that point on, to the end
  * of the field if there is none, so a field of many unclosed word starts
  * costs the square of its length (a 280 KB Subject: 8 s).  A field past
- * this (counted the same way) and what follows it are not handed to GMime. */
+ * this (counted the same way) is left out of what GMime is handed. */
 #define MT_CAP_EWORD_STEPS       16777216u
-/* What else GMime is not handed (dissect/mime.c mime_gmime_cut: the input
- * is cut at the first header field past one of these, in the message's
- * header block, those after "--" lines and those of embedded messages).
+/* What else GMime is not handed (dissect/mime.c mime_gmime_feed: each
+ * header field past one of these is left out of its input, in the
+ * message's header block, those after "--" lines and those of embedded
+ * messages; a "--" line past one ends the input).
  * GMime's parser and decoders have no limits of their own: measured on
  * GMime 3.2 (docs/caps.md). */
 #define MT_CAP_EWORD_TOTAL       134217728u /* the same steps, all fields of a message */

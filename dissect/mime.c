@@ -263,8 +263,13 @@ struct mime_guard {
     bool nested;                     /* the block's Content-Type may be message/... */
     bool ctype;                      /* the block has a Content-Type, */
     bool ctype_other;                /* each a plain type/subtype, not message */
-    char *why;                       /* set at the cut */
+    char *why;                       /* set at the first field refused */
     size_t whylen;
+    bool dry;                        /* stop at the first field refused */
+    GByteArray *out;                 /* else the input without the refused */
+    size_t copied;                   /* fields: what is before this is in out */
+    uint64_t dropped;                /* fields left out of out */
+    size_t first;                    /* where the first of them starts */
 };
 
 /* The header fields the guard looks into beyond their size. */
@@ -634,9 +639,42 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
     return true;
 }
 
+/* Checks the field d[a..b) (mime_guard_field): whether the walk goes on.
+ * A field refused is dropped from g->out, as if it were not there: the
+ * totals and the block's state are as before it, and only the first
+ * refusal's why is kept.  A dry walk stops at it instead. */
+static bool mime_guard_take(struct mime_guard *g, const char *d, size_t a, size_t b, size_t len)
+{
+    struct mime_guard_totals t = *g->t;
+    const char *cs = g->cs;
+    size_t cslen = g->cslen;
+    bool nested = g->nested, ctype = g->ctype, ctype_other = g->ctype_other;
+
+    if (mime_guard_field(g, d, a, b))
+        return true;
+    if (g->dry)
+        return false;
+    *g->t = t;
+    g->cs = cs;
+    g->cslen = cslen;
+    g->nested = nested;
+    g->ctype = ctype;
+    g->ctype_other = ctype_other;
+    if (!g->out)
+        g->out = g_byte_array_sized_new((guint)MIN(len, (size_t)UINT32_MAX));
+    g_byte_array_append(g->out, (const guint8 *)d + g->copied, (guint)(a - g->copied));
+    g->copied = b;
+    if (g->dropped++ == 0) {
+        g->first = a;
+        g->whylen = 0; /* the first why stays */
+    }
+    return true;
+}
+
 /* Scans the header block at d[pos..) (to its empty line, or len): the
- * start of its first field GMime may not be handed, or len; *next is set
- * past the block. */
+ * start of the first field that stops the walk (a "--" line refused, or
+ * any field refused in a dry walk), or len; *next is set past the
+ * block. */
 static size_t mime_guard_block(struct mime_guard *g, const char *d, size_t pos, size_t len,
                                size_t *next)
 {
@@ -650,14 +688,16 @@ static size_t mime_guard_block(struct mime_guard *g, const char *d, size_t pos, 
         bool dash = after - pos >= 2 && d[pos] == '-' && d[pos + 1] == '-';
         bool cont = !blank && (d[pos] == ' ' || d[pos] == '\t');
         if (field != SIZE_MAX && !cont) { /* the field before ends here */
-            if (!mime_guard_field(g, d, field, pos))
+            if (!mime_guard_take(g, d, field, pos, len))
                 return field;
             field = SIZE_MAX;
         }
         if (dash) {
             /* GMime may also take it for a field ("--x: ..."): checked as
              * one, with its continuation lines, before the caller reads
-             * it as a boundary line */
+             * it as a boundary line; refused, it is not dropped (GMime
+             * might read it as a boundary: a boundary may hold ':') but
+             * ends the input */
             size_t end = after;
             while (end < len && (d[end] == ' ' || d[end] == '\t')) {
                 const char *nl2 = memchr(d + end, '\n', len - end);
@@ -675,37 +715,32 @@ static size_t mime_guard_block(struct mime_guard *g, const char *d, size_t pos, 
         pos = after;
     }
     *next = len;
-    if (field != SIZE_MAX && !mime_guard_field(g, d, field, len))
+    if (field != SIZE_MAX && !mime_guard_take(g, d, field, len, len))
         return field;
     return len;
 }
 
-/* Where to cut the input so that GMime is handed no header field past the
- * caps above (see caps.h): the start of the first such field, with why
- * set, or len; t holds the message's totals.  The header blocks looked at
- * are the message's own, those after each line starting with "--" (a
- * delimiter, or taken for one) and an embedded message's (see below); a
- * block ends at its blank line or at a line starting with "--"; bodies are
- * skipped as mime_bomb_cut skips them, by memchr for '-'. */
-static size_t mime_gmime_cut(const uint8_t *data, size_t len, struct mime_guard_totals *t,
-                             char *why, size_t whylen)
+/* The walk over the header blocks GMime would parse in d[0..len), each
+ * field checked (mime_guard_take): where it stops (mime_guard_block), or
+ * len.  The header blocks looked at are the message's own, those after
+ * each line starting with "--" (a delimiter, or taken for one) and an
+ * embedded message's (see below); a block ends at its blank line or at a
+ * line starting with "--"; bodies are skipped as mime_bomb_cut skips them,
+ * by memchr for '-'. */
+static size_t mime_guard_walk(struct mime_guard *g, const char *d, size_t len)
 {
-    const char *d = (const char *)data;
-    struct mime_guard g = { .t = t, .why = why, .whylen = whylen };
     size_t pos = 0;
 
-    if (whylen)
-        why[0] = '\0';
     for (bool part = false;;) {
-        g.nested = g.ctype = g.ctype_other = false;
-        size_t cut = mime_guard_block(&g, d, pos, len, &pos);
+        g->nested = g->ctype = g->ctype_other = false;
+        size_t cut = mime_guard_block(g, d, pos, len, &pos);
         if (cut < len)
             return cut;
         /* the embedded message's own header block: after a message/...
          * type, and after a part's block unless its Content-Type is plainly
          * another type (in a multipart/digest a part without one, or with
          * one GMime cannot parse, is message/rfc822) */
-        bool embedded = g.nested || (part && !g.ctype_other);
+        bool embedded = g->nested || (part && !g->ctype_other);
         part = false;
         if (embedded && pos < len)
             continue;
@@ -718,6 +753,93 @@ static size_t mime_gmime_cut(const uint8_t *data, size_t len, struct mime_guard_
         pos = (size_t)(nl - d) + 1; /* the block after the "--" line */
         part = true;
     }
+}
+
+/* Whether GMime would be handed data[0..len) as it stands: no header
+ * field in it past the caps above (caps.h); t holds the message's
+ * totals. */
+static bool mime_gmime_takes(const uint8_t *data, size_t len, struct mime_guard_totals *t)
+{
+    struct mime_guard g = { .t = t, .dry = true };
+
+    return mime_guard_walk(&g, (const char *)data, len) == len;
+}
+
+/* What GMime is handed of a message's bytes (mime_gmime_feed). */
+struct mime_feed {
+    const uint8_t *p;  /* the bytes: the message's own, or copy's */
+    size_t len;
+    GByteArray *copy;  /* the message without the fields refused, or NULL */
+    size_t cut;        /* where the input ends: a "--" line refused, or len */
+    uint64_t dropped;  /* fields refused, left out */
+    size_t first;      /* where the first of them starts */
+};
+
+/* What GMime is handed of data[0..len): the header fields past the caps
+ * above (caps.h) left out, each on its own, so that GMime has every field
+ * and part around them; a line starting with "--" past them ends the
+ * input instead.  why is set to the first refusal's reason; t holds the
+ * message's totals.  f->copy is freed by mime_feed_clear. */
+static void mime_gmime_feed(const uint8_t *data, size_t len, struct mime_guard_totals *t,
+                            char *why, size_t whylen, struct mime_feed *f)
+{
+    const char *d = (const char *)data;
+    struct mime_guard g = { .t = t, .why = why, .whylen = whylen };
+
+    if (whylen)
+        why[0] = '\0';
+    memset(f, 0, sizeof *f);
+    f->cut = mime_guard_walk(&g, d, len);
+    f->dropped = g.dropped;
+    f->first = g.first;
+    f->p = data;
+    f->len = f->cut;
+    if (g.out) {
+        g_byte_array_append(g.out, data + g.copied, (guint)(f->cut - g.copied));
+        f->copy = g.out;
+        f->p = g.out->data;
+        f->len = g.out->len;
+    }
+}
+
+static void mime_feed_clear(struct mime_feed *f)
+{
+    if (f->copy)
+        g_byte_array_unref(f->copy);
+    f->copy = NULL;
+}
+
+/* Documented in mime_int.h. */
+bool mime_guard_selfcheck(const uint8_t *data, size_t len, uint64_t *left_out)
+{
+    struct mime_guard_totals t = { 0 }, fresh = { 0 };
+    struct mime_feed f;
+    bool ok;
+
+    mime_gmime_feed(data, len, &t, NULL, 0, &f);
+    *left_out = f.dropped;
+    ok = mime_gmime_takes(f.p, f.len, &fresh);
+    mime_feed_clear(&f);
+    return ok;
+}
+
+/* The anomaly's detail for what mime_gmime_feed left out (why: its
+ * reason), after prefix; false when it left out nothing. */
+static bool mime_feed_detail(char *out, size_t outlen, const char *prefix,
+                             const struct mime_feed *f, size_t len, const char *why)
+{
+    if (f->dropped && f->cut < len)
+        g_snprintf(out, outlen, "%s%s; %" G_GUINT64_FORMAT " header field(s) left out, the "
+                   "first at byte %zu; input cut at byte %zu", prefix, why, f->dropped,
+                   f->first, f->cut);
+    else if (f->dropped)
+        g_snprintf(out, outlen, "%s%s; %" G_GUINT64_FORMAT " header field(s) left out, the "
+                   "first at byte %zu", prefix, why, f->dropped, f->first);
+    else if (f->cut < len)
+        g_snprintf(out, outlen, "%s%s, input cut at byte %zu", prefix, why, f->cut);
+    else
+        return false;
+    return true;
 }
 
 /* ---- RFC 2047 words GMime cannot join ----------------------------------- */
@@ -1410,20 +1532,19 @@ static GMimeMessage *mime_parse_inner(struct mime_ctx *c, const uint8_t *data, s
     /* the same totals as the message it came in: each such parse may not
      * spend the budgets anew */
     char why[160];
+    struct mime_feed f;
     size_t bomb = mime_bomb_cut(data, len, c->lim->mime_parts_max);
-    size_t feed = mime_gmime_cut(data, bomb, &c->gt, why, sizeof why);
-    if (feed < bomb) {
-        g_snprintf(c->detail, sizeof c->detail, "an embedded message: %s, its input cut at "
-                   "byte %zu", why, feed);
+    mime_gmime_feed(data, bomb, &c->gt, why, sizeof why, &f);
+    if (mime_feed_detail(c->detail, sizeof c->detail, "an embedded message: ", &f, bomb, why))
         mime_anomaly_once(c, MT_AN_HEADER_TOO_LARGE, c->detail);
-    }
-    GMimeStream *stream = g_mime_stream_mem_new_with_buffer((const char *)data, feed);
+    GMimeStream *stream = g_mime_stream_mem_new_with_buffer((const char *)f.p, f.len);
     GMimeParser *parser = g_mime_parser_new_with_stream(stream);
     g_mime_parser_set_persist_stream(parser, FALSE);
     GMimeMessage *m = g_mime_parser_construct_message(parser, opts);
     g_object_unref(parser);
     g_object_unref(stream);
     g_mime_parser_options_free(opts);
+    mime_feed_clear(&f);
     return m;
 }
 
@@ -1737,7 +1858,7 @@ bool mt_mime_parse_fast(const uint8_t *data, size_t len, const struct mt_limits 
     mt_mime_global_init();
     size_t feed = mime_bomb_cut(data, len, lim->mime_parts_max);
     if (!mime_fast_fits(lim, len, mime_header_len(data, len),
-                        mime_gmime_cut(data, feed, &c.gt, NULL, 0)))
+                        mime_gmime_takes(data, feed, &c.gt) ? feed : 0))
         return false;
     if (!mime_fast_parse(&c, data, len, out))
         return false;
@@ -1758,6 +1879,7 @@ static void mime_parse_tree(const uint8_t *data, size_t len, const struct mt_lim
     GMimeStream *stream;
     GMimeMessage *msg;
     GByteArray *ba;
+    struct mime_feed gf;
     size_t hlen, feed;
 
     memset(out, 0, sizeof *out);
@@ -1772,18 +1894,16 @@ static void mime_parse_tree(const uint8_t *data, size_t len, const struct mt_lim
     }
     feed = mime_bomb_cut(data, len, lim->mime_parts_max);
     {
-        /* fields GMime is not handed (mime_gmime_cut) are told with the
+        /* fields GMime is not handed (mime_gmime_feed) are told with the
          * block's size: the anomaly is raised once per message */
-        char why[160];
-        size_t gcut = mime_gmime_cut(data, feed, &c.gt, why, sizeof why);
-        if (gcut < feed && hlen > lim->header_max)
-            g_snprintf(c.detail, sizeof c.detail, "message header block of %zu bytes; %s, "
-                       "input cut at byte %zu", hlen, why, gcut);
-        else if (gcut < feed)
-            g_snprintf(c.detail, sizeof c.detail, "%s, input cut at byte %zu", why, gcut);
-        else if (hlen > lim->header_max)
+        char why[160], prefix[64] = "";
+        if (hlen > lim->header_max)
+            g_snprintf(prefix, sizeof prefix, "message header block of %zu bytes; ", hlen);
+        mime_gmime_feed(data, feed, &c.gt, why, sizeof why, &gf);
+        bool left_out = mime_feed_detail(c.detail, sizeof c.detail, prefix, &gf, feed, why);
+        if (!left_out && hlen > lim->header_max)
             g_snprintf(c.detail, sizeof c.detail, "message header block of %zu bytes", hlen);
-        if (gcut < feed || hlen > lim->header_max)
+        if (left_out || hlen > lim->header_max)
             mime_anomaly_once(&c, MT_AN_HEADER_TOO_LARGE, c.detail);
         if (feed < len) {
             g_snprintf(c.detail, sizeof c.detail,
@@ -1791,12 +1911,12 @@ static void mime_parse_tree(const uint8_t *data, size_t len, const struct mt_lim
                        MT_CAP_MIME_DELIM_LINES(lim->mime_parts_max), feed);
             mime_anomaly_once(&c, MT_AN_MIME_PARTS, c.detail);
         }
-        feed = MIN(feed, gcut);
     }
+    feed = gf.len; /* what is left of data, or the copy without the fields refused */
     if (feed > UINT32_MAX) /* GByteArray lengths are guint */
         feed = UINT32_MAX;
 
-    if (!mt_mime_force_gmime && mime_fast_fits(lim, len, hlen, feed) &&
+    if (!mt_mime_force_gmime && !gf.copy && mime_fast_fits(lim, len, hlen, feed) &&
         mime_fast_parse(&c, data, len, out))
         return; /* well-formed: no object tree needed (mime_fast.c) */
 
@@ -1807,7 +1927,7 @@ static void mime_parse_tree(const uint8_t *data, size_t len, const struct mt_lim
      * (stolen back below, never freed or written by GMime since the
      * stream does not own it and the parser only reads), and with a
      * seekable stream the parts' contents are substreams of it. */
-    ba = g_byte_array_new_take((guint8 *)(uintptr_t)data, feed);
+    ba = g_byte_array_new_take((guint8 *)(uintptr_t)gf.p, feed);
     stream = g_mime_stream_mem_new_with_byte_array(ba);
     g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
     parser = g_mime_parser_new_with_stream(stream);
@@ -1831,6 +1951,7 @@ static void mime_parse_tree(const uint8_t *data, size_t len, const struct mt_lim
     g_byte_array_steal(ba, NULL);
     g_byte_array_unref(ba);
     g_mime_parser_options_free(opts);
+    mime_feed_clear(&gf);
 }
 
 void mt_mime_parse_hashed(const uint8_t *data, size_t len, const struct mt_limits *lim,

@@ -14,7 +14,7 @@
 #include "mime.h"
 
 /* What the header fields handed to GMime cost it so far, in one message
- * and the embedded ones parsed again from it (mime.c, mime_gmime_cut). */
+ * and the embedded ones parsed again from it (mime.c, mime_gmime_feed). */
 struct mime_guard_totals {
     uint64_t esteps, asteps, psteps; /* decoder, address and parameter steps */
     uint64_t fields;
@@ -96,6 +96,13 @@ void mt_mime_data_release(struct mt_mime_part *p);
  * '-' skips a base64 body whole (no '-' in its alphabet), where looking at
  * every line start stops every 76 bytes. */
 size_t mime_dash_line(const char *d, size_t pos, size_t end);
+
+/* For the tests and the fuzz harness: whether what mime.c hands GMime of
+ * data[0..len) (its fields past the caps left out) is taken as it stands
+ * by the same guard with fresh totals: the walk left out only whole
+ * fields and kept the block structure it checked.  *left_out is set to
+ * the number of fields left out. */
+bool mime_guard_selfcheck(const uint8_t *data, size_t len, uint64_t *left_out);
 
 /* A byte of an RFC 2045 token: printable ASCII, not a tspecial (NUL is
  * not one either, so a walk over a C string stops at its end). */

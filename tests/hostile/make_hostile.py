@@ -237,7 +237,7 @@ def case_ewords_unclosed(p, normal):
 
 def gmime_shapes():
     """Header shapes GMime cannot take (found by an audit on 2026-12-06),
-    each as {name: message}: before mime_gmime_cut, two crashed mailtap
+    each as {name: message}: before the GMime guard, two crashed mailtap
     and the others took it from 7 s to several minutes or 1.3 GB."""
     head = b"From: a@hostile.test\r\nMIME-Version: 1.0\r\n"
     body = b"\r\nbody\r\n"

@@ -342,70 +342,76 @@ static void test_headers_eword_bomb(void)
     g_string_free(m, TRUE);
 }
 
-/* Header shapes GMime cannot take (mime_gmime_cut, caps.h): each row's
+/* Header shapes GMime cannot take (mime_gmime_feed, caps.h): each row's
  * field, built by repeating `unit` `n` times between `pre` and `post`,
- * is not handed to GMime; header_too_large names why, the fields before
- * it are kept and those after it are not.  Before the guard, GMime
+ * is not handed to GMime; header_too_large names why, and the fields and
+ * parts around it are kept (the Cc after it, in the message's own block,
+ * and the body), but for the rows marked: past MT_CAP_GMIME_FIELDS every
+ * later field is left out (the Cc), and a line starting with "--" ends
+ * the input (GMime may read it as a boundary).  Before the guard, GMime
  * crashed on the first two (at larger sizes), took seconds to minutes on
  * the next ones (growing with the square of the field), dropped the whole
  * message for the long name, and the embedded message's words bypassed
- * the existing cut. */
+ * the existing cut; before fields were left out one by one, the input was
+ * cut at the first (no Cc, no body). */
+enum guard_keeps { KEEP_ALL, KEEP_BODY, KEEP_INNER, KEEP_CUT };
 static const struct guard_row {
     const char *pre, *unit, *post;
     int n;
     const char *why;
     int inner;         /* set: each unit is a field, unit + inner * word */
     const char *word;
+    enum guard_keeps keeps; /* KEEP_INNER: the Cc is the embedded message's */
 } guard_rows[] = {
-    { "To: ", "g:", "", 1100, "colons", 0, NULL },
-    { "Subject: =?", "x", "?B?YQ==?=", 1100000, "bytes (more than 1048576)", 0, NULL },
-    { "To: ", "a, ", "x@y", 4000, "items without an address", 0, NULL },
+    { "To: ", "g:", "", 1100, "colons", 0, NULL, KEEP_ALL },
+    { "Subject: =?", "x", "?B?YQ==?=", 1100000, "bytes (more than 1048576)", 0, NULL, KEEP_ALL },
+    { "To: ", "a, ", "x@y", 4000, "items without an address", 0, NULL, KEEP_ALL },
     /* many short address fields (bounded by commas x length) */
-    { "", "To:", "To: x@y", 600, "items without an address", 127, "a," },
+    { "", "To:", "To: x@y", 600, "items without an address", 127, "a,", KEEP_ALL },
     /* an '@' or '<' in a comment is no address */
-    { "Cc: ", "(x@y) a, ", "x@y", 2000, "items without an address", 0, NULL },
-    { "Content-Type: text/plain", "; p=v", "", 6000, "too many parameters", 0, NULL },
-    { "Content-Disposition: attachment", "; f*1=a", "", 6000, "too many parameters", 0, NULL },
-    { "", "X", ": v", 4224, "field name of 4224 bytes", 0, NULL },
-    { "Date: ", "1 ", "", 2100, "Date field", 0, NULL },
-    { "", "X-H: v\r\n", "X-H: v", 50000, "more than 50000 header fields", 0, NULL },
-    { "X-Note:", " =?a?Q?x?= =?b?Q?x?=", "", 520, "changing charset", 0, NULL },
+    { "Cc: ", "(x@y) a, ", "x@y", 2000, "items without an address", 0, NULL, KEEP_ALL },
+    { "Content-Type: text/plain", "; p=v", "", 6000, "too many parameters", 0, NULL, KEEP_ALL },
+    { "Content-Disposition: attachment", "; f*1=a", "", 6000, "too many parameters", 0, NULL, KEEP_ALL },
+    { "", "X", ": v", 4224, "field name of 4224 bytes", 0, NULL, KEEP_ALL },
+    { "Date: ", "1 ", "", 2100, "Date field", 0, NULL, KEEP_ALL },
+    { "", "X-H: v\r\n", "X-H: v", 50000, "more than 50000 header fields", 0, NULL, KEEP_BODY },
+    { "X-Note:", " =?a?Q?x?= =?b?Q?x?=", "", 520, "changing charset", 0, NULL, KEEP_ALL },
     /* fields of 2000 unclosed starts each (14 M steps, under
      * MT_CAP_EWORD_STEPS): the tenth passes MT_CAP_EWORD_TOTAL */
-    { "", "X-E:", "X-E: v", 11, "in all", 2000, " =?c?B?A" },
+    { "", "X-E:", "X-E: v", 11, "in all", 2000, " =?c?B?A", KEEP_ALL },
     /* where GMime's error recovery reads quotes, comments and brackets
      * otherwise than a plain walk would (found by a second audit) */
-    { "To: x\", ", "a a, ", "x@y", 3000, "items without an address", 0, NULL },
-    { "To: ", "a@[(], a a, ", "x@y", 2000, "items without an address", 0, NULL },
-    { "To: x\", ", "g:", "", 1100, "colons", 0, NULL },
-    { "Content-Type: text/plain (\")", "; p=v", "", 6000, "too many parameters", 0, NULL },
-    { "Content-Type: text/plain; a=x\"", "; p=v", "", 6000, "too many parameters", 0, NULL },
+    { "To: x\", ", "a a, ", "x@y", 3000, "items without an address", 0, NULL, KEEP_ALL },
+    { "To: ", "a@[(], a a, ", "x@y", 2000, "items without an address", 0, NULL, KEEP_ALL },
+    { "To: x\", ", "g:", "", 1100, "colons", 0, NULL, KEEP_ALL },
+    { "Content-Type: text/plain (\")", "; p=v", "", 6000, "too many parameters", 0, NULL, KEEP_ALL },
+    { "Content-Type: text/plain; a=x\"", "; p=v", "", 6000, "too many parameters", 0, NULL, KEEP_ALL },
     /* encoded-word starts GMime looks for the end of, charset or not */
-    { "Subject: ", "=?\xe9?B?A", "", 20000, "unclosed encoded words", 0, NULL },
-    { "Subject: ", "=??B?A", "", 20000, "unclosed encoded words", 0, NULL },
+    { "Subject: ", "=?\xe9?B?A", "", 20000, "unclosed encoded words", 0, NULL, KEEP_ALL },
+    { "Subject: ", "=??B?A", "", 20000, "unclosed encoded words", 0, NULL, KEEP_ALL },
     /* embedded header blocks: a digest's part without a Content-Type, a
      * type GMime reads past a comment */
     { "Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\nTo: ", "a a, ", "x@y",
-      3000, "items without an address", 0, NULL },
+      3000, "items without an address", 0, NULL, KEEP_INNER },
     { "Content-Type: (c) message/rfc822\r\n\r\nSubject: ", "=?c?B?A", "", 20000,
-      "unclosed encoded words", 0, NULL },
+      "unclosed encoded words", 0, NULL, KEEP_INNER },
     /* a third audit: GMime ends a part's block at a boundary line, takes
      * a digest part with a type it cannot parse for message/rfc822 */
     { "Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\nContent-Type: text/plain\r\n"
-      "--d\r\n\r\nTo: ", "a a, ", "x@y", 3000, "items without an address", 0, NULL },
+      "--d\r\n\r\nTo: ", "a a, ", "x@y", 3000, "items without an address", 0, NULL, KEEP_INNER },
     { "Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\nContent-Type: ;\r\n\r\n"
-      "To: ", "a a, ", "x@y", 3000, "items without an address", 0, NULL },
+      "To: ", "a a, ", "x@y", 3000, "items without an address", 0, NULL, KEEP_INNER },
     /* a fourth audit: a field named "--x", a quote after a word, a quote
      * after "==" in a parameter list */
-    { "--x: ", "=?c?B?A", "", 20000, "unclosed encoded words", 0, NULL },
-    { "To: x \"", "a a, ", "\" <x@y>", 3000, "items without an address", 0, NULL },
-    { "To: x \", ", "g:", "\" <x@y>", 1100, "colons", 0, NULL },
-    { "Content-Type: text/plain; a==\"", "; p=v", "\"", 6000, "too many parameters", 0, NULL },
+    { "--x: ", "=?c?B?A", "", 20000, "unclosed encoded words", 0, NULL, KEEP_CUT },
+    { "To: x \"", "a a, ", "\" <x@y>", 3000, "items without an address", 0, NULL, KEEP_ALL },
+    { "To: x \", ", "g:", "\" <x@y>", 1100, "colons", 0, NULL, KEEP_ALL },
+    { "Content-Type: text/plain; a==\"", "; p=v", "\"", 6000, "too many parameters", 0, NULL, KEEP_ALL },
     /* a fifth: a quote after a colon that opens no group ("<:") */
-    { "To: <:\"", "a a, ", "\"", 3000, "items without an address", 0, NULL },
+    { "To: <:\"", "a a, ", "\"", 3000, "items without an address", 0, NULL, KEEP_ALL },
     /* an embedded message's header block */
     { "Content-Type: message/rfc822\r\n\r\nSubject: ", "=?c?B?A", "", 20000,
-      "unclosed encoded words", 0, NULL },
+      "unclosed encoded words", 0, NULL, KEEP_INNER },
 };
 
 static void test_headers_gmime_guard(void)
@@ -432,10 +438,20 @@ static void test_headers_gmime_guard(void)
         parse_with(m->str, m->len, &lim, &r, &s);
         g_assert_cmpuint(s.n[MT_AN_HEADER_TOO_LARGE], ==, 1);
         g_assert_nonnull(strstr(s.last[MT_AN_HEADER_TOO_LARGE], g->why));
-        g_assert_nonnull(strstr(s.last[MT_AN_HEADER_TOO_LARGE], "input cut at byte"));
+        g_assert_nonnull(strstr(s.last[MT_AN_HEADER_TOO_LARGE],
+                                g->keeps == KEEP_CUT ? "input cut at byte"
+                                                     : "header field(s) left out, the first at"));
         g_assert_cmpstr(r.headers.from, ==, "a@example.org");
         g_assert_cmpstr(r.headers.subject, ==, "kept");
-        g_assert_null(r.headers.cc);
+        g_assert_cmpstr(r.headers.cc, ==, g->keeps == KEEP_ALL ? "after@example.org" : NULL);
+        bool body = false;
+        for (size_t k = 0; k < r.nparts; k++)
+            body |= r.parts[k].text_utf8 && strcmp(r.parts[k].text_utf8, "body\r\n") == 0;
+        g_assert_true(body == (g->keeps != KEEP_CUT));
+        /* what GMime was handed passes the guard as it stands */
+        uint64_t left_out = 0;
+        g_assert_true(mime_guard_selfcheck((const uint8_t *)m->str, m->len, &left_out));
+        g_assert_cmpuint(left_out, >=, g->keeps == KEEP_CUT ? 0 : 1);
         mt_mime_result_clear(&r);
         g_string_free(m, TRUE);
     }
@@ -444,7 +460,8 @@ static void test_headers_gmime_guard(void)
 /* Embedded messages sent in base64 are parsed again from their decoded
  * bytes: each such parse spends the same budgets as the message, not new
  * ones (three parts whose To costs about half of MT_CAP_ADDR_STEPS each:
- * the second passes it).  Each used to start afresh, so a message of many
+ * the second passes it, so does the third; each of their bodies is
+ * kept).  Each used to start afresh, so a message of many
  * such parts cost GMime 15 s for 4 MB. */
 static void test_headers_gmime_guard_embedded(void)
 {
@@ -466,6 +483,12 @@ static void test_headers_gmime_guard_embedded(void)
     parse_with(m->str, m->len, &lim, &r, &s);
     g_assert_cmpuint(s.n[MT_AN_HEADER_TOO_LARGE], ==, 1);
     g_assert_nonnull(strstr(s.last[MT_AN_HEADER_TOO_LARGE], "an embedded message: address"));
+    g_assert_nonnull(strstr(s.last[MT_AN_HEADER_TOO_LARGE], "1 header field(s) left out"));
+    /* the To fields are left out, the bodies after them kept */
+    unsigned bodies = 0;
+    for (size_t k = 0; k < r.nparts; k++)
+        bodies += r.parts[k].text_utf8 && strcmp(r.parts[k].text_utf8, "body\r\n") == 0;
+    g_assert_cmpuint(bodies, ==, 3);
     mt_mime_result_clear(&r);
     g_free(b64);
     g_string_free(inner, TRUE);

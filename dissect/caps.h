@@ -99,6 +99,9 @@
 #define MT_CAP_GMIME_FIELDS      50000u  /* header fields of a message (GMime: about 700 bytes each) */
 #define MT_CAP_GMIME_DATE        4096u   /* bytes of a Date field (GMime: about 80 bytes per token) */
 #define MT_CAP_ADDR_GROUPS       1024u    /* colons in one address field: GMime nests a group at each */
+/* colons in all the address fields of a message: GMime keeps about 500
+ * bytes of objects per group (16,000 fields of 512 "g:": 3.9 GB, 14 s) */
+#define MT_CAP_ADDR_GROUPS_TOTAL 16384u
 /* steps of GMime's address parser, all address fields of a message: an
  * item with no '@' or '<' costs the rest of its field */
 #define MT_CAP_ADDR_STEPS        16777216u

@@ -34,6 +34,7 @@
 #include "mime_int.h"
 #include "b64.h"
 
+#include <stdarg.h>
 #include <string.h>
 
 #include <gmime/gmime.h>
@@ -510,6 +511,20 @@ static uint64_t mime_param_count(const char *v, size_t n)
     return mime_count_unquoted(v, n, ';');
 }
 
+/* Sets g->why, when it is wanted: a message of millions of fields left
+ * out would otherwise spend its time formatting reasons nobody reads. */
+static void mime_guard_why(struct mime_guard *g, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void mime_guard_why(struct mime_guard *g, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (g->whylen == 0)
+        return;
+    va_start(ap, fmt);
+    g_vsnprintf(g->why, (gulong)g->whylen, fmt, ap);
+    va_end(ap);
+}
+
 /* Encoded words of the field d[a..b): the decoder's steps (per field and
  * in all), and the changes of charset from one word to the next. */
 static bool mime_guard_ewords(struct mime_guard *g, const char *d, size_t a, size_t b)
@@ -517,13 +532,13 @@ static bool mime_guard_ewords(struct mime_guard *g, const char *d, size_t a, siz
     uint64_t steps = mime_eword_steps(d, a, b);
 
     if (steps > MT_CAP_EWORD_STEPS) {
-        g_snprintf(g->why, g->whylen, "a header field of unclosed encoded words (more than %u "
+        mime_guard_why(g, "a header field of unclosed encoded words (more than %u "
                    "decoding steps)", MT_CAP_EWORD_STEPS);
         return false;
     }
     g->t->esteps += steps;
     if (g->t->esteps > MT_CAP_EWORD_TOTAL) {
-        g_snprintf(g->why, g->whylen, "encoded words of more than %u decoding steps in all",
+        mime_guard_why(g, "encoded words of more than %u decoding steps in all",
                    MT_CAP_EWORD_TOTAL);
         return false;
     }
@@ -541,7 +556,7 @@ static bool mime_guard_ewords(struct mime_guard *g, const char *d, size_t a, siz
         size_t cslen = w - 5;
         if (!g->cs || g->cslen != cslen || g_ascii_strncasecmp(g->cs, cs, cslen) != 0) {
             if (g->cs && ++g->t->switches > MT_CAP_EWORD_CHARSETS) {
-                g_snprintf(g->why, g->whylen, "encoded words changing charset more than %u "
+                mime_guard_why(g, "encoded words changing charset more than %u "
                            "times", MT_CAP_EWORD_CHARSETS);
                 return false;
             }
@@ -566,16 +581,16 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
     if (!colon) /* not a field: GMime skips the line */
         return true;
     if (++g->t->fields > MT_CAP_GMIME_FIELDS) {
-        g_snprintf(g->why, g->whylen, "more than %u header fields", MT_CAP_GMIME_FIELDS);
+        mime_guard_why(g, "more than %u header fields", MT_CAP_GMIME_FIELDS);
         return false;
     }
     if (len > MT_CAP_GMIME_FIELD) {
-        g_snprintf(g->why, g->whylen, "a header field of %zu bytes (more than %u)", len,
+        mime_guard_why(g, "a header field of %zu bytes (more than %u)", len,
                    MT_CAP_GMIME_FIELD);
         return false;
     }
     if (nlen > MT_CAP_GMIME_NAME) {
-        g_snprintf(g->why, g->whylen, "a header field name of %zu bytes (more than %u)", nlen,
+        mime_guard_why(g, "a header field name of %zu bytes (more than %u)", nlen,
                    MT_CAP_GMIME_NAME);
         return false;
     }
@@ -587,28 +602,32 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
         nlen--;
     enum mime_field_kind kind = mime_field_kind(n, nlen);
     if (kind == MF_ADDRESS) {
-        uint64_t steps = 1;
+        /* colons outside quoted strings and comments where plainly
+         * formed, else every one (GMime may take any for a group's) */
+        uint64_t steps = 1, colons = mime_addr_colons(v, vlen);
+        if (colons > MT_CAP_ADDR_GROUPS) {
+            mime_guard_why(g, "an address field of %" G_GUINT64_FORMAT " colons (groups; more "
+                           "than %u)", colons, MT_CAP_ADDR_GROUPS);
+            return false;
+        }
+        g->t->groups += colons;
+        if (g->t->groups > MT_CAP_ADDR_GROUPS_TOTAL) {
+            mime_guard_why(g, "address fields of more than %u group colons in all",
+                           MT_CAP_ADDR_GROUPS_TOTAL);
+            return false;
+        }
         if (vlen <= MT_CAP_ADDR_GROUPS) {
-            /* too short for the colons to matter: (items) x (length)
-             * bounds the steps, found faster than walking quotes and
-             * comments */
+            /* short: (items) x (length) bounds the steps, found faster
+             * than walking quotes and comments */
             for (const char *q = v; (q = memchr(q, ',', (size_t)(v + vlen - q))); q++)
                 steps++;
             steps *= vlen;
         } else {
-            /* colons outside quoted strings and comments where plainly
-             * formed, else every one (GMime may take any for a group's) */
-            uint64_t colons = mime_addr_colons(v, vlen);
-            if (colons > MT_CAP_ADDR_GROUPS) {
-                g_snprintf(g->why, g->whylen, "an address field of %" G_GUINT64_FORMAT
-                           " colons (groups; more than %u)", colons, MT_CAP_ADDR_GROUPS);
-                return false;
-            }
             steps = mime_addr_steps(v, vlen);
         }
         g->t->asteps += steps;
         if (g->t->asteps > MT_CAP_ADDR_STEPS) {
-            g_snprintf(g->why, g->whylen, "address fields of items without an address (more "
+            mime_guard_why(g, "address fields of items without an address (more "
                        "than %u parsing steps in all)", MT_CAP_ADDR_STEPS);
             return false;
         }
@@ -616,7 +635,7 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
         uint64_t k = mime_param_count(v, vlen);
         g->t->psteps += k * k / 2;
         if (g->t->psteps > MT_CAP_PARAM_STEPS) {
-            g_snprintf(g->why, g->whylen, "Content-Type or -Disposition fields of too many "
+            mime_guard_why(g, "Content-Type or -Disposition fields of too many "
                        "parameters (%" G_GUINT64_FORMAT " in one; more than %u parsing steps "
                        "in all)", k, MT_CAP_PARAM_STEPS);
             return false;
@@ -632,7 +651,7 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
                     g->nested = true;
         }
     } else if (kind == MF_DATE && len > MT_CAP_GMIME_DATE) {
-        g_snprintf(g->why, g->whylen, "a Date field of %zu bytes (more than %u)", len,
+        mime_guard_why(g, "a Date field of %zu bytes (more than %u)", len,
                    MT_CAP_GMIME_DATE);
         return false;
     }

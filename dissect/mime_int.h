@@ -18,6 +18,7 @@
 struct mime_guard_totals {
     uint64_t esteps, asteps, psteps; /* decoder, address and parameter steps */
     uint64_t fields;
+    uint64_t groups;                 /* colons of address fields */
     uint32_t switches;               /* changes of charset between encoded words */
 };
 

@@ -259,6 +259,9 @@ def gmime_shapes():
         "groups_word_quote": head + b"To: x \", " + b"g:" * 100000 + b"\"\r\n" + body,
         # and after a colon that opens no group (a fifth audit: a crash)
         "groups_angle_quote": head + b"To: <:\", " + b"g:" * 100000 + b"\"\r\n" + body,
+        # many short fields of groups, each under the per-field caps (a
+        # sixth audit: 500 MB for these 2 MB, 3.9 GB for 16 MB)
+        "groups_fields": head + (b"To:" + b"g:" * 512 + b"\r\n") * 2000 + body,
         # a 4 MB charset name, copied onto the stack: a crash
         "charset": head + b"Subject: =?" + b"x" * (4 << 20) + b"?B?YQ==?=\r\n" + body,
         "charset_2231": head + b"Content-Type: application/octet-stream\r\n"

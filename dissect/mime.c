@@ -616,12 +616,18 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
                            MT_CAP_ADDR_GROUPS_TOTAL);
             return false;
         }
+        /* items: every comma splits, quoted or not */
+        uint64_t items = mime_count(v, vlen, ',') + 1;
+        g->t->items += items;
+        if (g->t->items > MT_CAP_ADDR_ITEMS) {
+            mime_guard_why(g, "address fields of more than %u items in all",
+                           MT_CAP_ADDR_ITEMS);
+            return false;
+        }
         if (vlen <= MT_CAP_ADDR_GROUPS) {
             /* short: (items) x (length) bounds the steps, found faster
              * than walking quotes and comments */
-            for (const char *q = v; (q = memchr(q, ',', (size_t)(v + vlen - q))); q++)
-                steps++;
-            steps *= vlen;
+            steps = items * vlen;
         } else {
             steps = mime_addr_steps(v, vlen);
         }
@@ -633,6 +639,12 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
         }
     } else if (kind == MF_CTYPE || kind == MF_CDISP) {
         uint64_t k = mime_param_count(v, vlen);
+        g->t->params += k;
+        if (g->t->params > MT_CAP_PARAMS) {
+            mime_guard_why(g, "Content-Type or -Disposition fields of more than %u "
+                           "parameters in all", MT_CAP_PARAMS);
+            return false;
+        }
         g->t->psteps += k * k / 2;
         if (g->t->psteps > MT_CAP_PARAM_STEPS) {
             mime_guard_why(g, "Content-Type or -Disposition fields of too many "

@@ -19,6 +19,8 @@ struct mime_guard_totals {
     uint64_t esteps, asteps, psteps; /* decoder, address and parameter steps */
     uint64_t fields;
     uint64_t groups;                 /* colons of address fields */
+    uint64_t items;                  /* address items (commas + 1 a field) */
+    uint64_t params;                 /* Content-Type and -Disposition parameters */
     uint32_t switches;               /* changes of charset between encoded words */
 };
 

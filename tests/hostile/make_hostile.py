@@ -262,6 +262,16 @@ def gmime_shapes():
         # many short fields of groups, each under the per-field caps (a
         # sixth audit: 500 MB for these 2 MB, 3.9 GB for 16 MB)
         "groups_fields": head + (b"To:" + b"g:" * 512 + b"\r\n") * 2000 + body,
+        # and many real addresses, many parameters, each field under the
+        # caps: 300 and 340 bytes of GMime objects each (250 and 170 MB)
+        "addr_items": head + (b"To: " + b"a@b, " * 200000 + b"x@y\r\n") * 4 + body,
+        # (its "body" first: the parts after the field left out are past
+        # mime_parts_max)
+        "params_parts": head + b"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+                        b"--b\r\n\r\nbody\r\n\r\n" +
+                        (b"--b\r\nContent-Type: text/plain" +
+                         b"".join(b"; p%d=v" % i for i in range(64)) + b"\r\n\r\nx\r\n") * 8000 +
+                        b"--b--\r\n",
         # a 4 MB charset name, copied onto the stack: a crash
         "charset": head + b"Subject: =?" + b"x" * (4 << 20) + b"?B?YQ==?=\r\n" + body,
         "charset_2231": head + b"Content-Type: application/octet-stream\r\n"

@@ -533,13 +533,13 @@ static bool mime_guard_ewords(struct mime_guard *g, const char *d, size_t a, siz
 
     if (steps > MT_CAP_EWORD_STEPS) {
         mime_guard_why(g, "a header field of unclosed encoded words (more than %u "
-                   "decoding steps)", MT_CAP_EWORD_STEPS);
+                       "decoding steps)", MT_CAP_EWORD_STEPS);
         return false;
     }
     g->t->esteps += steps;
     if (g->t->esteps > MT_CAP_EWORD_TOTAL) {
         mime_guard_why(g, "encoded words of more than %u decoding steps in all",
-                   MT_CAP_EWORD_TOTAL);
+                       MT_CAP_EWORD_TOTAL);
         return false;
     }
     for (size_t i = a; i + 1 < b;) {
@@ -557,7 +557,7 @@ static bool mime_guard_ewords(struct mime_guard *g, const char *d, size_t a, siz
         if (!g->cs || g->cslen != cslen || g_ascii_strncasecmp(g->cs, cs, cslen) != 0) {
             if (g->cs && ++g->t->switches > MT_CAP_EWORD_CHARSETS) {
                 mime_guard_why(g, "encoded words changing charset more than %u "
-                           "times", MT_CAP_EWORD_CHARSETS);
+                               "times", MT_CAP_EWORD_CHARSETS);
                 return false;
             }
             g->cs = cs;
@@ -586,12 +586,12 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
     }
     if (len > MT_CAP_GMIME_FIELD) {
         mime_guard_why(g, "a header field of %zu bytes (more than %u)", len,
-                   MT_CAP_GMIME_FIELD);
+                       MT_CAP_GMIME_FIELD);
         return false;
     }
     if (nlen > MT_CAP_GMIME_NAME) {
         mime_guard_why(g, "a header field name of %zu bytes (more than %u)", nlen,
-                   MT_CAP_GMIME_NAME);
+                       MT_CAP_GMIME_NAME);
         return false;
     }
     if (mime_has_eword(d, a, b) && !mime_guard_ewords(g, d, a, b))
@@ -634,7 +634,7 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
         g->t->asteps += steps;
         if (g->t->asteps > MT_CAP_ADDR_STEPS) {
             mime_guard_why(g, "address fields of items without an address (more "
-                       "than %u parsing steps in all)", MT_CAP_ADDR_STEPS);
+                           "than %u parsing steps in all)", MT_CAP_ADDR_STEPS);
             return false;
         }
     } else if (kind == MF_CTYPE || kind == MF_CDISP) {
@@ -648,8 +648,8 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
         g->t->psteps += k * k / 2;
         if (g->t->psteps > MT_CAP_PARAM_STEPS) {
             mime_guard_why(g, "Content-Type or -Disposition fields of too many "
-                       "parameters (%" G_GUINT64_FORMAT " in one; more than %u parsing steps "
-                       "in all)", k, MT_CAP_PARAM_STEPS);
+                           "parameters (%" G_GUINT64_FORMAT " in one; more than %u parsing steps "
+                           "in all)", k, MT_CAP_PARAM_STEPS);
             return false;
         }
         /* an embedded message's header block follows: "message" anywhere
@@ -664,7 +664,7 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
         }
     } else if (kind == MF_DATE && len > MT_CAP_GMIME_DATE) {
         mime_guard_why(g, "a Date field of %zu bytes (more than %u)", len,
-                   MT_CAP_GMIME_DATE);
+                       MT_CAP_GMIME_DATE);
         return false;
     }
     return true;

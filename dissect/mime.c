@@ -29,7 +29,9 @@
  * objects per part, a part costing as few as 8 bytes of input.  Every
  * part but the root needs a line starting with "--" (its boundary line),
  * so mime_bomb_cut() counts such lines first and hands GMime only the
- * input before the line that passes MT_CAP_MIME_DELIM_LINES(parts cap). */
+ * input before the line that passes MT_CAP_MIME_DELIM_LINES(parts cap),
+ * counted over all of GMime's parses of the message (the embedded messages
+ * parsed again from their decoded bytes included). */
 #include "mime.h"
 #include "mime_int.h"
 #include "b64.h"
@@ -196,17 +198,20 @@ size_t mime_dash_line(const char *d, size_t pos, size_t end)
 }
 
 /* Where to cut the input so that GMime sees at most MT_CAP_MIME_DELIM_LINES
- * lines starting with "--" (see the comment at the top). */
-static size_t mime_bomb_cut(const uint8_t *data, size_t len, uint32_t parts_max)
+ * lines starting with "--" (see the comment at the top) in all its parses
+ * of one message: *n counts those already handed to it (the message's,
+ * then those of the embedded messages parsed again from its parts). */
+static size_t mime_bomb_cut(const uint8_t *data, size_t len, uint32_t parts_max, uint64_t *n)
 {
     const uint64_t max = MT_CAP_MIME_DELIM_LINES(parts_max);
     const char *d = (const char *)data;
-    uint64_t n = 0;
     size_t pos = 0;
 
     while ((pos = mime_dash_line(d, pos, len)) < len) {
-        if (len - pos >= 2 && d[pos + 1] == '-' && ++n > max)
+        if (len - pos >= 2 && d[pos + 1] == '-' && ++*n > max) {
+            *n = max; /* what stays handed */
             return pos;
+        }
         const char *nl = memchr(d + pos, '\n', len - pos);
         if (!nl)
             break;
@@ -658,9 +663,14 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
         if (kind == MF_CTYPE) {
             g->ctype_other = (g->ctype_other || !g->ctype) && mime_ctype_other(v, vlen);
             g->ctype = true;
-            for (size_t i = 0; i + 7 <= vlen && !g->nested; i++)
-                if ((v[i] | 0x20) == 'm' && g_ascii_strncasecmp(v + i, "message", 7) == 0)
+            for (size_t i = 0; i + 6 <= vlen; i++) {
+                if ((v[i] | 0x20) == 'm' && i + 7 <= vlen &&
+                    g_ascii_strncasecmp(v + i, "message", 7) == 0)
                     g->nested = true;
+                /* a digest, whose parts are messages by default */
+                if ((v[i] | 0x20) == 'd' && g_ascii_strncasecmp(v + i, "digest", 6) == 0)
+                    g->t->digest = true;
+            }
         }
     } else if (kind == MF_DATE && len > MT_CAP_GMIME_DATE) {
         mime_guard_why(g, "a Date field of %zu bytes (more than %u)", len,
@@ -773,8 +783,20 @@ static size_t mime_guard_walk(struct mime_guard *g, const char *d, size_t len)
          * one GMime cannot parse, is message/rfc822) */
         bool embedded = g->nested || (part && !g->ctype_other);
         part = false;
-        if (embedded && pos < len)
+        if (embedded && pos < len) {
+            /* GMime keeps 2 to 4.5 KB of objects for each embedded
+             * message, and a field or an empty digest part makes one:
+             * past the cap the input ends where the message would start.
+             * A part's block without a plain type counts once a digest
+             * has been seen (elsewhere it is text/plain to GMime, whatever
+             * the walk above supposes) */
+            if ((g->nested || g->t->digest) &&
+                ++g->t->embedded > MT_CAP_MIME_EMBEDDED_BLOCKS) {
+                mime_guard_why(g, "more than %u embedded messages", MT_CAP_MIME_EMBEDDED_BLOCKS);
+                return pos;
+            }
             continue;
+        }
         pos = mime_dash_line(d, pos, len);
         if (pos >= len)
             return len;
@@ -1564,7 +1586,13 @@ static GMimeMessage *mime_parse_inner(struct mime_ctx *c, const uint8_t *data, s
      * spend the budgets anew */
     char why[160];
     struct mime_feed f;
-    size_t bomb = mime_bomb_cut(data, len, c->lim->mime_parts_max);
+    size_t bomb = mime_bomb_cut(data, len, c->lim->mime_parts_max, &c->gt.delims);
+    if (bomb < len) {
+        g_snprintf(c->detail, sizeof c->detail, "an embedded message: more than %" G_GUINT64_FORMAT
+                   " boundary lines in the message, its input cut at byte %zu",
+                   MT_CAP_MIME_DELIM_LINES(c->lim->mime_parts_max), bomb);
+        mime_anomaly_once(c, MT_AN_MIME_PARTS, c->detail);
+    }
     mime_gmime_feed(data, bomb, &c->gt, why, sizeof why, &f);
     if (mime_feed_detail(c->detail, sizeof c->detail, "an embedded message: ", &f, bomb, why))
         mime_anomaly_once(c, MT_AN_HEADER_TOO_LARGE, c->detail);
@@ -1887,7 +1915,7 @@ bool mt_mime_parse_fast(const uint8_t *data, size_t len, const struct mt_limits 
     if (!data || len == 0)
         return false;
     mt_mime_global_init();
-    size_t feed = mime_bomb_cut(data, len, lim->mime_parts_max);
+    size_t feed = mime_bomb_cut(data, len, lim->mime_parts_max, &c.gt.delims);
     if (!mime_fast_fits(lim, len, mime_header_len(data, len),
                         mime_gmime_takes(data, feed, &c.gt) ? feed : 0))
         return false;
@@ -1923,7 +1951,7 @@ static void mime_parse_tree(const uint8_t *data, size_t len, const struct mt_lim
         const uint8_t *nl = memchr(data, '\n', len);
         c.crlf = nl && nl > data && nl[-1] == '\r';
     }
-    feed = mime_bomb_cut(data, len, lim->mime_parts_max);
+    feed = mime_bomb_cut(data, len, lim->mime_parts_max, &c.gt.delims);
     {
         /* fields GMime is not handed (mime_gmime_feed) are told with the
          * block's size: the anomaly is raised once per message */

@@ -21,7 +21,10 @@ struct mime_guard_totals {
     uint64_t groups;                 /* colons of address fields */
     uint64_t items;                  /* address items (commas + 1 a field) */
     uint64_t params;                 /* Content-Type and -Disposition parameters */
+    uint64_t delims;                 /* lines starting with "--" (mime_bomb_cut) */
+    uint64_t embedded;               /* embedded messages' header blocks */
     uint32_t switches;               /* changes of charset between encoded words */
+    bool digest;                     /* a Content-Type holding "digest" was seen */
 };
 
 struct mime_ctx {

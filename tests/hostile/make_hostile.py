@@ -237,69 +237,90 @@ def case_ewords_unclosed(p, normal):
 
 def gmime_shapes():
     """Header shapes GMime cannot take (found by an audit on 2026-12-06),
-    each as {name: message}: before the GMime guard, two crashed mailtap
+    each as {name: a function making the message} (test_hostile counts them
+    without building tens of MB in its own process, whose peak would show
+    in its later children's): before the GMime guard, two crashed mailtap
     and the others took it from 7 s to several minutes or 1.3 GB."""
     head = b"From: a@hostile.test\r\nMIME-Version: 1.0\r\n"
     body = b"\r\nbody\r\n"
     fold = lambda item, n, per=20: b"".join(b" " + item * per + b"\r\n" for _ in range(n // per))
     return {
         # GMime's address parser nests a call per group: a stack overflow
-        "groups": head + b"To:" + fold(b"g:", 100000) + body,
+        "groups": lambda: head + b"To:" + fold(b"g:", 100000) + body,
         # the same behind a stray quote, and in a digest's part without a
         # Content-Type (message/rfc822 there): crashes past the first guard
-        "groups_quote": head + b"To: x\"," + fold(b"g:", 100000) + body,
-        "groups_digest": head + b"Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n"
+        "groups_quote": lambda: head + b"To: x\"," + fold(b"g:", 100000) + body,
+        "groups_digest": lambda: head + b"Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n"
                          b"\r\nTo:" + fold(b"g:", 100000) + b"\r\n\r\nx\r\n--d--\r\n",
         # and in a digest's part after one whose block GMime ends at the
         # boundary line (a third audit: a crash past the second guard)
-        "groups_digest_dash": head + b"Content-Type: multipart/digest; boundary=d\r\n\r\n"
+        "groups_digest_dash": lambda: head + b"Content-Type: multipart/digest; boundary=d\r\n\r\n"
                               b"--d\r\nContent-Type: text/plain\r\n--d\r\n\r\nTo:" +
                               fold(b"g:", 100000) + b"\r\n\r\nx\r\n--d--\r\n",
         # and inside a quote after a word (a fourth audit: a crash again)
-        "groups_word_quote": head + b"To: x \", " + b"g:" * 100000 + b"\"\r\n" + body,
+        "groups_word_quote": lambda: head + b"To: x \", " + b"g:" * 100000 + b"\"\r\n" + body,
         # and after a colon that opens no group (a fifth audit: a crash)
-        "groups_angle_quote": head + b"To: <:\", " + b"g:" * 100000 + b"\"\r\n" + body,
+        "groups_angle_quote": lambda: head + b"To: <:\", " + b"g:" * 100000 + b"\"\r\n" + body,
         # many short fields of groups, each under the per-field caps (a
         # sixth audit: 500 MB for these 2 MB, 3.9 GB for 16 MB)
-        "groups_fields": head + (b"To:" + b"g:" * 512 + b"\r\n") * 2000 + body,
+        "groups_fields": lambda: head + (b"To:" + b"g:" * 512 + b"\r\n") * 2000 + body,
         # and many real addresses, many parameters, each field under the
         # caps: 300 and 340 bytes of GMime objects each (250 and 170 MB)
-        "addr_items": head + (b"To: " + b"a@b, " * 200000 + b"x@y\r\n") * 4 + body,
+        "addr_items": lambda: head + (b"To: " + b"a@b, " * 200000 + b"x@y\r\n") * 4 + body,
         # (its "body" first: the parts after the field left out are past
         # mime_parts_max)
-        "params_parts": head + b"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+        "params_parts": lambda: head + b"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
                         b"--b\r\n\r\nbody\r\n\r\n" +
                         (b"--b\r\nContent-Type: text/plain" +
                          b"".join(b"; p%d=v" % i for i in range(64)) + b"\r\n\r\nx\r\n") * 8000 +
                         b"--b--\r\n",
+        # a seventh audit, caps over all of GMime's parses of a message:
+        # 20 quoted-printable embedded messages of 9,000 digest parts each,
+        # below the depth walked, each parse with its own count of "--"
+        # lines (817 MB for 1.6 MB); 45,000 empty embedded messages made by
+        # digest parts and fields (241 MB for 1.5 MB)
+        "delims_reparsed": lambda: head + b"".join(b"Content-Type: multipart/mixed; boundary=b%d\r\n"
+                                           b"\r\n--b%d\r\n" % (i, i) for i in range(30)) +
+                           b"Content-Type: multipart/mixed; boundary=s\r\n\r\n"
+                           b"--s\r\n\r\nbody\r\n\r\n" +
+                           (b"--s\r\nContent-Type: message/rfc822\r\n"
+                            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+                            b"From: a@b\r\nContent-Type: multipart/digest; boundary=d\r\n\r\n" +
+                            b"=2D-d\r\n\r\nx\r\n" * 9000 + b"=2D-d--\r\n\r\n") * 20 +
+                           b"--s--\r\n",
+        "embedded_blocks": lambda: head + b"Content-Type: multipart/digest; boundary=d\r\n\r\n"
+                           b"--d\r\nContent-Type: text/plain\r\n\r\nbody\r\n\r\n" +
+                           b"".join(b"--d\r\n\r\n" + b"Content-Type:message/rfc822\r\n\r\n" *
+                                    (6 if i < 4990 else 5) + b"x\r\n" for i in range(9000)) +
+                           b"--d--\r\n",
         # a 4 MB charset name, copied onto the stack: a crash
-        "charset": head + b"Subject: =?" + b"x" * (4 << 20) + b"?B?YQ==?=\r\n" + body,
-        "charset_2231": head + b"Content-Type: application/octet-stream\r\n"
+        "charset": lambda: head + b"Subject: =?" + b"x" * (4 << 20) + b"?B?YQ==?=\r\n" + body,
+        "charset_2231": lambda: head + b"Content-Type: application/octet-stream\r\n"
                         b"Content-Disposition: attachment; filename*=" + b"x" * (4 << 20) +
                         b"''a.bin\r\n" + body,
         # items without an address: 56 s for 256 KB
-        "address_items": head + b"To:" + fold(b"a, ", 90000) + body,
+        "address_items": lambda: head + b"To:" + fold(b"a, ", 90000) + body,
         # distinct parameter names: 13 s for 512 KB
-        "parameters": head + b"Content-Type: text/plain;\r\n" +
+        "parameters": lambda: head + b"Content-Type: text/plain;\r\n" +
                       b"".join(b" p%d=v;\r\n" % i for i in range(60000)) + body,
         # the encoded words of an embedded message's header block: 7 s
-        "embedded": head + b"Content-Type: message/rfc822\r\n\r\nSubject:" +
+        "embedded": lambda: head + b"Content-Type: message/rfc822\r\n\r\nSubject:" +
                     fold(b"=?c?B?A", 40000) + body,
         # 4 MB of Date tokens: over 300 MB (16 MB: 1.3 GB)
-        "date": head + b"Date:" + fold(b"1 ", 2 << 20, 2000) + body,
+        "date": lambda: head + b"Date:" + fold(b"1 ", 2 << 20, 2000) + body,
         # 4 MB of short fields: 334 MB
-        "fields": head + b"X-H: v\r\n" * 500000 + body,
+        "fields": lambda: head + b"X-H: v\r\n" * 500000 + body,
         # a 64 KB field name: GMime gave no message at all
-        "name": head + b"X" * 65536 + b": v\r\n" + body,
+        "name": lambda: head + b"X" * 65536 + b": v\r\n" + body,
     }
 
 
 def case_gmime_shapes(p, normal):
     """One SMTP session per shape of gmime_shapes(), each a message."""
     normal()
-    for i, (name, msg) in enumerate(sorted(gmime_shapes().items())):
+    for i, (name, make) in enumerate(sorted(gmime_shapes().items())):
         s = smtp_start(p, cport=51000 + i)
-        send_message(s, msg)
+        send_message(s, make())
 
 
 def case_mime_parts_100k(p, normal):

@@ -622,7 +622,7 @@ static bool fast_entity(struct fast *f, size_t start, size_t end, bool top, size
     GMimeContentEncoding enc = GMIME_CONTENT_ENCODING_DEFAULT;
     const char *mtype, *fn;
     char *mt = NULL;
-    bool ok = false;
+    bool ok = false, worded_type = false;
 
     memset(&part, 0, sizeof part);
     part.path = path;
@@ -640,6 +640,13 @@ static bool fast_entity(struct fast *f, size_t start, size_t end, bool top, size
         (e.raw[FH_CTE] && fast_2047_ragged(e.raw[FH_CTE], e.rawlen[FH_CTE])))
         goto out; /* padded words to join: mime.c mends the file name only */
     if (e.raw[FH_CT]) {
+        /* GMime's parser takes the type from the value as it stands (its
+         * part object from the decoded one): an encoded word before the
+         * first ';' (`=?us-ascii?Q?multipart/mixed;...?=`) may make it a
+         * single part where the decoded type says multipart (below) */
+        const char *semi = memchr(e.raw[FH_CT], ';', e.rawlen[FH_CT]);
+        size_t tlen = semi ? (size_t)(semi - e.raw[FH_CT]) : e.rawlen[FH_CT];
+        worded_type = memmem(e.raw[FH_CT], tlen, "=?", 2) != NULL;
         char *r = fast_value(e.raw[FH_CT], e.rawlen[FH_CT]);
         if (fast_2231_unsorted(r)) {
             g_free(r);
@@ -661,6 +668,8 @@ static bool fast_entity(struct fast *f, size_t start, size_t end, bool top, size
     mtype = mt;
     if (!mtype || g_ascii_strncasecmp(mtype, "message/", 8) == 0)
         goto out; /* embedded messages: the full parse */
+    if (worded_type && g_ascii_strncasecmp(mtype, "multipart/", 10) == 0)
+        goto out; /* multipart or not as GMime's parser reads it: the full parse */
     if (g_ascii_strcasecmp(mtype, "multipart/digest") == 0)
         goto out; /* children default to message/rfc822 */
     if (e.raw[FH_CD]) {

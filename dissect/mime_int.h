@@ -25,6 +25,8 @@ struct mime_guard_totals {
     uint64_t embedded;               /* embedded messages' header blocks */
     uint32_t switches;               /* changes of charset between encoded words */
     bool digest;                     /* a Content-Type holding "digest" was seen */
+    uint8_t cs2231len;               /* the last RFC 2231 value's charset */
+    char cs2231[64];
 };
 
 struct mime_ctx {

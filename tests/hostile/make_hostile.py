@@ -13,6 +13,7 @@ usage: make_hostile.py OUTDIR [CASE ...]      (no CASE: every one; -l lists them
 
 Standard library only.
 """
+import base64
 import os
 import struct
 import sys
@@ -293,6 +294,13 @@ def gmime_shapes():
                            b"".join(b"--d\r\n\r\n" + b"Content-Type:message/rfc822\r\n\r\n" *
                                     (6 if i < 4990 else 5) + b"x\r\n" for i in range(9000)) +
                            b"--d--\r\n",
+        # an eighth: parameters hidden in a Base64 word, which GMime reads
+        # decoded (184 MB for these 4 MB; distinct names: 71 s for 1 MB)
+        "params_hidden": lambda: head + b"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+                         b"--b\r\n\r\nbody\r\n\r\n" +
+                         (b"--b\r\nContent-Type: text/plain =?us-ascii?B?" +
+                          base64.b64encode(b"; a=v" * 150000) + b"?=\r\n\r\nx\r\n") * 4 +
+                         b"--b--\r\n",
         # a 4 MB charset name, copied onto the stack: a crash
         "charset": lambda: head + b"Subject: =?" + b"x" * (4 << 20) + b"?B?YQ==?=\r\n" + body,
         "charset_2231": lambda: head + b"Content-Type: application/octet-stream\r\n"

@@ -111,6 +111,17 @@ static const struct {
     {"file name with words cut mid-character", FALSE,
      "Content-Type: text/plain\nContent-Disposition: attachment; "
      "filename=\"=?UTF-8?B?5oql5ZE=?= =?UTF-8?B?iuS5pi5wZGY=?=\"\n\nb\n"},
+    /* an encoded word in the type: GMime's parser takes the type from the
+     * value as it stands and keeps one part, where the decoded value says
+     * multipart (an eighth audit: the fast path split it into three, so an
+     * attachment came and went with one more header line) */
+    {"type in a Q word", FALSE,
+     "Content-Type: =?us-ascii?Q?multipart/mixed;_boundary=3DBB?=\n\n--BB\n"
+     "Content-Type: text/plain\n\nhello\n--BB\nContent-Type: application/octet-stream\n\n"
+     "evil\n--BB--\n"},
+    {"subtype in a Q word", FALSE,
+     "Content-Type: multipart/=?us-ascii?Q?mixed?=; boundary=BB\n\n--BB\n\nhello\n"
+     "--BB\n\nevil\n--BB--\n"},
     /* simple address lists are formatted without GMime's parser: each
      * shape here must come out as GMime's parse gives it */
     {"simple addresses", TRUE,

@@ -1033,6 +1033,41 @@ static void mime_q_bytes(const char *t, size_t n, GByteArray *out, unsigned *sta
     }
 }
 
+/* The next encoded word of v[0..n) at or after *i: true with w set and
+ * *i at its start, or false. */
+static bool mime_eword_next(const char *v, size_t n, size_t *i, struct mime_eword *w)
+{
+    while (*i + 1 < n) {
+        const char *q = memmem(v + *i, n - *i, "=?", 2);
+        if (!q)
+            return false;
+        *i = (size_t)(q - v);
+        if (mime_eword_at(v, n, *i, w))
+            return true;
+        *i += 2;
+    }
+    return false;
+}
+
+/* Appends the bytes of the word w of v to out: a Base64 word's on their
+ * own, a Q word's as mime_q_bytes reads them (with *qstate, which a
+ * Base64 word resets). */
+static void mime_eword_bytes(const char *v, const struct mime_eword *w, GByteArray *out,
+                             unsigned *qstate)
+{
+    if (w->b64) {
+        gint state = 0;
+        guint save = 0, len = out->len;
+        *qstate = 0;
+        g_byte_array_set_size(out, len + (guint)(w->textlen / 4 * 3 + 3));
+        gsize got = g_base64_decode_step(v + w->text, w->textlen, out->data + len, &state,
+                                         &save);
+        g_byte_array_set_size(out, len + (guint)got);
+    } else {
+        mime_q_bytes(v + w->text, w->textlen, out, qstate);
+    }
+}
+
 /* v[0..n) with each encoded word replaced by its bytes, as GMime decodes
  * a value before it reads its parameters (the guard counts them there). */
 static GByteArray *mime_unworded(const char *v, size_t n)
@@ -1041,27 +1076,10 @@ static GByteArray *mime_unworded(const char *v, size_t n)
     size_t copied = 0, i = 0;
     struct mime_eword w;
 
-    while (i + 1 < n) {
-        const char *q = memmem(v + i, n - i, "=?", 2);
-        if (!q)
-            break;
-        i = (size_t)(q - v);
-        if (!mime_eword_at(v, n, i, &w)) {
-            i += 2;
-            continue;
-        }
+    while (mime_eword_next(v, n, &i, &w)) {
+        unsigned qstate = 0;
         g_byte_array_append(out, (const guint8 *)v + copied, (guint)(i - copied));
-        if (w.b64) {
-            gint state = 0;
-            guint save = 0, len = out->len;
-            g_byte_array_set_size(out, len + (guint)(w.textlen / 4 * 3 + 3));
-            gsize got = g_base64_decode_step(v + w.text, w.textlen, out->data + len, &state,
-                                             &save);
-            g_byte_array_set_size(out, len + (guint)got);
-        } else {
-            unsigned qstate = 0;
-            mime_q_bytes(v + w.text, w.textlen, out, &qstate);
-        }
+        mime_eword_bytes(v, &w, out, &qstate);
         i = copied = w.end;
     }
     g_byte_array_append(out, (const guint8 *)v + copied, (guint)(n - copied));
@@ -1074,15 +1092,7 @@ char *mime_2047_join(const char *v, size_t n)
     size_t copied = 0, i = 0;
     struct mime_eword a, b;
 
-    while (i + 1 < n) {
-        const char *q = memmem(v + i, n - i, "=?", 2);
-        if (!q)
-            break;
-        i = (size_t)(q - v);
-        if (!mime_eword_at(v, n, i, &a)) {
-            i += 2;
-            continue;
-        }
+    while (mime_eword_next(v, n, &i, &a)) {
         /* the run of words joining a; ragged: a Base64 word before the
          * last is; mixed: Base64 and Q words, which GMime converts to UTF-8
          * apart (a character cut between them is lost) */
@@ -1110,17 +1120,7 @@ char *mime_2047_join(const char *v, size_t n)
             unsigned qstate = 0;
             struct mime_eword w;
             while (at < a.end && mime_eword_at(v, n, at, &w)) {
-                if (w.b64) {
-                    gint state = 0;
-                    guint save = 0;
-                    guint len = bytes->len;
-                    qstate = 0;
-                    g_byte_array_set_size(bytes, len + (guint)(w.textlen / 4 * 3 + 3));
-                    gsize got = g_base64_decode_step(v + w.text, w.textlen, bytes->data + len,
-                                                     &state, &save);
-                    g_byte_array_set_size(bytes, len + (guint)got);
-                } else
-                    mime_q_bytes(v + w.text, w.textlen, bytes, &qstate);
+                mime_eword_bytes(v, &w, bytes, &qstate);
                 at = w.end;
                 while (at < a.end && v[at] != '=')
                     at++;

@@ -269,8 +269,7 @@ static inline bool mime_ws(char ch)
 /* The walk over one input's header blocks. */
 struct mime_guard {
     struct mime_guard_totals *t;     /* the message's totals */
-    const char *cs;                  /* the last encoded word's charset, */
-    size_t cslen;                    /* in the input */
+    struct mime_charset_seen word;   /* the last encoded word's charset */
     bool nested;                     /* the block's Content-Type may be message/... */
     bool ctype;                      /* the block has a Content-Type, */
     bool ctype_other;                /* each a plain type/subtype, not message */
@@ -535,6 +534,30 @@ static void mime_guard_why(struct mime_guard *g, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The charset cs[0..len) opened after the one last seen: a change counts
+ * toward MT_CAP_EWORD_CHARSETS (GMime opens an iconv converter at each);
+ * false past it, with why naming what changes ("encoded words",
+ * "parameter values"). */
+static bool mime_guard_charset(struct mime_guard *g, struct mime_charset_seen *last,
+                               const char *cs, size_t len, const char *what)
+{
+    uint64_t h = UINT64_C(14695981039346656037); /* FNV-1a */
+
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (guint8)g_ascii_tolower(cs[i])) * UINT64_C(1099511628211);
+    h ^= len;
+    if (last->seen && last->hash == h)
+        return true;
+    if (last->seen && ++g->t->switches > MT_CAP_EWORD_CHARSETS) {
+        mime_guard_why(g, "%s changing charset more than %u times", what,
+                       MT_CAP_EWORD_CHARSETS);
+        return false;
+    }
+    last->hash = h;
+    last->seen = true;
+    return true;
+}
+
 /* Encoded words of the field d[a..b): the decoder's steps (per field and
  * in all), and the changes of charset from one word to the next. */
 static bool mime_guard_ewords(struct mime_guard *g, const char *d, size_t a, size_t b)
@@ -562,17 +585,8 @@ static bool mime_guard_ewords(struct mime_guard *g, const char *d, size_t a, siz
             i += 2;
             continue;
         }
-        const char *cs = d + i + 2;
-        size_t cslen = w - 5;
-        if (!g->cs || g->cslen != cslen || g_ascii_strncasecmp(g->cs, cs, cslen) != 0) {
-            if (g->cs && ++g->t->switches > MT_CAP_EWORD_CHARSETS) {
-                mime_guard_why(g, "encoded words changing charset more than %u "
-                               "times", MT_CAP_EWORD_CHARSETS);
-                return false;
-            }
-            g->cs = cs;
-            g->cslen = cslen;
-        }
+        if (!mime_guard_charset(g, &g->word, d + i + 2, w - 5, "encoded words"))
+            return false;
         i += w;
     }
     return true;
@@ -584,8 +598,6 @@ static bool mime_guard_ewords(struct mime_guard *g, const char *d, size_t a, siz
  * (16 fields of 1,000 parameters cycling through 12 charsets: 1.5 s). */
 static bool mime_guard_2231(struct mime_guard *g, const char *v, size_t n)
 {
-    struct mime_guard_totals *t = g->t;
-
     for (const char *q = v; (q = memchr(q, '*', (size_t)(v + n - q))); q++) {
         const char *c = q + 1;
         if (c >= v + n || *c != '=')
@@ -598,16 +610,8 @@ static bool mime_guard_2231(struct mime_guard *g, const char *v, size_t n)
             c++;
         if (c >= v + n || *c != '\'' || c == cs)
             continue;
-        size_t len = MIN((size_t)(c - cs), sizeof t->cs2231);
-        if (len == t->cs2231len && g_ascii_strncasecmp(t->cs2231, cs, len) == 0)
-            continue;
-        if (t->cs2231len && ++t->switches > MT_CAP_EWORD_CHARSETS) {
-            mime_guard_why(g, "parameter values changing charset more than %u times",
-                           MT_CAP_EWORD_CHARSETS);
+        if (!mime_guard_charset(g, &g->t->p2231, cs, (size_t)(c - cs), "parameter values"))
             return false;
-        }
-        memcpy(t->cs2231, cs, len);
-        t->cs2231len = (uint8_t)len;
     }
     return true;
 }
@@ -638,7 +642,8 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
                        MT_CAP_GMIME_NAME);
         return false;
     }
-    if (mime_has_eword(d, a, b) && !mime_guard_ewords(g, d, a, b))
+    bool worded = mime_has_eword(d, a, b);
+    if (worded && !mime_guard_ewords(g, d, a, b))
         return false;
     const char *n = d + a, *v = colon + 1;
     size_t vlen = len - nlen - 1;
@@ -684,7 +689,7 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
     } else if (kind == MF_CTYPE || kind == MF_CDISP) {
         /* GMime reads the parameters of the value with its encoded words
          * decoded: a Base64 word may hide any number of them */
-        GByteArray *dec = mime_has_eword(v, 0, vlen) ? mime_unworded(v, vlen) : NULL;
+        GByteArray *dec = worded ? mime_unworded(v, vlen) : NULL;
         const char *pv = dec ? (const char *)dec->data : v;
         size_t pn = dec ? dec->len : vlen;
         uint64_t k = mime_param_count(pv, pn);
@@ -736,8 +741,7 @@ static bool mime_guard_field(struct mime_guard *g, const char *d, size_t a, size
 static bool mime_guard_take(struct mime_guard *g, const char *d, size_t a, size_t b, size_t len)
 {
     struct mime_guard_totals t = *g->t;
-    const char *cs = g->cs;
-    size_t cslen = g->cslen;
+    struct mime_charset_seen word = g->word;
     bool nested = g->nested, ctype = g->ctype, ctype_other = g->ctype_other;
 
     if (mime_guard_field(g, d, a, b))
@@ -745,8 +749,7 @@ static bool mime_guard_take(struct mime_guard *g, const char *d, size_t a, size_
     if (g->dry)
         return false;
     *g->t = t;
-    g->cs = cs;
-    g->cslen = cslen;
+    g->word = word;
     g->nested = nested;
     g->ctype = ctype;
     g->ctype_other = ctype_other;

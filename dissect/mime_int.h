@@ -15,6 +15,13 @@
 
 /* What the header fields handed to GMime cost it so far, in one message
  * and the embedded ones parsed again from it (mime.c, mime_gmime_feed). */
+/* The last charset GMime opened a converter for, in one sequence of
+ * conversions (mime.c, mime_guard_charset). */
+struct mime_charset_seen {
+    uint64_t hash; /* of the name, case folded */
+    bool seen;
+};
+
 struct mime_guard_totals {
     uint64_t esteps, asteps, psteps; /* decoder, address and parameter steps */
     uint64_t fields;
@@ -25,8 +32,7 @@ struct mime_guard_totals {
     uint64_t embedded;               /* embedded messages' header blocks */
     uint32_t switches;               /* changes of charset between encoded words */
     bool digest;                     /* a Content-Type holding "digest" was seen */
-    uint8_t cs2231len;               /* the last RFC 2231 value's charset */
-    char cs2231[64];
+    struct mime_charset_seen p2231;  /* the last RFC 2231 value's charset */
 };
 
 struct mime_ctx {

@@ -1,6 +1,7 @@
 /* Collecting one message's bytes; see message.h. */
 #include "message.h"
 
+#include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -21,25 +22,69 @@
 #define BUF_MAP 1
 #endif
 
-static bool buf_mapped(size_t cap)
+bool mt_buf_mapped(size_t cap)
 {
     return BUF_MAP && cap > MT_BUF_MAP_MIN;
 }
 
+static size_t page_size(void)
+{
+    static size_t pg;
+    if (!pg)
+        pg = (size_t)sysconf(_SC_PAGESIZE);
+    return pg;
+}
+
 static size_t page_round(size_t n)
 {
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    size_t pg = page_size();
     return (n + pg - 1) / pg * pg;
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+/* A mapping of MT_BUF_HUGE_MIN or more: transparent huge pages where the
+ * kernel allows them (its mode "madvise" or "always"); it may refuse. */
+static void buf_huge(void *p, size_t cap)
+{
+    if (cap >= MT_BUF_HUGE_MIN)
+        (void)madvise(p, page_round(cap), MADV_HUGEPAGE);
+}
+
+/* Cleared once a kernel before 5.14 says it does not know
+ * MADV_POPULATE_WRITE: the pages then come in by faults, as before. */
+static int populate_known = 1;
+
+size_t mt_buf_populate(uint8_t *p, size_t cap, size_t from, size_t to)
+{
+    if (!mt_buf_mapped(cap) || !__atomic_load_n(&populate_known, __ATOMIC_RELAXED))
+        return from;
+    size_t pg = page_size();
+    size_t start = from / pg * pg;
+    size_t end = page_round(to);
+    if (end > page_round(cap))
+        end = page_round(cap);
+    if (end <= start)
+        return from;
+    if (madvise(p + start, end - start, MADV_POPULATE_WRITE) != 0) {
+        if (errno == EINVAL)
+            __atomic_store_n(&populate_known, 0, __ATOMIC_RELAXED);
+        return from; /* ENOMEM and the like: the faults will say */
+    }
+    return end < cap ? end : cap;
 }
 
 uint8_t *mt_buf_alloc(size_t cap)
 {
-    if (!buf_mapped(cap))
+    if (!mt_buf_mapped(cap))
         return g_malloc(cap);
     void *p = mmap(NULL, page_round(cap), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                    -1, 0);
     if (p == MAP_FAILED)
         g_error("mailtap: cannot map a message buffer of %zu bytes", cap);
+    buf_huge(p, cap);
     return p;
 }
 
@@ -47,12 +92,13 @@ uint8_t *mt_buf_resize(uint8_t *p, size_t old_cap, size_t len, size_t new_cap)
 {
     if (!p)
         return mt_buf_alloc(new_cap);
-    if (!buf_mapped(old_cap) && !buf_mapped(new_cap))
+    if (!mt_buf_mapped(old_cap) && !mt_buf_mapped(new_cap))
         return g_realloc(p, new_cap);
-    if (buf_mapped(old_cap) && buf_mapped(new_cap)) {
+    if (mt_buf_mapped(old_cap) && mt_buf_mapped(new_cap)) {
         void *q = mremap(p, page_round(old_cap), page_round(new_cap), MREMAP_MAYMOVE);
         if (q == MAP_FAILED)
             g_error("mailtap: cannot map a message buffer of %zu bytes", new_cap);
+        buf_huge(q, new_cap);
         return q;
     }
     /* between the heap and a mapping: copy what is kept */
@@ -66,7 +112,7 @@ void mt_buf_free(uint8_t *p, size_t cap)
 {
     if (!p)
         return;
-    if (buf_mapped(cap))
+    if (mt_buf_mapped(cap))
         munmap(p, page_round(cap));
     else
         g_free(p);
@@ -158,7 +204,7 @@ void mt_msgbuf_free(struct mt_msgbuf *m)
 {
     mt_buf_free(m->data, m->cap);
     m->data = NULL;
-    m->len = m->cap = 0;
+    m->len = m->cap = m->ready = 0;
     m->active = false;
 }
 
@@ -235,14 +281,23 @@ void mt_msgbuf_append(struct mt_msgbuf *m, const uint8_t *p, size_t n)
             mt_buf_free(m->data, m->cap);
             m->data = b;
             m->cap = cap;
+            m->ready = m->len;
         } else {
             /* never past the cap: len + keep <= max */
             size_t max = (uint64_t)m->max < SIZE_MAX ? (size_t)m->max : SIZE_MAX;
             cap = mt_grow_cap(m->cap, MT_MSGBUF_FIRST, m->len + keep, max);
+            if (!m->data)
+                m->ready = 0;
+            /* a mapping grown in place (mremap) keeps its pages; what a
+             * heap buffer's bytes were copied to is in up to len */
+            else if (!mt_buf_mapped(m->cap))
+                m->ready = m->len;
             m->data = mt_buf_resize(m->data, m->cap, m->len, cap);
             m->cap = cap;
         }
     }
+    if (m->len + keep > m->ready)
+        m->ready = mt_buf_populate(m->data, m->cap, m->ready, m->len + keep + MT_BUF_AHEAD);
     memcpy(m->data + m->len, p, keep);
     m->len += keep;
 }

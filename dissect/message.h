@@ -41,11 +41,30 @@
  * thread (docs/caps.md).  Under the sanitizers they are plain g_malloc, so
  * that overruns are still seen. */
 #define MT_BUF_MAP_MIN (64 * 1024)
+/* A mapped buffer's pages cost a trap each when first written, and on a
+ * virtual machine a trap costs more than clearing the page: a third of
+ * the reading thread's time on the benchmark's 5 MB messages
+ * (bench/README.md).  So a mapped message buffer asks the kernel for its
+ * pages MT_BUF_AHEAD bytes at a time before they are written
+ * (MADV_POPULATE_WRITE, never past its capacity), and one of
+ * MT_BUF_HUGE_MIN bytes or more asks for transparent huge pages
+ * (MADV_HUGEPAGE: one trap and one 2 MiB page for 512 small ones).
+ * Neither brings in pages beyond the buffer's capacity, which is less than
+ * twice its bytes (docs/caps.md). */
+#define MT_BUF_AHEAD (256 * 1024)
+#define MT_BUF_HUGE_MIN (2 * 1024 * 1024)
+/* Whether a buffer of cap bytes is a mapping of its own (not under the
+ * sanitizers). */
+bool mt_buf_mapped(size_t cap);
 uint8_t *mt_buf_alloc(size_t cap);
 /* p (old_cap bytes, or NULL) with room for new_cap; its first len bytes
  * kept. */
 uint8_t *mt_buf_resize(uint8_t *p, size_t old_cap, size_t len, size_t new_cap);
 void mt_buf_free(uint8_t *p, size_t cap);
+/* Brings in the pages of p[from, to) of a buffer of cap bytes, if it is
+ * mapped, before they are written; returns how far they now are in (to
+ * rounded up to a page, at most cap), or from when nothing was asked. */
+size_t mt_buf_populate(uint8_t *p, size_t cap, size_t from, size_t to);
 
 struct mt_bufpool {
     uint8_t *data; /* the big one */
@@ -67,6 +86,7 @@ void mt_bufpool_free(struct mt_bufpool *bp);
 struct mt_msgbuf {
     uint8_t *data;
     size_t len, cap;
+    size_t ready;       /* data's pages are in up to here (mt_buf_populate) */
     uint64_t max;       /* bytes kept in memory */
     uint64_t total;     /* bytes seen */
     bool truncated;     /* total > max */

@@ -1,8 +1,13 @@
 /* The message buffer: what is kept under the in-memory cap, the size and
  * SHA-256 of every byte seen (also those past the cap, whose hash is
  * computed differently from the kept ones'), dot-unstuffing of a body cut
- * into pieces anywhere, and the pool of buffers kept for reuse. */
+ * into pieces anywhere, the pool of buffers kept for reuse, and how a
+ * mapped buffer's pages are brought in. */
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <glib.h>
 
@@ -236,6 +241,111 @@ static void test_buf_resize(void)
     mt_buf_free(NULL, 10 * MT_BUF_MAP_MIN);
 }
 
+/* Whether each page of p[0, n) is in memory. */
+static bool pages_in(const uint8_t *p, size_t n, size_t *first_out)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    size_t np = (n + pg - 1) / pg;
+    unsigned char *vec = g_malloc(np ? np : 1);
+    g_assert_cmpint(mincore((void *)p, n, vec), ==, 0);
+    bool all = true;
+    for (size_t i = 0; i < np && all; i++)
+        if (!(vec[i] & 1)) {
+            all = false;
+            *first_out = i * pg;
+        }
+    g_free(vec);
+    return all;
+}
+
+/* Whether the mapping holding p is marked for transparent huge pages ("hg"
+ * among its VmFlags in /proc/self/smaps). */
+static bool mapping_huge(const void *p)
+{
+    gchar *smaps = NULL;
+    g_assert_true(g_file_get_contents("/proc/self/smaps", &smaps, NULL, NULL));
+    bool inside = false, huge = false;
+    gchar **lines = g_strsplit(smaps, "\n", -1);
+    for (gchar **l = lines; *l; l++) {
+        unsigned long lo, hi;
+        if (sscanf(*l, "%lx-%lx ", &lo, &hi) == 2 && strchr(*l, ' ') &&
+            g_ascii_isxdigit((*l)[0])) {
+            inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+            continue;
+        }
+        if (inside && g_str_has_prefix(*l, "VmFlags:")) {
+            huge = strstr(*l, " hg") != NULL;
+            break;
+        }
+    }
+    g_strfreev(lines);
+    g_free(smaps);
+    return huge;
+}
+
+/* A mapped message buffer's pages are asked for ahead of the bytes written
+ * (MT_BUF_AHEAD, never past the capacity), and one of MT_BUF_HUGE_MIN or
+ * more is marked for huge pages: appended in packet-sized pieces, as the
+ * reading thread does. */
+static void test_buf_pages(void)
+{
+    if (!mt_buf_mapped(MT_BUF_MAP_MIN + 1)) {
+        g_test_skip("message buffers are plain heap memory under the sanitizers");
+        return;
+    }
+    bool thp = g_file_test("/sys/kernel/mm/transparent_hugepage/enabled", G_FILE_TEST_EXISTS);
+    static const struct {
+        const char *name;
+        size_t len;
+        size_t cap;   /* what it grows to by doubling from 512 */
+        bool huge;
+    } rows[] = {
+        { "just mapped", 70 * 1024, 128 * 1024, false },
+        { "ahead cut at the capacity", 300 * 1024, 512 * 1024, false },
+        { "a huge capacity", 1100 * 1024, 2048 * 1024, true },
+        { "just under a huge capacity", 1000 * 1024, 1024 * 1024, false },
+        { "several huge pages", 5 * 1024 * 1024 + 77, 8 * 1024 * 1024, true },
+    };
+    uint8_t piece[1460];
+    memset(piece, 'm', sizeof(piece));
+    for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
+        g_test_message("%s", rows[i].name);
+        struct mt_msgbuf m;
+        mt_msgbuf_init(&m, 64u << 20, NULL);
+        mt_msgbuf_begin(&m);
+        size_t pg = (size_t)sysconf(_SC_PAGESIZE), hole = 0, asked = 0;
+        for (size_t done = 0; done < rows[i].len;) {
+            size_t n = MIN(sizeof(piece), rows[i].len - done), before = m.ready;
+            mt_msgbuf_append(&m, piece, n);
+            done += n;
+            if (!mt_buf_mapped(m.cap))
+                continue;
+            /* asked for before they are written, MT_BUF_AHEAD at a time,
+             * never past the capacity */
+            g_assert_cmpuint(m.ready, >=, m.len);
+            g_assert_cmpuint(m.ready, <=, m.cap);
+            if (m.ready != before) {
+                asked++;
+                g_assert_cmpuint(m.ready, >=, MIN(m.cap, (m.len + MT_BUF_AHEAD) / pg * pg));
+                g_assert_cmpuint(m.ready, <=, m.len + MT_BUF_AHEAD + pg);
+            }
+        }
+        g_assert_cmpuint(m.len, ==, rows[i].len);
+        g_assert_cmpuint(m.cap, ==, rows[i].cap);
+        /* one call per MT_BUF_AHEAD, not one per piece */
+        g_assert_cmpuint(asked, >=, 1);
+        g_assert_cmpuint(asked, <=, rows[i].len / MT_BUF_AHEAD + 8);
+        if (!pages_in(m.data, m.ready, &hole))
+            g_error("%s: the page at %zu of %zu is not in", rows[i].name, hole, m.ready);
+        if (!rows[i].huge && m.ready + 2 * pg <= m.cap &&
+            pages_in(m.data + m.ready + pg, pg, &hole))
+            g_error("%s: a page beyond what was asked for is in", rows[i].name);
+        if (thp)
+            g_assert_cmpint(mapping_huge(m.data), ==, rows[i].huge);
+        mt_msgbuf_free(&m);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -243,5 +353,6 @@ int main(int argc, char **argv)
     g_test_add_func("/message/dotbody", test_dotbody);
     g_test_add_func("/message/bufpool", test_bufpool);
     g_test_add_func("/message/buf-resize", test_buf_resize);
+    g_test_add_func("/message/buf-pages", test_buf_pages);
     return g_test_run();
 }

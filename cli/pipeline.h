@@ -12,8 +12,9 @@
 /* At most this many bytes (messages and printed events) are between the
  * two threads: half waits in the queue, half is in the batch the message
  * thread is running.  The reading thread waits for the other beyond that.
- * A message counts its bytes (a buffer's pages beyond them are never
- * touched).  One message larger than half still goes through alone. */
+ * A message counts its bytes (a buffer's pages beyond them are in only
+ * as far as MT_BUF_AHEAD and the last huge page, dissect/message.h).  One
+ * message larger than half still goes through alone. */
 #define MT_PIPELINE_BYTES (8u * 1024 * 1024)
 
 struct mt_pipeline;

@@ -42,9 +42,9 @@
  * that overruns are still seen. */
 #define MT_BUF_MAP_MIN (64 * 1024)
 /* A mapped buffer's pages cost a trap each when first written, and on a
- * virtual machine a trap costs more than clearing the page: a third of
- * the reading thread's time on the benchmark's 5 MB messages
- * (bench/README.md).  So a mapped message buffer asks the kernel for its
+ * virtual machine a trap can cost more than clearing the page: the copy
+ * of the benchmark's 5 MB messages into their buffers, with its faults,
+ * was 40 % of the reading thread's samples on one host (bench/README.md).  So a mapped message buffer asks the kernel for its
  * pages MT_BUF_AHEAD bytes at a time before they are written
  * (MADV_POPULATE_WRITE, never past its capacity), and one of
  * MT_BUF_HUGE_MIN bytes or more asks for transparent huge pages

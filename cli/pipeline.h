@@ -28,7 +28,7 @@ struct mt_pipeline *mt_pipeline_new(struct mt_output *back, const struct mt_outp
 /* The output for the engine's sink (mt_output_event). */
 struct mt_output *mt_pipeline_front(struct mt_pipeline *p);
 /* The engine's mt_defer_fn. */
-void mt_pipeline_defer(void *p, struct mt_deferred *d, uint8_t **spare, size_t *spare_cap);
+void mt_pipeline_defer(void *p, struct mt_deferred *d, struct mt_bufpool *pool);
 /* After the engine's last event: waits for the second thread to write
  * everything, and adds the front output's counts to back's summary. */
 void mt_pipeline_finish(struct mt_pipeline *p);

@@ -57,15 +57,11 @@ static struct mt_deferred *deferred_new(struct mt_sess *s)
     return d;
 }
 
-/* Hands d to the engine's defer_fn; a buffer it gives back goes to the
- * engine's pool, for the next message of any session. */
+/* Hands d to the engine's defer_fn, with the engine's pool for the
+ * buffers it is done with. */
 static void hand_over(struct mt_sess *s, struct mt_deferred *d)
 {
-    uint8_t *spare = NULL;
-    size_t spare_cap = 0;
-    s->eng->defer_fn(s->eng->defer_ud, d, &spare, &spare_cap);
-    if (spare)
-        mt_bufpool_put(&s->eng->msgpool, spare, spare_cap);
+    s->eng->defer_fn(s->eng->defer_ud, d, &s->eng->msgpool);
 }
 
 void mt_defer_message(struct mt_sess *s, struct mt_msgbuf *mb, const struct mt_message *meta)

@@ -25,12 +25,14 @@
 struct mt_engine;
 struct mt_deferred; /* a finished message, or a session's end */
 
-/* fn takes ownership of d; it may give back, in *spare (from mt_buf_alloc,
- * *spare_cap bytes), the buffer of a message it is done with: the engine
- * keeps it for its next messages (mt_bufpool), so that every message does
- * not grow a new one. */
-typedef void (*mt_defer_fn)(void *ud, struct mt_deferred *d, uint8_t **spare,
-                            size_t *spare_cap);
+struct mt_bufpool;
+
+/* fn takes ownership of d.  pool is the engine's pool of message buffers
+ * (message.h), on the calling thread: fn may put the buffers of messages
+ * it is done with there, at this call or a later one on the same thread,
+ * so that the engine's next messages do not grow new ones, and no more
+ * than the pool keeps stays idle. */
+typedef void (*mt_defer_fn)(void *ud, struct mt_deferred *d, struct mt_bufpool *pool);
 
 /* From now on, finished messages go to fn
  * (which takes ownership of d).  fn must keep them in order with the

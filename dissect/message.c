@@ -172,16 +172,6 @@ static uint8_t *bufpool_take(struct mt_bufpool *bp, size_t need, size_t have, si
     return NULL;
 }
 
-uint8_t *mt_bufpool_pop(struct mt_bufpool *bp, size_t *cap)
-{
-    if (bp->data)
-        return take_big(bp, cap);
-    if (bp->nsmall)
-        return take_small(bp, bp->nsmall - 1, cap);
-    *cap = 0;
-    return NULL;
-}
-
 void mt_bufpool_free(struct mt_bufpool *bp)
 {
     mt_buf_free(bp->data, bp->cap);

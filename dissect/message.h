@@ -27,8 +27,9 @@
  *   parked here once the message is reported, and the next message that
  *   outgrows its own buffer takes it;
  * - when messages are analyzed on another thread (defer.h), their buffers
- *   come back here, up to MT_BUFPOOL_SMALL of them and MT_BUFPOOL_BYTES in
- *   all, for the next messages of any session. */
+ *   come back here once it is done with them (the large ones as above),
+ *   up to MT_BUFPOOL_SMALL small ones and MT_BUFPOOL_BYTES of them in all,
+ *   for the next messages of any session. */
 #define MT_BUFPOOL_SMALL 16
 #define MT_BUFPOOL_BYTES (1024 * 1024)
 
@@ -79,8 +80,6 @@ struct mt_bufpool {
  * than the big one kept (which is then freed), a small one while there is
  * room. */
 void mt_bufpool_put(struct mt_bufpool *bp, uint8_t *data, size_t cap);
-/* Takes any kept buffer out (the big one first), or NULL; *cap its size. */
-uint8_t *mt_bufpool_pop(struct mt_bufpool *bp, size_t *cap);
 void mt_bufpool_free(struct mt_bufpool *bp);
 
 struct mt_msgbuf {

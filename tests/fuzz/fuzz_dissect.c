@@ -200,8 +200,9 @@ static void sink_queue(void *ud, struct mt_event *ev)
     g_string_free(rec, TRUE);
 }
 
-static void defer_put(void *ud, struct mt_deferred *d, uint8_t **spare, size_t *spare_cap)
+static void defer_put(void *ud, struct mt_deferred *d, struct mt_bufpool *pool)
 {
+    (void)pool;
     struct fz_defer *q = ud;
     g_ptr_array_add(q->queue, q->cur);
     g_ptr_array_add(q->queue, d);

@@ -88,12 +88,12 @@ int mt_source_dump_to(struct mt_source *s, const char *path, char *err, size_t e
  * packet's time (file). */
 typedef void (*mt_tick_cb)(void *ud, int64_t now_us);
 
-/* A capture file read through a mapped window (classic pcap) tells cb of
- * each window: the packets' bytes in [lo, hi) stay readable until the next
- * call, which is (NULL, NULL) before they go away, at the latest when
- * mt_source_run returns.  (A file rewritten by another program while it is
- * read may change under them; one cut short is reported, see source.c.)
- * Other sources never call it. */
+/* A capture file read through a window (classic pcap) tells cb of each
+ * window: the packets' bytes in [lo, hi) stay as they are until the next
+ * call, which is (NULL, NULL) before the window's buffer is refilled, at
+ * the latest when mt_source_run returns.  (A file cut short by another
+ * program while it is read is reported as damaged, see source.c.)  Other
+ * sources never call it. */
 typedef void (*mt_window_cb)(void *ud, const uint8_t *lo, const uint8_t *hi);
 void mt_source_set_window_cb(struct mt_source *s, mt_window_cb cb, void *ud);
 

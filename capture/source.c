@@ -7,7 +7,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <stdint.h>
 #include <time.h>
@@ -22,8 +21,8 @@
 #define LIVE_TIMEOUT_MS 100
 #define FILE_TICK_RECORDS 4096
 #define FILE_IOBUF (256 * 1024)
-/* Mapped reading of classic pcap files (see map_next): the window of the
- * file mapped at a time, which bounds the file's pages counted in RSS. */
+/* Window reading of classic pcap files (see map_next): how much of the
+ * file is read into the window buffer at a time. */
 #define MAP_WINDOW (1u * 1024 * 1024)
 
 struct mt_source {
@@ -38,21 +37,24 @@ struct mt_source {
     pcap_dumper_t *dump;
     volatile sig_atomic_t stop;
     int fd;               /* live: selectable descriptor, -1 if none */
-    /* Mapped reading (classic pcap in this machine's byte order, a
-     * regular file): records are read from a window of the file mapped
-     * in place of libpcap's read copies, with libpcap's checks. */
+    /* Window reading (classic pcap in this machine's byte order, a
+     * regular file): records are taken from a window of the file read
+     * into one reused buffer with pread, in place of libpcap's copy of
+     * each record, with libpcap's checks.  (The file was mapped before:
+     * on a host where page faults are dear that was 20 % slower,
+     * bench/README.md.) */
     bool mapped;
     bool nsec;            /* nanosecond time stamps */
     uint32_t snapshot;    /* libpcap's snapshot length for the file */
     uint64_t moff;        /* the next record's offset */
-    const uint8_t *win;   /* the mapped window: file bytes [wbase, wbase + wlen) */
+    const uint8_t *win;   /* the window: file bytes [wbase, wbase + wlen), in wbuf */
     uint64_t wbase;
     size_t wlen;
     bool has_prog;        /* the -f filter, which libpcap would apply */
     struct bpf_program prog;
     char merr[PCAP_ERRBUF_SIZE]; /* why map_next failed (libpcap's words) */
-    char bus_msg[512];    /* what map_sigbus says about the window */
-    size_t bus_len;
+    uint8_t *wbuf;        /* the window's buffer, reused */
+    size_t wcap;
     mt_window_cb wcb;     /* mt_source_set_window_cb */
     void *wud;
     bool wpinned;         /* wcb was told of the window and not yet of its end */
@@ -78,9 +80,10 @@ static int check_link(struct mt_source *s, char *err, size_t errlen)
 }
 
 /* Classic pcap files written in this machine's byte order, version 2.4,
- * are read through mmap: libpcap has checked the file header and tells
- * the link type and snapshot length; records are then taken from the
- * mapping with libpcap's own checks (pcap_next_packet in sf-pcap.c).
+ * are read through a window (map_need): libpcap has checked the file
+ * header and tells the link type and snapshot length; records are then
+ * taken from the window with libpcap's own checks (pcap_next_packet in
+ * sf-pcap.c).
  * Anything else (pcapng, other byte order or version, stdin) stays with
  * libpcap. */
 static void map_setup(struct mt_source *s)
@@ -108,43 +111,6 @@ static void map_setup(struct mt_source *s)
     s->mapped = true;
 }
 
-/* A mapped file that shrinks while it is read (another program truncating
- * it) makes the kernel raise SIGBUS where the missing pages are touched,
- * anywhere in the engine.  Nothing can be resumed from there; instead of
- * dying on a bus error, mailtap says what happened and exits 2. */
-static struct mt_source *volatile map_active;
-static struct sigaction map_old_bus;
-
-static void map_sigbus(int sig, siginfo_t *si, void *uc)
-{
-    struct mt_source *s = map_active;
-    const uint8_t *a = si ? (const uint8_t *)si->si_addr : NULL;
-    (void)uc;
-    if (s && s->win && a >= s->win && a < s->win + s->wlen) {
-        ssize_t w = write(STDERR_FILENO, s->bus_msg, s->bus_len);
-        (void)w;
-        _exit(2); /* the command's exit status for a damaged input */
-    }
-    sigaction(sig, &map_old_bus, NULL); /* not ours: as before */
-    raise(sig);
-}
-
-static void map_guard(struct mt_source *s, bool on)
-{
-    if (on) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_sigaction = map_sigbus;
-        sa.sa_flags = SA_SIGINFO;
-        sigemptyset(&sa.sa_mask);
-        map_active = s;
-        sigaction(SIGBUS, &sa, &map_old_bus);
-    } else {
-        sigaction(SIGBUS, &map_old_bus, NULL);
-        map_active = NULL;
-    }
-}
-
 /* Tells the window callback that the window's bytes go away. */
 static void map_unpin(struct mt_source *s)
 {
@@ -157,14 +123,13 @@ static void map_unpin(struct mt_source *s)
 static void map_drop(struct mt_source *s)
 {
     map_unpin(s);
-    if (s->win)
-        munmap((void *)s->win, s->wlen);
     s->win = NULL;
     s->wlen = 0;
 }
 
 /* Makes file bytes [off, off + n) readable in the window: 1, or 0 past
- * the end of the file, or -1 (merr set) if mapping fails. */
+ * the end of the file, or -1 (merr set) if reading fails.  The window
+ * callback hears of the old window's end before its buffer is refilled. */
 static int map_need(struct mt_source *s, uint64_t off, uint64_t n)
 {
     if (s->win && off >= s->wbase && off + n <= s->wbase + s->wlen)
@@ -172,26 +137,39 @@ static int map_need(struct mt_source *s, uint64_t off, uint64_t n)
     if (off + n > s->size)
         return 0;
     map_drop(s);
-    long page = sysconf(_SC_PAGESIZE);
-    uint64_t base = off - off % (uint64_t)page;
-    uint64_t len = MAX((uint64_t)MAP_WINDOW, off + n - base);
+    uint64_t base = off;
+    uint64_t len = MAX((uint64_t)MAP_WINDOW, n);
     if (base + len > s->size)
         len = s->size - base;
-    void *w = mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE, fileno(s->fp), (off_t)base);
-    if (w == MAP_FAILED) {
-        snprintf(s->merr, sizeof s->merr, "cannot map the file at byte offset %llu: %s",
-                 (unsigned long long)base, strerror(errno));
-        return -1;
+    if (s->wcap < len) {
+        /* once, at the window's size and a largest record's (the window
+         * is larger only for a record beyond that) */
+        g_free(s->wbuf);
+        s->wcap = (size_t)MAX(len, (uint64_t)MAP_WINDOW + MT_CAP_RECORD_BYTES + 16);
+        s->wbuf = g_malloc(s->wcap);
     }
-    madvise(w, (size_t)len, MADV_SEQUENTIAL);
-    s->win = w;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t k = pread(fileno(s->fp), s->wbuf + got, (size_t)len - got, (off_t)(base + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            snprintf(s->merr, sizeof s->merr, "cannot read the file at byte offset %llu: %s",
+                     (unsigned long long)(base + got), strerror(errno));
+            return -1;
+        }
+        if (k == 0) {
+            snprintf(s->merr, sizeof s->merr,
+                     "the file shrank while it was being read (it had %llu bytes; byte offset "
+                     "%llu is past its end now)",
+                     (unsigned long long)s->size, (unsigned long long)(base + got));
+            return -1;
+        }
+        got += (size_t)k;
+    }
+    s->win = s->wbuf;
     s->wbase = base;
     s->wlen = (size_t)len;
-    int k = snprintf(s->bus_msg, sizeof s->bus_msg,
-                     "mailtap: %s: the file shrank while it was being read (in the %llu bytes "
-                     "from byte offset %llu); MAILTAP_NO_MMAP=1 reads without mapping it\n",
-                     s->name, (unsigned long long)len, (unsigned long long)base);
-    s->bus_len = k < 0 ? 0 : MIN((size_t)k, sizeof s->bus_msg - 1);
     if (s->wcb) {
         s->wpinned = true;
         s->wcb(s->wud, s->win, s->win + s->wlen);
@@ -462,7 +440,7 @@ static int run_loop(struct mt_source *s, struct mt_decoder *d, uint64_t *num,
             r = pcap_next_ex(s->p, &h, &data);
         }
         if (r == 1) {
-            /* (mapped: off is taken from the mapping before each record) */
+            /* (window: off is taken from the window before each record) */
             if (s->classic && !s->mapped && h->caplen >= (bpf_u_int32)pcap_snapshot(s->p))
                 off = ftell(s->fp); /* maybe cut to the snapshot length: the
                                        record's own length is not known */
@@ -526,13 +504,9 @@ int mt_source_run(struct mt_source *s, struct mt_decoder *d, uint64_t *num, uint
      * header, 16-byte record headers) rather than asked of the stream,
      * which costs a system call per packet */
     long off = s->classic ? 24 : -1;
-    if (s->mapped)
-        map_guard(s, true);
     int rc = run_loop(s, d, num, max_packets, cb, ud, tick, tick_ud, err, errlen, off);
-    if (s->mapped) {
-        map_unpin(s); /* while a shrunken file is still reported */
-        map_guard(s, false);
-    }
+    if (s->mapped)
+        map_unpin(s);
     return rc;
 }
 
@@ -570,6 +544,7 @@ void mt_source_close(struct mt_source *s)
     else if (s->fp && !s->is_stdin)
         fclose(s->fp);
     g_free(s->iobuf);
+    g_free(s->wbuf);
     g_free(s->name);
     g_free(s);
 }

@@ -49,7 +49,7 @@
 #define MT_CAP_CLOSED_SECONDS    120u    /* ... for at most this long (capture time) */
 #define MT_CAP_HIST_CACHE        16u     /* drained retransmission-check buffers kept for reuse */
 /* references from retransmission-check histories into a capture file's
- * mapped window, all flows together; past it they are copied early */
+ * window, all flows together; past it they are copied early */
 #define MT_CAP_HIST_REFS         16384u
 /* empty strings (of at most 256 bytes' room) that closed sessions leave
  * for the next ones, per engine */

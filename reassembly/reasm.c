@@ -44,7 +44,7 @@ struct stream {
     uint64_t ooo_bytes;           /* payload (or hole) bytes + MT_OOO_SEG_COST each */
     /* delivered, not yet acknowledged: [hist_seq, next), the oldest
      * hist_len bytes copied into a ring of hist_cap bytes whose oldest byte
-     * is at hist[hist_head], then ref_len bytes still in the mapped
+     * is at hist[hist_head], then ref_len bytes still in the window of the
      * capture, a list of references (ref_head..ref_tail, 1-based indices
      * into mt_reasm.refs, 0: none) */
     uint8_t *hist;
@@ -71,7 +71,7 @@ struct flow {
     uint32_t pin;        /* 1-based index in mt_reasm.pinned, 0: holds no reference */
 };
 
-/* Bytes of a stream's history still in the capture's mapped window. */
+/* Bytes of a stream's history still in the capture's window. */
 struct href {
     const uint8_t *p;
     uint32_t n;
@@ -346,7 +346,7 @@ static void lru_append(struct mt_reasm *r, struct flow *f)
  * capture whose acknowledgements lag 256 KiB behind).  The ring grows
  * geometrically up to the cap; growing is the only time it is copied.
  *
- * Bytes delivered from the capture's mapped window (mt_reasm_pin) are not
+ * Bytes delivered from the capture's window (mt_reasm_pin) are not
  * copied at all while the window stays: the history refers to them, and
  * most are acknowledged before the window moves.  What is still
  * unacknowledged then is copied into the ring (refs_settle), as is

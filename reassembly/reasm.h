@@ -80,7 +80,7 @@ void mt_reasm_expire(struct mt_reasm *r, int64_t now_us);
 void mt_reasm_flush(struct mt_reasm *r);
 
 /* Bytes in [lo, hi) stay readable and unchanged until the next call (a
- * capture file's mapped window): the histories kept to check
+ * capture file's window): the histories kept to check
  * retransmissions refer to delivered bytes in there instead of copying
  * them.  Each call first copies what they still refer to; (NULL, NULL)
  * before the bytes go away.  Without it every delivered byte is copied. */

@@ -1,6 +1,6 @@
 /* Fuzz harness: a whole capture file (pcap or pcapng, any link type),
  * read as the command reads it (mt_source_open_file, mt_source_run: a
- * classic pcap file through its mapped window, with the engine told of the
+ * classic pcap file through its window, with the engine told of the
  * window so that the retransmission check refers to the mapped bytes) and
  * run through the engine to a sink that writes nothing.  The input goes to
  * a memfd so the file front end (magic sniffing, record offsets, error

@@ -31,10 +31,10 @@
  * session itself may be gone), with the commands and replies read back
  * from the records the pipeline hands them over in.  The second run also
  * reads the segments from a copy of the input pinned as a capture's
- * mapped window is (mt_engine_window), so that the retransmission check
+ * window is (mt_engine_window), so that the retransmission check
  * refers to their bytes instead of copying them; every PIN_STEP bytes of
  * input the window moves on, and the bytes no operation reads again are
- * overwritten, as an unmapped window's would be gone.  The two event
+ * overwritten, as a refilled window's are.  The two event
  * streams, written out field by field, must be identical; the harness
  * aborts otherwise. */
 #include <stdbool.h>

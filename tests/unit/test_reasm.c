@@ -150,7 +150,7 @@ static void test_row(gconstpointer data)
  * against a model of the window.
  *
  * The same with the new bytes sent from a pinned region (mt_engine_window,
- * as a capture file's mapped window), which the history refers to instead
+ * as a capture file's window), which the history refers to instead
  * of copying: PIN_MOVING reuses a small region, scribbled over after each
  * unpinning, as the next window (a reference not copied in time would make
  * the comparisons wrong); PIN_WHOLE pins all the bytes at once and sends
@@ -185,7 +185,7 @@ static void send_seg(struct mt_engine *e, enum mt_dir d, uint32_t seq, uint32_t 
 
 enum pin_mode { PIN_NONE, PIN_MOVING, PIN_WHOLE };
 
-/* A region standing for the mapped window: bytes are placed in it until
+/* A region standing for the capture's window: bytes are placed in it until
  * it is full, then it is unpinned, overwritten and pinned again. */
 struct pinwin {
     struct mt_engine *e;

@@ -45,13 +45,14 @@
 /* A mapped buffer's pages cost a trap each when first written, and on a
  * virtual machine a trap can cost more than clearing the page: the copy
  * of the benchmark's 5 MB messages into their buffers, with its faults,
- * was 40 % of the reading thread's samples on one host (bench/README.md).  So a mapped message buffer asks the kernel for its
- * pages MT_BUF_AHEAD bytes at a time before they are written
- * (MADV_POPULATE_WRITE, never past its capacity), and one of
- * MT_BUF_HUGE_MIN bytes or more asks for transparent huge pages
- * (MADV_HUGEPAGE: one trap and one 2 MiB page for 512 small ones).
- * Neither brings in pages beyond the buffer's capacity, which is less than
- * twice its bytes (docs/caps.md). */
+ * was 40 % of the reading thread's samples on one host (bench/README.md).
+ * So a mapped message buffer asks the kernel for its pages MT_BUF_AHEAD
+ * bytes at a time before they are written (MADV_POPULATE_WRITE), and one
+ * of MT_BUF_HUGE_MIN bytes or more asks for transparent huge pages
+ * (MADV_HUGEPAGE: one trap and one 2 MiB page for 512 small ones).  The
+ * pages in beyond the bytes written are at most MT_BUF_AHEAD, or up to the
+ * end of the last huge page, and never past the buffer's capacity
+ * (docs/caps.md). */
 #define MT_BUF_AHEAD (256 * 1024)
 #define MT_BUF_HUGE_MIN (2 * 1024 * 1024)
 /* Whether a buffer of cap bytes is a mapping of its own (not under the

@@ -150,11 +150,18 @@ static void credential(struct mt_output *o, GString *b, const struct mt_event *e
     mt_buf_putc(b, '}');
 }
 
-/* "SIZE=454 BODY=8BITMIME SMTPUTF8" as {"SIZE":"454","BODY":"8BITMIME","SMTPUTF8":null}. */
-static void esmtp_params(GString *b, const char *s)
+/* "SIZE=454 BODY=8BITMIME SMTPUTF8" as {"SIZE":"454","BODY":"8BITMIME","SMTPUTF8":null}.
+ * Keywords are case-insensitive (RFC 5321 4.1.1.11) and named once each:
+ * a keyword given again ("size=1 SIZE=2", as one of our recorded clients
+ * sends) keeps its first value, since an object with a name twice is one
+ * that JSON readers read differently (jq keeps the last); the command
+ * event has the whole line. */
+void mt_json_esmtp_params(GString *b, const char *s)
 {
     mt_buf_putc(b, '{');
     bool first = true;
+    GHashTable *seen = NULL; /* upper-cased keywords, from the second on */
+    char *prev = NULL;       /* the first keyword */
     while (s && *s) {
         while (*s == ' ')
             s++;
@@ -163,19 +170,35 @@ static void esmtp_params(GString *b, const char *s)
             break;
         const char *eq = memchr(s, '=', n);
         size_t kn = eq ? (size_t)(eq - s) : n;
-        if (!first)
-            mt_buf_putc(b, ',');
-        first = false;
         char *k = g_ascii_strup(s, (gssize)kn);
-        mt_esc_json(b, k, kn);
-        g_free(k);
-        mt_buf_putc(b, ':');
-        if (eq)
-            mt_esc_json(b, eq + 1, n - kn - 1);
-        else
-            mt_buf_lit(b, "null");
+        bool again;
+        if (!prev) {
+            prev = k;
+            again = false;
+        } else {
+            if (!seen) {
+                seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+                g_hash_table_add(seen, prev);
+            }
+            again = !g_hash_table_add(seen, k); /* frees k if there */
+        }
+        if (!again) {
+            if (!first)
+                mt_buf_putc(b, ',');
+            first = false;
+            mt_esc_json(b, k, kn);
+            mt_buf_putc(b, ':');
+            if (eq)
+                mt_esc_json(b, eq + 1, n - kn - 1);
+            else
+                mt_buf_lit(b, "null");
+        }
         s += n;
     }
+    if (seen)
+        g_hash_table_destroy(seen);
+    else
+        g_free(prev);
     mt_buf_putc(b, '}');
 }
 
@@ -196,13 +219,13 @@ static void message(struct mt_output *o, GString *b, const struct mt_event *ev)
         }
         mt_buf_putc(b, ']');
         key(b, "mail_params");
-        esmtp_params(b, m->mail_params);
+        mt_json_esmtp_params(b, m->mail_params);
         key(b, "rcpt_params");
         mt_buf_putc(b, '[');
         for (size_t i = 0; i < m->nrcpt; i++) {
             if (i)
                 mt_buf_putc(b, ',');
-            esmtp_params(b, m->rcpt_params ? m->rcpt_params[i] : NULL);
+            mt_json_esmtp_params(b, m->rcpt_params ? m->rcpt_params[i] : NULL);
         }
         mt_buf_putc(b, ']');
     }

@@ -82,6 +82,9 @@ void mt_esc_text(GString *out, const void *p, size_t n);
 bool mt_esc_json(GString *out, const void *p, size_t n);
 /* Decimal digits of v. */
 void mt_append_u64(GString *out, uint64_t v);
+/* ESMTP parameters ("SIZE=454 BODY=8BITMIME") as a JSON object, keywords
+ * upper-cased, each once (the first value of one given again). */
+void mt_json_esmtp_params(GString *out, const char *params);
 /* A session's anomaly counts as a JSON object {"name": count, ...}. */
 void mt_json_anomaly_counts(GString *out, const uint32_t *counts);
 /* RFC 3339 UTC with microseconds. */

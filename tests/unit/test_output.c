@@ -342,6 +342,42 @@ static void test_time_cache(void)
     g_rand_free(r);
 }
 
+/* ESMTP parameters as a JSON object: each keyword once, upper-cased, the
+ * first value kept (smtp-large's client sends "size=N SIZE=N"). */
+static void test_esmtp_params(void)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        { NULL, "{}" },
+        { "", "{}" },
+        { "   ", "{}" },
+        { "SIZE=454 BODY=8BITMIME SMTPUTF8", "{\"SIZE\":\"454\",\"BODY\":\"8BITMIME\",\"SMTPUTF8\":null}" },
+        { "size=5309661 SIZE=5309661", "{\"SIZE\":\"5309661\"}" },
+        { "SIZE=1 body=7BIT Size=2 BODY=8BITMIME size", "{\"SIZE\":\"1\",\"BODY\":\"7BIT\"}" },
+        { "A B a b C=", "{\"A\":null,\"B\":null,\"C\":\"\"}" },
+        { "  X=1   Y=\"q\"  ", "{\"X\":\"1\",\"Y\":\"\\\"q\\\"\"}" },
+        { "=v =w", "{\"\":\"v\"}" },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        GString *b = g_string_new(NULL);
+        mt_json_esmtp_params(b, cases[i].in);
+        g_assert_cmpstr(b->str, ==, cases[i].out);
+        g_string_free(b, TRUE);
+    }
+    /* many keywords, all distinct and each repeated: no name twice */
+    GString *in = g_string_new(NULL);
+    for (int r = 0; r < 2; r++)
+        for (int i = 0; i < 300; i++)
+            g_string_append_printf(in, "%s%d=%d ", r ? "k" : "K", i, r);
+    GString *b = g_string_new(NULL);
+    mt_json_esmtp_params(b, in->str);
+    g_assert_nonnull(strstr(b->str, "\"K299\":\"0\""));
+    g_assert_null(strstr(b->str, ":\"1\""));
+    g_string_free(b, TRUE);
+    g_string_free(in, TRUE);
+}
+
 /* ---- commands and replies as records (mt_output_opts.handoff_records) ---- */
 
 #define B(s) ((struct mt_bytes){ (const uint8_t *)(s), sizeof(s) - 1 })
@@ -490,5 +526,6 @@ int main(int argc, char **argv)
     g_test_add_func("/output/numbers-same-as-printf", test_numbers_same);
     g_test_add_func("/output/time-cache", test_time_cache);
     g_test_add_func("/output/records-same-as-printed", test_records);
+    g_test_add_func("/output/esmtp-params", test_esmtp_params);
     return g_test_run();
 }

@@ -180,7 +180,7 @@ void mt_json_esmtp_params(GString *b, const char *s)
                 seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
                 g_hash_table_add(seen, prev);
             }
-            again = !g_hash_table_add(seen, k); /* frees k if there */
+            again = !g_hash_table_add(seen, k); /* one of two equal keys is freed */
         }
         if (!again) {
             if (!first)

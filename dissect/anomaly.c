@@ -101,3 +101,26 @@ void mt_credential_clear(struct mt_credential *c)
     g_free(c->workstation);
     memset(c, 0, sizeof *c);
 }
+
+char *mt_strndup_text(const void *p, size_t n)
+{
+    const char *s = p;
+    size_t nuls = 0;
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        nuls += s[i] == 0;
+    if (!nuls)
+        return g_strndup(s, n);
+    char *out = g_malloc(n + 2 * nuls + 1), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i]) {
+            *o++ = s[i];
+        } else {
+            memcpy(o, "\xef\xbf\xbd", 3);
+            o += 3;
+        }
+    }
+    *o = 0;
+    return out;
+}

@@ -30,6 +30,10 @@ struct mt_endpoint {
 };
 /* Writes the address as text ("192.0.2.1", "2001:db8::1"); buf >= 46 bytes. */
 const char *mt_endpoint_ip(const struct mt_endpoint *e, char *buf, size_t len);
+/* p[0..n) as a C string (g_malloc), each NUL byte as U+FFFD: a name or
+ * address from the network that holds a NUL keeps what follows it (the
+ * command event has the bytes as they are). */
+char *mt_strndup_text(const void *p, size_t n);
 
 struct mt_gap {
     enum mt_dir dir;

@@ -521,7 +521,8 @@ static bool ntlm_field(const uint8_t *m, size_t n, size_t at, struct ntlm_field 
     return true;
 }
 
-/* UTF-16LE to UTF-8; a lone surrogate becomes U+FFFD. */
+/* UTF-16LE to UTF-8; a lone surrogate, and a NUL (which would end the C
+ * string), become U+FFFD. */
 static char *ntlm_utf16(const uint8_t *p, size_t n)
 {
     GString *g = g_string_sized_new(n);
@@ -535,7 +536,7 @@ static char *ntlm_utf16(const uint8_t *p, size_t n)
                 i += 2;
             }
         }
-        if (c >= 0xd800 && c < 0xe000)
+        if (c == 0 || (c >= 0xd800 && c < 0xe000))
             c = 0xfffd;
         g_string_append_unichar(g, c);
     }
@@ -544,7 +545,7 @@ static char *ntlm_utf16(const uint8_t *p, size_t n)
 
 static char *ntlm_text(const struct ntlm_field *f, bool unicode)
 {
-    return unicode ? ntlm_utf16(f->p, f->n) : g_strndup((const char *)f->p, f->n);
+    return unicode ? ntlm_utf16(f->p, f->n) : mt_strndup_text(f->p, f->n);
 }
 
 static char *ntlm_invalid(mt_anomaly_cb cb, void *ud, const char *why)

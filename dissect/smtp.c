@@ -205,7 +205,7 @@ static char *params_after(const uint8_t *p, size_t i, size_t n)
     size_t e = n;
     while (e > i && p[e - 1] == ' ')
         e--;
-    return e > i ? g_strndup((const char *)p + i, e - i) : NULL;
+    return e > i ? mt_strndup_text(p + i, e - i) : NULL;
 }
 
 static char *path_arg(const uint8_t *p, size_t n, char **params)
@@ -222,12 +222,12 @@ static char *path_arg(const uint8_t *p, size_t n, char **params)
         const uint8_t *gt = memchr(p + i, '>', n - i);
         size_t end = gt ? (size_t)(gt - p) + 1 : n;
         *params = params_after(p, end, n);
-        return g_strndup((const char *)p + start, end - start);
+        return mt_strndup_text(p + start, end - start);
     }
     while (i < n && p[i] != ' ')
         i++;
     *params = params_after(p, i, n);
-    return g_strndup((const char *)p + start, i - start);
+    return mt_strndup_text(p + start, i - start);
 }
 
 static void emit_held(struct smtp *sm, bool replied);
@@ -402,7 +402,7 @@ static void client_command(struct smtp *sm, const struct mt_item *it)
     switch (cmd) {
     case C_HELO:
     case C_EHLO:
-        addr = g_strndup((const char *)arg, an); /* the name, kept if accepted */
+        addr = mt_strndup_text(arg, an); /* the name, kept if accepted */
         break;
     case C_MAIL:
         addr = path_arg(arg, an, &params);

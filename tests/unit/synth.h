@@ -90,7 +90,13 @@ static inline void rec_sink(void *ud, struct mt_event *ev)
 struct step {
     enum mt_dir dir;
     const char *data;
+    size_t n; /* data's length, if it holds a NUL (0: up to the NUL) */
 };
+
+static inline size_t step_len(const struct step *st)
+{
+    return st->n ? st->n : strlen(st->data);
+}
 
 struct synth {
     struct mt_engine *e;
@@ -138,7 +144,7 @@ static inline void synth_run(struct rec *r, const struct step *steps, int split_
     synth_pkt(&s, MT_S2C, MT_TH_SYN | MT_TH_ACK, NULL, 0);
     for (int i = 0; steps[i].data; i++) {
         const char *d = steps[i].data;
-        size_t n = strlen(d);
+        size_t n = step_len(&steps[i]);
         bool split = split_step < 0 || split_step == i;
         if (split && cut > 0 && cut < n) {
             synth_pkt(&s, steps[i].dir, MT_TH_ACK, d, (uint32_t)cut);

@@ -705,6 +705,47 @@ static void test_ntlm_v1(void)
     mt_credential_clear(&cred);
 }
 
+/* A NUL in a name (OEM or UTF-16) becomes U+FFFD: what follows it is kept. */
+static void test_ntlm_nul(void)
+{
+    static const uint8_t lm[24], nt[24] = {1};
+    for (int unicode = 0; unicode < 2; unicode++) {
+        struct rec r = {0};
+        struct mt_credential cred = {0};
+        struct mt_sasl *s = mt_sasl_new("NTLM", 4);
+        g_free(ntlm_step(s, MT_S2C,
+                         ntlm_type2(server_chal, NTLM_NTLM | (unicode ? NTLM_UNICODE : NTLM_OEM)),
+                         &r));
+        GByteArray *m = ntlm_header(3, 64);
+        put32(m, 60, NTLM_NTLM | (unicode ? NTLM_UNICODE : NTLM_OEM));
+        put32(m, 56, 64);
+        static const uint8_t dom_oem[] = {'D', 0, 'X'}, user_oem[] = {'b', 'o', 0, 'b'};
+        static const uint8_t dom_u16[] = {'D', 0, 0, 0, 'X', 0}, user_u16[] = {'b', 0, 'o', 0, 0, 0, 'b', 0};
+        if (unicode) {
+            ntlm_payload(m, 28, dom_u16, sizeof dom_u16);
+            ntlm_payload(m, 36, user_u16, sizeof user_u16);
+        } else {
+            ntlm_payload(m, 28, dom_oem, sizeof dom_oem);
+            ntlm_payload(m, 36, user_oem, sizeof user_oem);
+        }
+        ntlm_payload(m, 44, "W", 1 + unicode); /* "W" or "W\0" as UTF-16 */
+        ntlm_payload(m, 12, lm, sizeof lm);
+        ntlm_payload(m, 20, nt, sizeof nt);
+        char *note = ntlm_step(s, MT_C2S, m, &r);
+        /* the note quotes bytes beyond ASCII as \\xNN */
+        g_assert_cmpstr(note, ==,
+                        "NTLM type 3: user=\"bo\\xef\\xbf\\xbdb\" domain=\"D\\xef\\xbf\\xbdX\" "
+                        "workstation=\"W\" NTLMv1");
+        g_free(note);
+        mt_sasl_finish(s, &cred);
+        mt_sasl_free(s);
+        g_assert_cmpstr(cred.username, ==, "bo\xef\xbf\xbd" "b");
+        g_assert_cmpstr(cred.domain, ==, "D\xef\xbf\xbd" "X");
+        g_assert_cmpstr(cred.workstation, ==, "W");
+        mt_credential_clear(&cred);
+    }
+}
+
 static const uint8_t v2_nt[40] = {0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9,
                                   0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf, 0x01, 0x01, 0x00, 0x00};
 static const uint8_t v2_lm[24];
@@ -1105,6 +1146,7 @@ int main(int argc, char **argv)
     g_test_add_func("/sasl/cram_md5_crackable", test_cram_crackable);
     g_test_add_func("/sasl/ntlm_v2", test_ntlm_v2);
     g_test_add_func("/sasl/ntlm_v1", test_ntlm_v1);
+    g_test_add_func("/sasl/ntlm_nul", test_ntlm_nul);
     g_test_add_func("/sasl/ntlm_no_challenge", test_ntlm_no_challenge);
     g_test_add_func("/sasl/ntlm_old_header", test_ntlm_old_header);
     g_test_add_func("/sasl/ntlm_malformed", test_ntlm_malformed);

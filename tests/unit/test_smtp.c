@@ -5,9 +5,11 @@
 
 #include "synth.h"
 
-#define C(x) { MT_C2S, x }
-#define S(x) { MT_S2C, x }
-#define END { MT_C2S, NULL }
+#define C(x) { MT_C2S, x, 0 }
+#define S(x) { MT_S2C, x, 0 }
+#define END { MT_C2S, NULL, 0 }
+/* a client step with a NUL in it */
+#define CN(x) { MT_C2S, x, sizeof(x) - 1 }
 
 struct smtp_case {
     const char *name;
@@ -21,6 +23,16 @@ struct smtp_case {
 };
 
 static const struct smtp_case cases[] = {
+    /* a NUL in an address or a parameter: U+FFFD in the envelope, what
+     * follows it kept (it was cut there until 2026-12-06) */
+    { "nul-in-envelope",
+      { S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
+        CN("MAIL FROM:<a\0z@x> SIZE=1\0\r\n"), S("250 ok\r\n"), CN("RCPT TO:<b\0c@y>\r\n"),
+        S("250 ok\r\n"), C("DATA\r\n"), S("354 go\r\n"), C("x\r\n.\r\n"), S("250 queued\r\n"),
+        C("QUIT\r\n"), S("221 bye\r\n"), END },
+      { "x\r\n" },
+      { "source=DATA from=<a\xef\xbf\xbdz@x> rcpt=<b\xef\xbf\xbd" "c@y> complete=1" }, { NULL },
+      NULL, false, 0 },
     { "dot-unstuffing",
       { S("220 mx ESMTP\r\n"), C("EHLO c\r\n"), S("250-mx\r\n250 PIPELINING\r\n"),
         C("MAIL FROM:<a@x> SIZE=100\r\n"), S("250 ok\r\n"), C("RCPT TO:<b@y>\r\n"),
@@ -183,7 +195,7 @@ static void test_case(gconstpointer data)
     rec_free(&r);
 
     for (int st = 0; c->steps[st].data; st++) {
-        size_t n = strlen(c->steps[st].data);
+        size_t n = step_len(&c->steps[st]);
         for (size_t cut = 1; cut < n; cut++) {
             rec_init(&r);
             synth_run(&r, c->steps, st, cut, 0);

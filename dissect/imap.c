@@ -494,6 +494,12 @@ static const char *arg_str(const struct cline *cl, unsigned i)
     return i < cl->nargs ? cl->args[i]->str : NULL;
 }
 
+/* Argument i as a C string of its own (a NUL in a literal as U+FFFD), or NULL. */
+static char *arg_dup(const struct cline *cl, unsigned i)
+{
+    return i < cl->nargs ? mt_strndup_text(cl->args[i]->str, cl->args[i]->len) : NULL;
+}
+
 static void push_pending(struct imap *im, struct pend *pd)
 {
     if (g_queue_get_length(&im->pending) >= mt_sess_limits(im->s)->pending_max) {
@@ -566,8 +572,8 @@ static void client_eol(struct imap *im, unsigned flags)
     bool secret = false;
     switch (cl->cmd) {
     case C_LOGIN:
-        pd->user = g_strdup(arg_str(cl, 0));
-        pd->pass = g_strdup(arg_str(cl, 1));
+        pd->user = arg_dup(cl, 0);
+        pd->pass = arg_dup(cl, 1);
         secret = true;
         break;
     case C_AUTHENTICATE: {

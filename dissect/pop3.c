@@ -162,7 +162,7 @@ static void push_pending(struct pop3 *po, int idx, const uint8_t *p, size_t vn,
     size_t k = MIN(vn, sizeof(pd->verb) - 1);
     memcpy(pd->verb, p, k);
     pd->verb[k] = 0;
-    pd->arg = g_strndup((const char *)arg, an);
+    pd->arg = mt_strndup_text(arg, an);
     pd->pkt = mt_sess_pkt(po->s);
     g_queue_push_tail(&po->pending, pd);
 }
@@ -235,7 +235,7 @@ static void client_command(struct pop3 *po, const struct mt_item *it)
     switch (cmd) {
     case C_USER:
         g_free(po->user);
-        po->user = g_strndup((const char *)arg, an);
+        po->user = mt_strndup_text(arg, an);
         break;
     case C_PASS:
     case C_APOP:

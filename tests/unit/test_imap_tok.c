@@ -520,6 +520,23 @@ static void test_imap_login_fetch(void)
                "R a4 OK a4 OK done\n");
 }
 
+/* LOGIN with literals that hold a NUL: the credential keeps the whole
+ * name and password, each NUL as U+FFFD (they were cut at it). */
+static void test_imap_login_nul(void)
+{
+    static const char login[] = "a1 LOGIN {3+}\r\nb\0b {3+}\r\np\0w\r\n";
+    static const struct turn t[] = {
+        { 's', "* OK [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n", 0 },
+        { 'c', login, sizeof login - 1 },
+        { 's', "a1 OK logged in\r\n", 0 },
+    };
+    check_conv(t, G_N_ELEMENTS(t),
+               "R * OK * OK [CAPABILITY IMAP4rev1 LITERAL+] ready\n"
+               "S a1 LOGIN {3+} {3+}\n" /* literals with a NUL are not displayed */
+               "R a1 OK a1 OK logged in\n"
+               "K IMAP LOGIN b\xef\xbf\xbd" "b p\xef\xbf\xbdw success\n");
+}
+
 /* AUTHENTICATE with continuations, a refused synchronising literal,
  * APPEND with LITERAL+, IDLE ... DONE and STARTTLS. */
 static void test_imap_auth_append(void)
@@ -793,6 +810,7 @@ int main(int argc, char **argv)
      * (session.c only holds a weak reference to it) */
     g_assert_cmpstr(mt_imap_dissector.name, ==, "imap");
     g_test_add_func("/imap/login_fetch", test_imap_login_fetch);
+    g_test_add_func("/imap/login_nul", test_imap_login_nul);
     g_test_add_func("/imap/server_words", test_imap_server_words);
     g_test_add_func("/imap/auth_append_idle_starttls", test_imap_auth_append);
     g_test_add_func("/imap/compress", test_imap_compress);

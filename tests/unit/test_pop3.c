@@ -19,9 +19,15 @@ struct out {
     GString *s;
 };
 
+/* The bytes as they are, a NUL as "\\0" (the transcript is one C string). */
 static void put_bytes(GString *g, struct mt_bytes b)
 {
-    g_string_append_len(g, (const char *)b.p, (gssize)b.n);
+    for (size_t i = 0; i < b.n; i++) {
+        if (b.p[i])
+            g_string_append_c(g, (char)b.p[i]);
+        else
+            g_string_append(g, "\\0");
+    }
 }
 
 static void sink(void *ud, struct mt_event *ev)
@@ -71,6 +77,7 @@ static void sink(void *ud, struct mt_event *ev)
 struct turn {
     char who;
     const char *text;
+    size_t len; /* 0: strlen(text) */
 };
 
 /* Plays the turns, each cut into segments of at most seg bytes. */
@@ -88,7 +95,7 @@ static char *play(const struct turn *t, size_t nt, size_t seg, uint16_t port)
     for (size_t i = 0; i < nt; i++) {
         int dir = t[i].who == 'c' ? MT_C2S : MT_S2C;
         const uint8_t *p = (const uint8_t *)t[i].text;
-        size_t n = strlen(t[i].text);
+        size_t n = t[i].len ? t[i].len : strlen(t[i].text);
         for (size_t off = 0; off < n; off += seg)
             synth_pkt(&c, (enum mt_dir)dir, MT_TH_PSH | MT_TH_ACK, p + off,
                       (uint32_t)MIN(seg, n - off));
@@ -116,11 +123,11 @@ static void check(const struct turn *t, size_t nt, const char *want)
 static void test_pipelining(void)
 {
     static const struct turn t[] = {
-        { 's', "+OK POP3 ready\r\n" },
-        { 'c', "CAPA\r\nUSER alice\r\nPASS s3cret\r\nLIST\r\nRETR 1\r\nLIST 1\r\nQUIT\r\n" },
+        { 's', "+OK POP3 ready\r\n", 0 },
+        { 'c', "CAPA\r\nUSER alice\r\nPASS s3cret\r\nLIST\r\nRETR 1\r\nLIST 1\r\nQUIT\r\n", 0 },
         { 's', "+OK\r\nUSER\r\nPIPELINING\r\n.\r\n+OK\r\n+OK logged in\r\n+OK 1 messages\r\n"
                "1 40\r\n.\r\n+OK 40 octets\r\nSubject: x\r\n\r\n..dot\r\n.\r\n"
-               "+OK 1 40\r\n+OK bye\r\n" },
+               "+OK 1 40\r\n+OK bye\r\n", 0 },
     };
     check(t, G_N_ELEMENTS(t),
           "R +OK +OK POP3 ready\n"
@@ -146,11 +153,11 @@ static void test_pipelining(void)
 static void test_apop(void)
 {
     static const struct turn t[] = {
-        { 's', "+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n" },
-        { 'c', "APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n" },
-        { 's', "-ERR permission denied\r\n" },
-        { 'c', "TOP 2 0\r\n" },
-        { 's', "+OK\r\nFrom: a\r\n\r\n.\r\n" },
+        { 's', "+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n", 0 },
+        { 'c', "APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n", 0 },
+        { 's', "-ERR permission denied\r\n", 0 },
+        { 'c', "TOP 2 0\r\n", 0 },
+        { 's', "+OK\r\nFrom: a\r\n\r\n.\r\n", 0 },
     };
     check(t, G_N_ELEMENTS(t),
           "R +OK +OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\n"
@@ -163,22 +170,44 @@ static void test_apop(void)
           "M TOP 2 11 partial d08a6ec8c4ff\n");
 }
 
+/* USER and PASS holding a NUL: the credential keeps the whole name and
+ * password, each NUL as U+FFFD (they were cut at it). */
+static void test_user_nul(void)
+{
+    static const char user[] = "USER b\0b\r\n", pass[] = "PASS p\0w\r\n";
+    static const struct turn t[] = {
+        { 's', "+OK ready\r\n", 0 },
+        { 'c', user, sizeof user - 1 },
+        { 's', "+OK\r\n", 0 },
+        { 'c', pass, sizeof pass - 1 },
+        { 's', "+OK in\r\n", 0 },
+    };
+    check(t, G_N_ELEMENTS(t),
+          "R +OK +OK ready\n"
+          "A nul_byte\n"
+          "C USER b\\0b\n"
+          "R +OK +OK\n"
+          "S PASS p\\0w\n"
+          "R +OK +OK in\n"
+          "K USER b\xef\xbf\xbd" "b p\xef\xbf\xbdw - success\n");
+}
+
 /* AUTH with continuations, a cancelled exchange, and STLS. */
 static void test_auth_stls(void)
 {
     static const struct turn t[] = {
-        { 's', "+OK ready\r\n" },
-        { 'c', "AUTH LOGIN\r\n" },
-        { 's', "+ VXNlcm5hbWU6\r\n" },
-        { 'c', "*\r\n" },
-        { 's', "-ERR cancelled\r\n" },
-        { 'c', "AUTH PLAIN\r\n" },
-        { 's', "+ \r\n" },
-        { 'c', "AGJvYgBodW50ZXIy\r\n" },
-        { 's', "+OK welcome\r\n" },
-        { 'c', "STLS\r\n" },
-        { 's', "+OK begin TLS\r\n\x16\x03\x01\x00\x05hello" },
-        { 'c', "\x16\x03\x01\x00\x05hello" },
+        { 's', "+OK ready\r\n", 0 },
+        { 'c', "AUTH LOGIN\r\n", 0 },
+        { 's', "+ VXNlcm5hbWU6\r\n", 0 },
+        { 'c', "*\r\n", 0 },
+        { 's', "-ERR cancelled\r\n", 0 },
+        { 'c', "AUTH PLAIN\r\n", 0 },
+        { 's', "+ \r\n", 0 },
+        { 'c', "AGJvYgBodW50ZXIy\r\n", 0 },
+        { 's', "+OK welcome\r\n", 0 },
+        { 'c', "STLS\r\n", 0 },
+        { 's', "+OK begin TLS\r\n\x16\x03\x01\x00\x05hello", 0 },
+        { 'c', "\x16\x03\x01\x00\x05hello", 0 },
     };
     check(t, G_N_ELEMENTS(t),
           "R +OK +OK ready\n"
@@ -201,9 +230,9 @@ static void test_auth_stls(void)
 static void test_cut(void)
 {
     static const struct turn t[] = {
-        { 's', "+OK ready\r\n" },
-        { 'c', "USER u\r\nPASS p\r\nRETR 9\r\n" },
-        { 's', "+OK\r\n" },
+        { 's', "+OK ready\r\n", 0 },
+        { 'c', "USER u\r\nPASS p\r\nRETR 9\r\n", 0 },
+        { 's', "+OK\r\n", 0 },
     };
     check(t, G_N_ELEMENTS(t),
           "R +OK +OK ready\n"
@@ -222,6 +251,7 @@ int main(int argc, char **argv)
     g_assert_cmpstr(mt_pop3_dissector.name, ==, "pop3");
     g_test_add_func("/pop3/pipelining", test_pipelining);
     g_test_add_func("/pop3/apop_top", test_apop);
+    g_test_add_func("/pop3/user_nul", test_user_nul);
     g_test_add_func("/pop3/auth_stls", test_auth_stls);
     g_test_add_func("/pop3/cut", test_cut);
     return g_test_run();

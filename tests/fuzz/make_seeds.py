@@ -11,6 +11,9 @@ IMAP literals, every SASL mechanism, pipelining, BDAT):
             format of fuzz_dissect.c
   mime      each message sent with DATA (dot-unstuffed) or RETR, and the
             MIME test messages of tests/unit/data/mime/
+
+and, for any harness, the hand-written seeds of tests/fuzz/hand/<harness>/
+as they are.
   sasl      each AUTH / AUTHENTICATE exchange, in the format of fuzz_sasl.c
   imap_tok  each IMAP line (with its literals) of both directions
 
@@ -687,6 +690,11 @@ def main():
     for path in sorted(glob.glob(os.path.join(TOP, "tests", "unit", "data", "mime", "*.eml"))):
         with open(path, "rb") as f:
             put(a.out, "mime", "unit-" + os.path.basename(path), f.read(), written)
+    # hand-written seeds, kept as they are (tests/fuzz/hand/<harness>/)
+    for path in sorted(glob.glob(os.path.join(HERE, "hand", "*", "*"))):
+        with open(path, "rb") as f:
+            put(a.out, os.path.basename(os.path.dirname(path)), os.path.basename(path), f.read(),
+                written)
     for h in sorted(written):
         print("%-9s %d seeds" % (h, len(written[h])))
     return 0

@@ -29,6 +29,13 @@ foreach(h ${MAILTAP_FUZZ_HARNESSES})
     ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
 endforeach()
 
+# the committed seeds are what make_seeds.py writes from the committed samples
+if(Python3_Interpreter_FOUND)
+  add_test(NAME fuzz.seeds
+           COMMAND ${Python3_EXECUTABLE} ${MAILTAP_FUZZ_DIR}/make_seeds.py --check
+                   --samples ${CMAKE_SOURCE_DIR}/samples --out ${MAILTAP_FUZZ_DIR}/corpus)
+endif()
+
 # ---- libFuzzer (clang only) ----
 set(MAILTAP_HAVE_LIBFUZZER OFF)
 if(CMAKE_C_COMPILER_ID MATCHES "Clang")

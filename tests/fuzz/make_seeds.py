@@ -20,15 +20,18 @@ as they are.
 Every seed is at most 64 KiB.  File names are stable (derived from the
 source), so regenerating shows a reviewable diff.  Standard library only.
 
-usage: make_seeds.py [--samples DIR] [--out DIR]
+usage: make_seeds.py [--samples DIR] [--out DIR] [--check]
 """
 import argparse
 import base64
+import filecmp
 import glob
 import hashlib
 import os
 import struct
+import subprocess
 import sys
+import tempfile
 
 SEED_MAX = 64 * 1024
 IMAP_LINES = 12  # lines kept per direction of a recorded IMAP session
@@ -628,7 +631,35 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--samples", default=os.path.join(TOP, "samples"))
     ap.add_argument("--out", default=os.path.join(HERE, "corpus"))
+    ap.add_argument("--check", action="store_true",
+                    help="write to a temporary directory and compare with --out: exit 1 "
+                         "if the committed seeds are not what this script writes")
     a = ap.parse_args()
+    if a.check:
+        with tempfile.TemporaryDirectory() as tmp:
+            rc = subprocess.run([sys.executable, os.path.abspath(__file__), "--samples",
+                                 a.samples, "--out", tmp], stdout=subprocess.DEVNULL).returncode
+            if rc:
+                return rc
+            bad = []
+            for top, want in ((tmp, a.out), (a.out, tmp)):
+                for d, _, names in os.walk(top):
+                    for n in names:
+                        rel = os.path.relpath(os.path.join(d, n), top)
+                        other = os.path.join(want, rel)
+                        if not os.path.exists(other):
+                            bad.append("%s only in %s" % (rel, top))
+                        elif top == tmp and not filecmp.cmp(os.path.join(d, n), other,
+                                                            shallow=False):
+                            bad.append("%s differs" % rel)
+            for b in bad:
+                print("make_seeds: " + b.replace(tmp, "the script's output"))
+            if bad:
+                print("make_seeds: %d seeds are not what the script writes; run "
+                      "rm -rf tests/fuzz/corpus && tests/fuzz/make_seeds.py" % len(bad))
+                return 1
+            print("make_seeds: corpus reproduced")
+            return 0
     written = {}
     files = sorted(glob.glob(os.path.join(a.samples, "*.pcap")) +
                    glob.glob(os.path.join(a.samples, "*.pcapng")))

@@ -21,9 +21,9 @@
 #define LIVE_TIMEOUT_MS 100
 #define FILE_TICK_RECORDS 4096
 #define FILE_IOBUF (256 * 1024)
-/* Window reading of classic pcap files (see map_next): how much of the
+/* Window reading of classic pcap files (see win_next): how much of the
  * file is read into the window buffer at a time. */
-#define MAP_WINDOW (1u * 1024 * 1024)
+#define WINDOW_BYTES (1u * 1024 * 1024)
 
 struct mt_source {
     pcap_t *p;
@@ -43,7 +43,7 @@ struct mt_source {
      * each record, with libpcap's checks.  (The file was mapped before:
      * on a host where page faults are dear that was 20 % slower,
      * bench/README.md.) */
-    bool mapped;
+    bool windowed;
     bool nsec;            /* nanosecond time stamps */
     uint32_t snapshot;    /* libpcap's snapshot length for the file */
     uint64_t moff;        /* the next record's offset */
@@ -52,7 +52,7 @@ struct mt_source {
     size_t wlen;
     bool has_prog;        /* the -f filter, which libpcap would apply */
     struct bpf_program prog;
-    char merr[PCAP_ERRBUF_SIZE]; /* why map_next failed (libpcap's words) */
+    char merr[PCAP_ERRBUF_SIZE]; /* why win_next failed (libpcap's words) */
     uint8_t *wbuf;        /* the window's buffer, reused */
     size_t wcap;
     mt_window_cb wcb;     /* mt_source_set_window_cb */
@@ -80,13 +80,13 @@ static int check_link(struct mt_source *s, char *err, size_t errlen)
 }
 
 /* Classic pcap files written in this machine's byte order, version 2.4,
- * are read through a window (map_need): libpcap has checked the file
+ * are read through a window (win_need): libpcap has checked the file
  * header and tells the link type and snapshot length; records are then
  * taken from the window with libpcap's own checks (pcap_next_packet in
  * sf-pcap.c).
  * Anything else (pcapng, other byte order or version, stdin) stays with
  * libpcap. */
-static void map_setup(struct mt_source *s)
+static void win_setup(struct mt_source *s)
 {
     uint8_t h[24];
     const char *no = getenv("MAILTAP_NO_MMAP");
@@ -108,11 +108,11 @@ static void map_setup(struct mt_source *s)
     s->nsec = magic == 0xa1b23c4d;
     s->snapshot = (uint32_t)snap;
     s->moff = 24;
-    s->mapped = true;
+    s->windowed = true;
 }
 
 /* Tells the window callback that the window's bytes go away. */
-static void map_unpin(struct mt_source *s)
+static void win_unpin(struct mt_source *s)
 {
     if (s->wpinned) {
         s->wpinned = false;
@@ -120,9 +120,9 @@ static void map_unpin(struct mt_source *s)
     }
 }
 
-static void map_drop(struct mt_source *s)
+static void win_drop(struct mt_source *s)
 {
-    map_unpin(s);
+    win_unpin(s);
     s->win = NULL;
     s->wlen = 0;
 }
@@ -130,22 +130,22 @@ static void map_drop(struct mt_source *s)
 /* Makes file bytes [off, off + n) readable in the window: 1, or 0 past
  * the end of the file, or -1 (merr set) if reading fails.  The window
  * callback hears of the old window's end before its buffer is refilled. */
-static int map_need(struct mt_source *s, uint64_t off, uint64_t n)
+static int win_need(struct mt_source *s, uint64_t off, uint64_t n)
 {
     if (s->win && off >= s->wbase && off + n <= s->wbase + s->wlen)
         return 1;
     if (off + n > s->size)
         return 0;
-    map_drop(s);
+    win_drop(s);
     uint64_t base = off;
-    uint64_t len = MAX((uint64_t)MAP_WINDOW, n);
+    uint64_t len = MAX((uint64_t)WINDOW_BYTES, n);
     if (base + len > s->size)
         len = s->size - base;
     if (s->wcap < len) {
         /* once, at the window's size and a largest record's (the window
          * is larger only for a record beyond that) */
         g_free(s->wbuf);
-        s->wcap = (size_t)MAX(len, (uint64_t)MAP_WINDOW + MT_CAP_RECORD_BYTES + 16);
+        s->wcap = (size_t)MAX(len, (uint64_t)WINDOW_BYTES + MT_CAP_RECORD_BYTES + 16);
         s->wbuf = g_malloc(s->wcap);
     }
     size_t got = 0;
@@ -177,14 +177,14 @@ static int map_need(struct mt_source *s, uint64_t off, uint64_t n)
     return 1;
 }
 
-/* The next record of a mapped file: 1 with h and data, 0 at the end of
+/* The next record of a file read through the window: 1 with h and data, 0 at the end of
  * the file, -1 with merr (a damaged record; libpcap's checks and words). */
-static int map_next(struct mt_source *s, struct pcap_pkthdr *h, const u_char **data)
+static int win_next(struct mt_source *s, struct pcap_pkthdr *h, const u_char **data)
 {
     uint64_t off = s->moff;
     if (off >= s->size)
         return 0;
-    int m = map_need(s, off, 16);
+    int m = win_need(s, off, 16);
     if (m <= 0) {
         if (m == 0)
             snprintf(s->merr, sizeof s->merr,
@@ -206,7 +206,7 @@ static int map_next(struct mt_source *s, struct pcap_pkthdr *h, const u_char **d
                  caplen > s->snapshot ? s->snapshot : MT_CAP_RECORD_BYTES);
         return -1;
     }
-    m = map_need(s, off + 16, caplen);
+    m = win_need(s, off + 16, caplen);
     if (m <= 0) {
         /* libpcap first reads the snapshot length's bytes of a longer
          * record, and names that count if even they are not there */
@@ -277,7 +277,7 @@ int mt_source_open_file(struct mt_source **out, const char *path, char *err, siz
         mt_source_close(s);
         return rc;
     }
-    map_setup(s);
+    win_setup(s);
     *out = s;
     return MT_CAP_OK;
 }
@@ -346,7 +346,7 @@ int mt_source_set_filter(struct mt_source *s, const char *bpf, char *err, size_t
         snprintf(err, errlen, "cannot set filter '%s': %s", bpf, pcap_geterr(s->p));
         return MT_CAP_ERR_FILTER;
     }
-    if (s->mapped) { /* libpcap does not see these records: the filter is ours to apply */
+    if (s->windowed) { /* libpcap does not see these records: the filter is ours to apply */
         if (s->has_prog)
             pcap_freecode(&s->prog);
         s->prog = prog;
@@ -378,7 +378,7 @@ void mt_source_position(const struct mt_source *s, uint64_t *pos, uint64_t *size
 {
     *pos = 0;
     *size = s->size;
-    if (s->mapped) {
+    if (s->windowed) {
         *pos = s->moff;
     } else if (s->fp && !s->is_stdin && !s->live) {
         long o = ftell(s->fp);
@@ -428,9 +428,9 @@ static int run_loop(struct mt_source *s, struct mt_decoder *d, uint64_t *num,
                 snprintf(err, errlen, "%s: %s", s->name, strerror(errno));
                 return MT_CAP_ERR_READ;
             }
-        } else if (s->mapped) {
+        } else if (s->windowed) {
             off = (long)s->moff;
-            r = map_next(s, &mh, &data); /* -1: reported below, as libpcap's errors */
+            r = win_next(s, &mh, &data); /* -1: reported below, as libpcap's errors */
             if (r == 1 && s->has_prog && !pcap_offline_filter(&s->prog, &mh, data))
                 continue; /* filtered out, as libpcap would */
             if (r == 0)
@@ -441,10 +441,10 @@ static int run_loop(struct mt_source *s, struct mt_decoder *d, uint64_t *num,
         }
         if (r == 1) {
             /* (window: off is taken from the window before each record) */
-            if (s->classic && !s->mapped && h->caplen >= (bpf_u_int32)pcap_snapshot(s->p))
+            if (s->classic && !s->windowed && h->caplen >= (bpf_u_int32)pcap_snapshot(s->p))
                 off = ftell(s->fp); /* maybe cut to the snapshot length: the
                                        record's own length is not known */
-            else if (s->classic && !s->mapped)
+            else if (s->classic && !s->windowed)
                 off += 16 + (long)h->caplen;
             (*num)++;
             count++;
@@ -464,7 +464,7 @@ static int run_loop(struct mt_source *s, struct mt_decoder *d, uint64_t *num,
         } else {
             if (!s->classic && s->fp && !s->is_stdin && !s->live)
                 off = ftell(s->fp); /* pcapng: where reading stopped */
-            const char *why = s->mapped ? s->merr : pcap_geterr(s->p);
+            const char *why = s->windowed ? s->merr : pcap_geterr(s->p);
             if (s->live)
                 snprintf(err, errlen, "%s: %s", s->name, why);
             else if (strstr(why, "different from the type of the first interface"))
@@ -505,14 +505,14 @@ int mt_source_run(struct mt_source *s, struct mt_decoder *d, uint64_t *num, uint
      * which costs a system call per packet */
     long off = s->classic ? 24 : -1;
     int rc = run_loop(s, d, num, max_packets, cb, ud, tick, tick_ud, err, errlen, off);
-    if (s->mapped)
-        map_unpin(s);
+    if (s->windowed)
+        win_unpin(s);
     return rc;
 }
 
 void mt_source_set_window_cb(struct mt_source *s, mt_window_cb cb, void *ud)
 {
-    map_unpin(s);
+    win_unpin(s);
     s->wcb = cb;
     s->wud = ud;
 }
@@ -536,7 +536,7 @@ void mt_source_close(struct mt_source *s)
         pcap_dump_flush(s->dump);
         pcap_dump_close(s->dump);
     }
-    map_drop(s);
+    win_drop(s);
     if (s->has_prog)
         pcap_freecode(&s->prog);
     if (s->p)

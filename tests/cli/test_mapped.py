@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Classic pcap files are read through a window of the file (capture/source.c,
-map_next: one reused buffer filled with pread, mapped with mmap until the
+win_next: one reused buffer filled with pread, mapped with mmap until the
 change measured in bench/README.md), not libpcap's copy of each record;
 MAILTAP_NO_MMAP=1 reads them through libpcap.
 Both must give exactly the same: standard output, standard error and exit

@@ -18,6 +18,7 @@
 
 #include "capture.h"
 #include "engine.h"
+#include "heap.h"
 #include "html.h"
 #include "message.h"
 #include "mime.h"
@@ -450,6 +451,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
 
+    mt_heap_huge_pages();
 #ifndef MAILTAP_MIMALLOC
     /* With glibc's malloc: buffers over 1 MiB (GMime's, besides the
      * message buffers mapped by mt_buf_alloc) are mapped and unmapped,

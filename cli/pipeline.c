@@ -17,6 +17,7 @@
 
 #include <glib.h>
 
+#include "heap.h"
 #include "message.h"
 
 /* A sleeping message thread is woken when this much waits for it (or
@@ -122,6 +123,7 @@ static void push(struct mt_pipeline *p, struct item *first, struct item *last, u
 static gpointer back_main(gpointer ud)
 {
     struct mt_pipeline *p = ud;
+    mt_heap_huge_pages();
     struct item *ran = NULL, **ran_tail = &ran;
     pthread_mutex_lock(&p->lock);
     for (;;) {

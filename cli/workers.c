@@ -25,6 +25,7 @@
 
 #include <glib.h>
 
+#include "heap.h"
 #include "message.h"
 
 /* How far a worker may fall behind (see bench/README.md for the
@@ -114,6 +115,7 @@ static uint32_t shard_part(uint32_t whole, uint32_t slots)
 static gpointer worker_main(gpointer ud)
 {
     struct worker *w = ud;
+    mt_heap_huge_pages();
     uint64_t done = 0;
     pthread_mutex_lock(&w->lock);
     for (;;) {

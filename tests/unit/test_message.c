@@ -12,6 +12,7 @@
 #include <glib.h>
 
 #include "hash.h"
+#include "smaps.h"
 #include "message.h"
 
 /* A message appended in pieces of the given sizes (0 ends the list), under
@@ -248,31 +249,6 @@ static bool pages_in(const uint8_t *p, size_t n, size_t *first_out)
         }
     g_free(vec);
     return all;
-}
-
-/* Whether the mapping holding p is marked for transparent huge pages ("hg"
- * among its VmFlags in /proc/self/smaps). */
-static bool mapping_huge(const void *p)
-{
-    gchar *smaps = NULL;
-    g_assert_true(g_file_get_contents("/proc/self/smaps", &smaps, NULL, NULL));
-    bool inside = false, huge = false;
-    gchar **lines = g_strsplit(smaps, "\n", -1);
-    for (gchar **l = lines; *l; l++) {
-        unsigned long lo, hi;
-        if (sscanf(*l, "%lx-%lx ", &lo, &hi) == 2 && strchr(*l, ' ') &&
-            g_ascii_isxdigit((*l)[0])) {
-            inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
-            continue;
-        }
-        if (inside && g_str_has_prefix(*l, "VmFlags:")) {
-            huge = strstr(*l, " hg") != NULL;
-            break;
-        }
-    }
-    g_strfreev(lines);
-    g_free(smaps);
-    return huge;
 }
 
 /* A mapped message buffer's pages are asked for ahead of the bytes written

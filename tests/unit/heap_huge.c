@@ -1,0 +1,52 @@
+/* cli/heap.c: with mimalloc, the segment serving a thread's small
+ * allocations is marked for transparent huge pages once the thread calls
+ * mt_heap_huge_pages (not before: mimalloc does not do it by default);
+ * with MIMALLOC_LARGE_OS_PAGES set, or without mimalloc, nothing is
+ * marked.  Built with the command's malloc (tests/CMakeLists.txt). */
+#include <stdlib.h>
+
+#include <glib.h>
+
+#include "heap.h"
+#include "smaps.h"
+
+static gpointer opted_out(gpointer first)
+{
+    void *p = malloc(64);
+    bool other = !mapping_huge(p); /* a segment of this thread's, not the first's */
+    mt_heap_huge_pages();
+    bool huge = mapping_huge(p);
+    (void)first;
+    free(p);
+    return GINT_TO_POINTER(other ? (huge ? 2 : 1) : 0);
+}
+
+static void test_heap_huge(void)
+{
+    g_unsetenv("MIMALLOC_LARGE_OS_PAGES");
+    void *p = malloc(64);
+    g_assert_nonnull(p);
+    g_assert_false(mapping_huge(p));
+    mt_heap_huge_pages();
+#ifdef MAILTAP_MIMALLOC
+    g_assert_true(mapping_huge(p));
+    /* told not to: another thread's segment stays as it is */
+    g_setenv("MIMALLOC_LARGE_OS_PAGES", "0", TRUE);
+    GThread *t = g_thread_new("heap", opted_out, p);
+    int r = GPOINTER_TO_INT(g_thread_join(t));
+    if (r == 0)
+        g_test_message("the second thread's allocation was in the first segment: not checked");
+    else
+        g_assert_cmpint(r, ==, 1);
+#else
+    g_assert_false(mapping_huge(p));
+#endif
+    free(p);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/heap/huge-pages", test_heap_huge);
+    return g_test_run();
+}

@@ -10,9 +10,10 @@
 #include "heap.h"
 #include "smaps.h"
 
+#ifdef MAILTAP_MIMALLOC
 static gpointer opted_out(gpointer unused)
 {
-    void *p = malloc(64);
+    void *p = calloc(1, 64);
     bool other = !mapping_huge(p); /* a segment of this thread's, not the first's */
     mt_heap_huge_pages();
     bool huge = mapping_huge(p);
@@ -20,6 +21,7 @@ static gpointer opted_out(gpointer unused)
     free(p);
     return GINT_TO_POINTER(other ? (huge ? 2 : 1) : 0);
 }
+#endif
 
 static void test_heap_huge(void)
 {
@@ -28,7 +30,7 @@ static void test_heap_huge(void)
         g_test_skip("MIMALLOC_LARGE_OS_PAGES is set");
         return;
     }
-    void *p = malloc(64);
+    void *p = calloc(1, 64);
     g_assert_nonnull(p);
     g_assert_false(mapping_huge(p));
     mt_heap_huge_pages();

@@ -177,8 +177,9 @@ static int win_need(struct mt_source *s, uint64_t off, uint64_t n)
     return 1;
 }
 
-/* The next record of a file read through the window: 1 with h and data, 0 at the end of
- * the file, -1 with merr (a damaged record; libpcap's checks and words). */
+/* The next record of a file read through the window: 1 with h and data, 0
+ * at the end of the file, -1 with merr (a damaged record; libpcap's checks
+ * and words). */
 static int win_next(struct mt_source *s, struct pcap_pkthdr *h, const u_char **data)
 {
     uint64_t off = s->moff;

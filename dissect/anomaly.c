@@ -105,22 +105,16 @@ void mt_credential_clear(struct mt_credential *c)
 char *mt_strndup_text(const void *p, size_t n)
 {
     const char *s = p;
-    size_t nuls = 0;
     if (!s)
         return NULL;
-    for (size_t i = 0; i < n; i++)
-        nuls += s[i] == 0;
-    if (!nuls)
+    if (!memchr(s, 0, n))
         return g_strndup(s, n);
-    char *out = g_malloc(n + 2 * nuls + 1), *o = out;
+    GString *g = g_string_sized_new(n + 8);
     for (size_t i = 0; i < n; i++) {
-        if (s[i]) {
-            *o++ = s[i];
-        } else {
-            memcpy(o, "\xef\xbf\xbd", 3);
-            o += 3;
-        }
+        if (s[i])
+            g_string_append_c(g, s[i]);
+        else
+            g_string_append(g, "\xef\xbf\xbd"); /* U+FFFD */
     }
-    *o = 0;
-    return out;
+    return g_string_free(g, FALSE);
 }

@@ -160,8 +160,9 @@ void mt_json_esmtp_params(GString *b, const char *s)
 {
     mt_buf_putc(b, '{');
     bool first = true;
-    GHashTable *seen = NULL; /* upper-cased keywords, from the second on */
-    char *prev = NULL;       /* the first keyword */
+    /* upper-cased keywords named so far */
+    GHashTable *seen = s && *s ? g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL)
+                               : NULL;
     while (s && *s) {
         while (*s == ' ')
             s++;
@@ -171,18 +172,8 @@ void mt_json_esmtp_params(GString *b, const char *s)
         const char *eq = memchr(s, '=', n);
         size_t kn = eq ? (size_t)(eq - s) : n;
         char *k = g_ascii_strup(s, (gssize)kn);
-        bool again;
-        if (!prev) {
-            prev = k;
-            again = false;
-        } else {
-            if (!seen) {
-                seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-                g_hash_table_add(seen, prev);
-            }
-            again = !g_hash_table_add(seen, k); /* one of two equal keys is freed */
-        }
-        if (!again) {
+        /* false for a keyword given again (one of the two copies is freed) */
+        if (g_hash_table_add(seen, k)) {
             if (!first)
                 mt_buf_putc(b, ',');
             first = false;
@@ -197,8 +188,6 @@ void mt_json_esmtp_params(GString *b, const char *s)
     }
     if (seen)
         g_hash_table_destroy(seen);
-    else
-        g_free(prev);
     mt_buf_putc(b, '}');
 }
 

@@ -11,11 +11,11 @@ IMAP literals, every SASL mechanism, pipelining, BDAT):
             format of fuzz_dissect.c
   mime      each message sent with DATA (dot-unstuffed) or RETR, and the
             MIME test messages of tests/unit/data/mime/
+  sasl      each AUTH / AUTHENTICATE exchange, in the format of fuzz_sasl.c
+  imap_tok  each IMAP line (with its literals) of both directions
 
 and, for any harness, the hand-written seeds of tests/fuzz/hand/<harness>/
 as they are.
-  sasl      each AUTH / AUTHENTICATE exchange, in the format of fuzz_sasl.c
-  imap_tok  each IMAP line (with its literals) of both directions
 
 Every seed is at most 64 KiB.  File names are stable (derived from the
 source), so regenerating shows a reviewable diff.  Standard library only.

@@ -10,7 +10,9 @@ make its captures, run the floor and mailtap, and write what it promises.
   with positive medians for every tool that ran;
 - the tools' DIR where --dir says, and the Machine section saying so;
 - the other tools' versions, or "not installed" (not dpkg-query's error);
-- at least 5 runs in the workers section, whose target is a ratio.
+- at least 5 runs in the workers section, whose target is a ratio;
+- bench_many (the scaling section's loop) takes the captures in turn in
+  every round, not one capture's runs after the other's.
 
 The timings themselves are not asserted: that is the benchmark's business
 (bench/README.md), on a machine that is not a test runner's.
@@ -52,11 +54,35 @@ def rows(md, heading):
     return out
 
 
+def check_bench_many(tmp):
+    """bench_many with two stand-in tools on two files: the order they ran
+    in, as each appended it to a log."""
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import run  # noqa: E402 (bench/run.py, imported only here)
+    log = os.path.join(tmp, "order.log")
+    caps = []
+    for name in ("A", "B"):
+        caps.append(os.path.join(tmp, name))
+        with open(caps[-1], "w") as f:
+            f.write(name)
+    none = lambda _out, _dir: {"sessions": None, "messages": None, "credentials": None}
+    tools = [run.Tool(k, k, ["sh", "-c", 'printf "%%s %s\\n" "$(cat "$0")" >> %s' % (k, log), "{F}"],
+                      "sh", none) for k in ("t1", "t2")]
+    a = argparse.Namespace(runs=2, timeout=60, dirs=os.path.join(tmp, "many"))
+    res = run.bench_many([("a", tools, caps[0]), ("b", tools, caps[1])], a, os.path.join(tmp, "w"))
+    order = open(log).read().split("\n")[:-1]
+    want = ["A t1", "A t2", "B t1", "B t2"] * 2
+    check(order == want, "bench_many: captures in turn in every round (%s)" % order)
+    check(all(len(res[g][k]["walls"]) == 2 for g in "ab" for k in ("t1", "t2")),
+          "bench_many: two timed runs for each tool on each capture")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mailtap", required=True)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="mailtap-bench-") as tmp:
+        check_bench_many(tmp)
         results = os.path.join(tmp, "R.md")
         cmd = [sys.executable, RUN, "--quick", "--only", "workers,large", "--runs", "1",
                "--size", "4M", "--mailtap", os.path.abspath(args.mailtap),

@@ -41,6 +41,21 @@ static size_t page_round(size_t n)
     return (n + pg - 1) / pg * pg;
 }
 
+/* A mapped buffer's length: its pages, and for one of MT_BUF_HUGE_MIN
+ * bytes or more whole huge pages.  The kernel places an anonymous mapping
+ * on a huge-page boundary only when its length is a multiple of the huge
+ * page (Linux 6.7 and later); a 3.25 MiB one (the --workers ring's slots,
+ * a decoded attachment) started anywhere, and only the huge pages that
+ * fell wholly inside it could be huge: the rest came in 4 KiB at a time,
+ * a trap each. */
+static size_t map_len(size_t cap)
+{
+    const size_t huge = 2u * 1024 * 1024;
+    if (cap >= MT_BUF_HUGE_MIN)
+        return (cap + huge - 1) / huge * huge;
+    return page_round(cap);
+}
+
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
@@ -50,7 +65,7 @@ static size_t page_round(size_t n)
 static void buf_huge(void *p, size_t cap)
 {
     if (cap >= MT_BUF_HUGE_MIN)
-        (void)madvise(p, page_round(cap), MADV_HUGEPAGE);
+        (void)madvise(p, map_len(cap), MADV_HUGEPAGE);
 }
 
 /* Cleared once a kernel before 5.14 says it does not know
@@ -80,7 +95,7 @@ uint8_t *mt_buf_alloc(size_t cap)
 {
     if (!mt_buf_mapped(cap))
         return g_malloc(cap);
-    void *p = mmap(NULL, page_round(cap), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+    void *p = mmap(NULL, map_len(cap), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                    -1, 0);
     if (p == MAP_FAILED)
         g_error("mailtap: cannot map a message buffer of %zu bytes", cap);
@@ -95,14 +110,16 @@ uint8_t *mt_buf_resize(uint8_t *p, size_t old_cap, size_t len, size_t new_cap)
     if (!mt_buf_mapped(old_cap) && !mt_buf_mapped(new_cap))
         return g_realloc(p, new_cap);
     if (mt_buf_mapped(old_cap) && mt_buf_mapped(new_cap)) {
-        void *q = mremap(p, page_round(old_cap), page_round(new_cap), MREMAP_MAYMOVE);
+        void *q = mremap(p, map_len(old_cap), map_len(new_cap), MREMAP_MAYMOVE);
         if (q == MAP_FAILED)
             g_error("mailtap: cannot map a message buffer of %zu bytes", new_cap);
         buf_huge(q, new_cap);
         return q;
     }
-    /* between the heap and a mapping: copy what is kept */
+    /* between the heap and a mapping: copy what is kept, into pages asked
+     * for at once rather than a trap each */
     uint8_t *q = mt_buf_alloc(new_cap);
+    (void)mt_buf_populate(q, new_cap, 0, MIN(len, new_cap));
     memcpy(q, p, MIN(len, new_cap));
     mt_buf_free(p, old_cap);
     return q;
@@ -113,7 +130,7 @@ void mt_buf_free(uint8_t *p, size_t cap)
     if (!p)
         return;
     if (mt_buf_mapped(cap))
-        munmap(p, page_round(cap));
+        munmap(p, map_len(cap));
     else
         g_free(p);
 }

@@ -2155,6 +2155,9 @@ void mt_mime_data_alloc(struct mt_mime_part *p, size_t n)
     }
     p->data = mt_buf_alloc(n);
     p->data_cap = n;
+    /* a mapped one is about to be written whole by the decoder: its pages
+     * in one call rather than a trap each (message.h, MT_BUF_AHEAD) */
+    (void)mt_buf_populate(p->data, n, 0, n);
 }
 
 void mt_mime_data_release(struct mt_mime_part *p)

@@ -13,6 +13,7 @@
 
 #include "hash.h"
 #include "smaps.h"
+#include "traps.h"
 #include "message.h"
 
 /* A message appended in pieces of the given sizes (0 ends the list), under
@@ -314,6 +315,58 @@ static void test_buf_pages(void)
     }
 }
 
+/* Pages are asked for at once where a buffer is about to be written whole:
+ * a heap buffer's bytes copied into a new mapping (mt_buf_resize), and a
+ * mapping of MT_BUF_HUGE_MIN or more starts on a huge-page boundary, so
+ * that all of it can be huge pages, on kernels that place such mappings so
+ * (Linux 6.7 and later, when the length is a multiple of the huge page). */
+static void test_buf_traps(void)
+{
+    if (!mt_buf_mapped(MT_BUF_MAP_MIN + 1)) {
+        g_test_skip("message buffers are plain heap memory under the sanitizers");
+        return;
+    }
+    const size_t huge = 2u * 1024 * 1024;
+    int fd = traps_open();
+    if (fd < 0) {
+        g_test_message("no page-faults counter here (perf_event_paranoid): traps not counted");
+    } else {
+        /* 60 KiB of the heap copied into a mapping of 128 KiB: 15 pages
+         * trapped one by one without the madvise, none with it */
+        size_t len = MT_BUF_MAP_MIN - 4096, cap = 2 * MT_BUF_MAP_MIN;
+        uint8_t *p = mt_buf_alloc(len);
+        memset(p, 'h', len);
+        uint64_t t0 = traps_read(fd);
+        uint8_t *q = mt_buf_resize(p, len, len, cap);
+        uint64_t t1 = traps_read(fd);
+        g_assert_cmpuint(t1 - t0, <=, 2);
+        g_assert_cmpint(q[len - 1], ==, 'h');
+        mt_buf_free(q, cap);
+        close(fd);
+    }
+    /* the kernel's own placement: a mapping of a multiple of the huge page */
+    uint8_t *probe = mt_buf_alloc(2 * huge);
+    bool aligns = ((uintptr_t)probe % huge) == 0;
+    mt_buf_free(probe, 2 * huge);
+    if (!aligns) {
+        g_test_message("this kernel does not place large mappings on huge pages: not checked");
+        return;
+    }
+    static const size_t caps[] = { 2 * 1024 * 1024, 3407872, 5 * 1024 * 1024 + 77 };
+    for (size_t i = 0; i < G_N_ELEMENTS(caps); i++) {
+        uint8_t *b = mt_buf_alloc(caps[i]);
+        g_assert_cmpuint((uintptr_t)b % huge, ==, 0);
+        memset(b, 'x', caps[i]); /* all of it is writable */
+        mt_buf_free(b, caps[i]);
+    }
+    /* and through mremap */
+    uint8_t *b = mt_buf_resize(NULL, 0, 0, 3407872);
+    b = mt_buf_resize(b, 3407872, 3407872, 5 * 1024 * 1024 + 77);
+    g_assert_cmpuint((uintptr_t)b % huge, ==, 0);
+    memset(b, 'y', 5 * 1024 * 1024 + 77);
+    mt_buf_free(b, 5 * 1024 * 1024 + 77);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -322,5 +375,6 @@ int main(int argc, char **argv)
     g_test_add_func("/message/bufpool", test_bufpool);
     g_test_add_func("/message/buf-resize", test_buf_resize);
     g_test_add_func("/message/buf-pages", test_buf_pages);
+    g_test_add_func("/message/buf-traps", test_buf_traps);
     return g_test_run();
 }

@@ -16,7 +16,28 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#ifdef MAILTAP_MIMALLOC
+#include <mimalloc.h>
+#endif
+
 #define SEGMENT ((uintptr_t)32 << 20)
+
+void mt_heap_setup(void)
+{
+#ifdef MAILTAP_MIMALLOC
+    /* mimalloc commits the first segment of every thread but the first a
+     * piece at a time (mprotect), "eager_commit_delay", for programs with
+     * many threads that allocate little.  Here the few threads allocate
+     * much, and a segment committed in pieces is a mapping per piece, too
+     * small for a huge page: the --workers thread then took its heap 4 KiB
+     * at a time, 1,200 traps on mixed-250M (bench/README.md).  The option
+     * is read whenever a segment is made, so setting it here, before any
+     * thread starts, is in time. */
+    if (!getenv("MIMALLOC_EAGER_COMMIT_DELAY"))
+        mi_option_set(mi_option_eager_commit_delay, 0);
+#endif
+    mt_heap_huge_pages();
+}
 
 void mt_heap_huge_pages(void)
 {

@@ -9,5 +9,10 @@
  * itself, or was told not to).  Called by each thread that allocates much,
  * once, early. */
 void mt_heap_huge_pages(void);
+/* Once, in main, before any other thread: every thread's first segment
+ * committed whole (mimalloc's MIMALLOC_EAGER_COMMIT_DELAY=0, unless that is
+ * set), so that mt_heap_huge_pages can give it huge pages; then
+ * mt_heap_huge_pages for the calling thread. */
+void mt_heap_setup(void);
 
 #endif

@@ -451,7 +451,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
 
-    mt_heap_huge_pages();
+    mt_heap_setup();
 #ifndef MAILTAP_MIMALLOC
     /* With glibc's malloc: buffers over 1 MiB (GMime's, besides the
      * message buffers mapped by mt_buf_alloc) are mapped and unmapped,

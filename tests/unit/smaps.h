@@ -34,4 +34,24 @@ static inline bool mapping_huge(const void *p)
     return huge;
 }
 
+/* The bounds of the mapping holding p, [*lo, *hi); false if none does. */
+static inline bool mapping_bounds(const void *p, uintptr_t *lo_out, uintptr_t *hi_out)
+{
+    gchar *smaps = NULL;
+    g_assert_true(g_file_get_contents("/proc/self/maps", &smaps, NULL, NULL));
+    bool found = false;
+    gchar **lines = g_strsplit(smaps, "\n", -1);
+    for (gchar **l = lines; *l && !found; l++) {
+        unsigned long lo, hi;
+        if (sscanf(*l, "%lx-%lx ", &lo, &hi) == 2 && (uintptr_t)p >= lo && (uintptr_t)p < hi) {
+            *lo_out = lo;
+            *hi_out = hi;
+            found = true;
+        }
+    }
+    g_strfreev(lines);
+    g_free(smaps);
+    return found;
+}
+
 #endif

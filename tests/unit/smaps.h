@@ -1,4 +1,5 @@
-/* Test helper: what /proc/self/smaps says of the mapping holding p. */
+/* Test helper: what /proc/self/smaps and /proc/self/maps say of the
+ * mapping holding p. */
 #ifndef MT_TEST_SMAPS_H
 #define MT_TEST_SMAPS_H
 
@@ -37,10 +38,10 @@ static inline bool mapping_huge(const void *p)
 /* The bounds of the mapping holding p, [*lo, *hi); false if none does. */
 static inline bool mapping_bounds(const void *p, uintptr_t *lo_out, uintptr_t *hi_out)
 {
-    gchar *smaps = NULL;
-    g_assert_true(g_file_get_contents("/proc/self/maps", &smaps, NULL, NULL));
+    gchar *maps = NULL;
+    g_assert_true(g_file_get_contents("/proc/self/maps", &maps, NULL, NULL));
     bool found = false;
-    gchar **lines = g_strsplit(smaps, "\n", -1);
+    gchar **lines = g_strsplit(maps, "\n", -1);
     for (gchar **l = lines; *l && !found; l++) {
         unsigned long lo, hi;
         if (sscanf(*l, "%lx-%lx ", &lo, &hi) == 2 && (uintptr_t)p >= lo && (uintptr_t)p < hi) {
@@ -50,7 +51,7 @@ static inline bool mapping_bounds(const void *p, uintptr_t *lo_out, uintptr_t *h
         }
     }
     g_strfreev(lines);
-    g_free(smaps);
+    g_free(maps);
     return found;
 }
 

@@ -2155,9 +2155,12 @@ void mt_mime_data_alloc(struct mt_mime_part *p, size_t n)
     }
     p->data = mt_buf_alloc(n);
     p->data_cap = n;
-    /* a mapped one is about to be written whole by the decoder: its pages
-     * in one call rather than a trap each (message.h, MT_BUF_AHEAD) */
-    (void)mt_buf_populate(p->data, n, 0, n);
+    /* a mapped one is about to be written, usually whole, by the decoder:
+     * its pages in one call rather than a trap each (message.h).  Only the
+     * first MT_BUF_HUGE_MIN: beyond, the buffer is in huge pages, a trap
+     * each 2 MiB; and lenient Base64 skips junk, so a hostile part may be
+     * far shorter decoded than n, which should not be in memory for it. */
+    (void)mt_buf_populate(p->data, n, 0, MIN(n, (size_t)MT_BUF_HUGE_MIN));
 }
 
 void mt_mime_data_release(struct mt_mime_part *p)

@@ -19,6 +19,7 @@ struct rec {
     GPtrArray *creds; /* "MECH user=... pass=... result=..." */
     GString *anomalies; /* names, space separated */
     int tls;
+    char *helo; /* the session's client name at its end, or NULL */
 };
 
 static inline void rec_init(struct rec *r)
@@ -29,6 +30,7 @@ static inline void rec_init(struct rec *r)
     r->creds = g_ptr_array_new_with_free_func(g_free);
     r->anomalies = g_string_new(NULL);
     r->tls = 0;
+    r->helo = NULL;
 }
 
 static inline void rec_free(struct rec *r)
@@ -38,6 +40,7 @@ static inline void rec_free(struct rec *r)
     g_ptr_array_free(r->msg_meta, TRUE);
     g_ptr_array_free(r->creds, TRUE);
     g_string_free(r->anomalies, TRUE);
+    g_free(r->helo);
 }
 
 static inline void rec_sink(void *ud, struct mt_event *ev)
@@ -80,6 +83,10 @@ static inline void rec_sink(void *ud, struct mt_event *ev)
         break;
     case MT_EV_TLS:
         r->tls++;
+        break;
+    case MT_EV_SESSION_END:
+        g_free(r->helo);
+        r->helo = ev->sess && ev->sess->client_name ? g_strdup(ev->sess->client_name) : NULL;
         break;
     default:
         break;

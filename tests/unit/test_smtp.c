@@ -151,6 +151,47 @@ static const struct smtp_case cases[] = {
       0 },
 };
 
+/* 250 bytes of a HELO name */
+#define H10 "hhhhhhhhhh"
+#define H50 H10 H10 H10 H10 H10
+#define H250 H50 H50 H50 H50 H50
+
+/* The client name is kept to 255 bytes, cut before a character that
+ * would not fit whole (until 2026-12-06 it was cut inside one, which
+ * printed as U+FFFD). */
+static const struct helo_case {
+    const char *name;
+    struct step steps[8];
+    const char *helo; /* the session's client name at its end */
+} helo_cases[] = {
+    { "cut before a character",
+      { S("220 mx\r\n"), C("EHLO " H250 "hhhh\xc3\xa9z\r\n"), S("250 mx\r\n"), C("QUIT\r\n"),
+        S("221 bye\r\n"), END },
+      H250 "hhhh" },
+    { "cut after a whole character",
+      { S("220 mx\r\n"), C("EHLO " H250 "hhh\xc3\xa9z\r\n"), S("250 mx\r\n"), C("QUIT\r\n"),
+        S("221 bye\r\n"), END },
+      H250 "hhh\xc3\xa9" },
+    { "cut before a 4-byte character",
+      { S("220 mx\r\n"), C("HELO " H250 "hh\xf0\x9f\x93\xa7\r\n"), S("250 mx\r\n"), END },
+      H250 "hh" },
+    { "not cut at 255 bytes",
+      { S("220 mx\r\n"), C("EHLO " H250 "hh\xc3\xa9\r\n"), S("250 mx\r\n"), END },
+      H250 "hh\xc3\xa9" },
+};
+
+static void test_helo(gconstpointer data)
+{
+    const struct helo_case *c = data;
+    for (size_t seg = 0; seg <= 1; seg++) { /* whole, then 1-byte segments */
+        struct rec r;
+        rec_init(&r);
+        synth_run(&r, c->steps, -1, 0, seg);
+        g_assert_cmpstr(r.helo, ==, c->helo);
+        rec_free(&r);
+    }
+}
+
 static void check(const struct smtp_case *c, struct rec *r, const char *how)
 {
     size_t nm = 0;
@@ -224,6 +265,11 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         char *path = g_strdup_printf("/smtp/%s", cases[i].name);
         g_test_add_data_func(path, &cases[i], test_case);
+        g_free(path);
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(helo_cases); i++) {
+        char *path = g_strdup_printf("/smtp/helo/%s", helo_cases[i].name);
+        g_test_add_data_func(path, &helo_cases[i], test_helo);
         g_free(path);
     }
     return g_test_run();

@@ -102,6 +102,17 @@ void mt_credential_clear(struct mt_credential *c)
     memset(c, 0, sizeof *c);
 }
 
+size_t mt_utf8_cut(const void *p, size_t n, size_t max)
+{
+    const uint8_t *s = p;
+    if (n <= max)
+        return n;
+    size_t k = max;
+    for (int back = 0; back < 3 && k > 0 && (s[k] & 0xc0) == 0x80; back++)
+        k--;
+    return k;
+}
+
 char *mt_strndup_text(const void *p, size_t n)
 {
     const char *s = p;

@@ -34,6 +34,10 @@ const char *mt_endpoint_ip(const struct mt_endpoint *e, char *buf, size_t len);
  * address from the network that holds a NUL keeps what follows it (the
  * command event has the bytes as they are). */
 char *mt_strndup_text(const void *p, size_t n);
+/* How many of p's n bytes to keep to have at most max: max, less the
+ * bytes of a UTF-8 character that would be cut (a lead byte and up to
+ * three continuation bytes), or n if n <= max. */
+size_t mt_utf8_cut(const void *p, size_t n, size_t max);
 
 struct mt_gap {
     enum mt_dir dir;

@@ -177,15 +177,10 @@ void mt_sess_start_tls(struct mt_sess *s)
 
 void mt_sess_set_client_name(struct mt_sess *s, const uint8_t *p, size_t n)
 {
-    /* at most 255 bytes, cut before a character rather than inside one:
-     * the cut never falls between a UTF-8 lead byte and its continuation
-     * bytes (up to 3), which would print as U+FFFD */
-    size_t k = MIN(n, 255);
-    if (k < n)
-        for (int back = 0; back < 3 && k > 0 && (p[k] & 0xc0) == 0x80; back++)
-            k--;
+    /* at most 255 bytes, cut before a character rather than inside one
+     * (which would print as U+FFFD) */
     g_free(s->info.client_name);
-    s->info.client_name = g_strndup((const char *)p, k);
+    s->info.client_name = g_strndup((const char *)p, mt_utf8_cut(p, n, 255));
 }
 
 void mt_sess_set_capabilities(struct mt_sess *s, char **caps)

@@ -768,18 +768,6 @@ static void put_block(struct mt_html *h, char kind, uint64_t ord, uint64_t k, co
 
 /* ---- JSON fields ---- */
 
-/* Length of at most max bytes of p[0..n) that does not end inside a UTF-8
- * sequence. */
-static size_t utf8_cut(const char *p, size_t n, size_t max)
-{
-    if (n <= max)
-        return n;
-    size_t k = max;
-    while (k > 0 && ((unsigned char)p[k] & 0xc0) == 0x80)
-        k--;
-    return k;
-}
-
 static void key(GString *b, const char *k)
 {
     g_string_append(b, ",\"");
@@ -793,7 +781,7 @@ static void line_str_max(struct mt_html *h, GString *b, const void *p, size_t n,
 {
     GString *t = h->tmp;
     g_string_truncate(t, 0);
-    size_t k = utf8_cut(p, n, max);
+    size_t k = mt_utf8_cut(p, n, max);
     mt_esc_text(t, p, k);
     if (k < n)
         g_string_append_printf(t, " ... (%llu more bytes)", (unsigned long long)(n - k));
@@ -1086,7 +1074,7 @@ static void part_body(struct mt_html *h, GString *b, const struct mt_mime_part *
         (p->disposition && strcmp(p->disposition, "attachment") == 0))
         return;
     size_t n = strlen(p->text_utf8);
-    size_t k = utf8_cut(p->text_utf8, n, *left);
+    size_t k = mt_utf8_cut(p->text_utf8, n, *left);
     key(b, "body");
     mt_esc_json(b, p->text_utf8, k);
     if (k < n)

@@ -514,10 +514,42 @@ static void test_records(void)
         }
 }
 
+/* mt_utf8_cut: at most max bytes, never ending inside a UTF-8 character,
+ * and never backing off more than a character's three continuation bytes
+ * (on bytes that are not UTF-8, it cuts at max less at most 3). */
+static void test_utf8_cut(void)
+{
+    static const struct {
+        const char *p;
+        size_t max, want;
+    } rows[] = {
+        { "abc", 5, 3 },                       /* shorter: all of it */
+        { "abc", 3, 3 },
+        { "abcdef", 4, 4 },
+        { "ab\xc3\xa9", 3, 2 },                /* inside a 2-byte character */
+        { "ab\xc3\xa9", 4, 4 },
+        { "ab\xc3\xa9z", 4, 4 },               /* right after one */
+        { "a\xe2\x82\xac", 2, 1 },             /* inside a 3-byte one */
+        { "a\xe2\x82\xac", 3, 1 },
+        { "a\xf0\x9f\x93\xa7", 4, 1 },         /* inside a 4-byte one */
+        { "a\xf0\x9f\x93\xa7", 5, 5 },
+        { "\x80\x80\x80\x80\x80\x80", 5, 2 }, /* not UTF-8: 3 back at most */
+        { "\xa9\xa9", 1, 0 },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
+        size_t n = strlen(rows[i].p);
+        size_t got = mt_utf8_cut(rows[i].p, n, rows[i].max);
+        if (got != rows[i].want)
+            g_error("row %zu: %zu bytes kept of %zu (max %zu), expected %zu", i, got, n,
+                    rows[i].max, rows[i].want);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/output/text-escape", test_text);
+    g_test_add_func("/output/utf8-cut", test_utf8_cut);
     g_test_add_func("/output/json-escape", test_json);
     g_test_add_func("/output/time", test_time);
     g_test_add_func("/output/redact", test_redact);

@@ -1,5 +1,5 @@
 /* Test helper: what /proc/self/smaps and /proc/self/maps say of the
- * mapping holding p. */
+ * mapping holding p, and mincore of its pages. */
 #ifndef MT_TEST_SMAPS_H
 #define MT_TEST_SMAPS_H
 
@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <glib.h>
 
@@ -52,6 +54,24 @@ static inline bool mapping_bounds(const void *p, uintptr_t *lo_out, uintptr_t *h
     }
     g_strfreev(lines);
     g_free(maps);
+    return found;
+}
+
+/* Whether some page of p[0, n) is in memory (in true) or is not (in
+ * false), with the offset of the first such page in *at. */
+static inline bool some_page(const void *p, size_t n, bool in, size_t *at)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    size_t np = (n + pg - 1) / pg;
+    unsigned char *vec = g_malloc(np ? np : 1);
+    g_assert_cmpint(mincore((void *)p, n, vec), ==, 0);
+    bool found = false;
+    for (size_t i = 0; i < np && !found; i++)
+        if ((bool)(vec[i] & 1) == in) {
+            found = true;
+            *at = i * pg;
+        }
+    g_free(vec);
     return found;
 }
 

@@ -235,23 +235,6 @@ static void test_buf_resize(void)
     mt_buf_free(NULL, 10 * MT_BUF_MAP_MIN);
 }
 
-/* Whether each page of p[0, n) is in memory. */
-static bool pages_in(const uint8_t *p, size_t n, size_t *first_out)
-{
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-    size_t np = (n + pg - 1) / pg;
-    unsigned char *vec = g_malloc(np ? np : 1);
-    g_assert_cmpint(mincore((void *)p, n, vec), ==, 0);
-    bool all = true;
-    for (size_t i = 0; i < np && all; i++)
-        if (!(vec[i] & 1)) {
-            all = false;
-            *first_out = i * pg;
-        }
-    g_free(vec);
-    return all;
-}
-
 /* A mapped message buffer's pages are asked for ahead of the bytes written
  * (MT_BUF_AHEAD, never past the capacity), and one of MT_BUF_HUGE_MIN or
  * more is marked for huge pages: appended in packet-sized pieces, as the
@@ -304,10 +287,10 @@ static void test_buf_pages(void)
         /* one call per MT_BUF_AHEAD, not one per piece */
         g_assert_cmpuint(asked, >=, 1);
         g_assert_cmpuint(asked, <=, rows[i].len / MT_BUF_AHEAD + 8);
-        if (!pages_in(m.data, m.ready, &hole))
+        if (some_page(m.data, m.ready, false, &hole))
             g_error("%s: the page at %zu of %zu is not in", rows[i].name, hole, m.ready);
         if (!rows[i].huge && m.ready + 2 * pg <= m.cap &&
-            pages_in(m.data + m.ready + pg, pg, &hole))
+            some_page(m.data + m.ready + pg, pg, true, &hole))
             g_error("%s: a page beyond what was asked for is in", rows[i].name);
         if (thp)
             g_assert_cmpint(mapping_huge(m.data), ==, rows[i].huge);

@@ -86,22 +86,32 @@ static int check_link(struct mt_source *s, char *err, size_t errlen)
  * sf-pcap.c).
  * Anything else (pcapng, other byte order or version, stdin) stays with
  * libpcap. */
-static void win_setup(struct mt_source *s)
+/* Whether a file whose first 24 bytes are h is one for the window, as far
+ * as its header and the environment say. */
+static bool win_wanted(const struct mt_source *s, const uint8_t h[24])
 {
-    uint8_t h[24];
     const char *no = getenv("MAILTAP_NO_MMAP");
     if (!s->classic || s->is_stdin || s->size < 24 || (no && *no && strcmp(no, "0") != 0))
-        return;
-    if (pread(fileno(s->fp), h, sizeof h, 0) != (ssize_t)sizeof h)
-        return;
+        return false;
     uint32_t magic;
     uint16_t major, minor;
     memcpy(&magic, h, 4);
     memcpy(&major, h + 4, 2);
     memcpy(&minor, h + 6, 2);
-    if ((magic != 0xa1b2c3d4 && magic != 0xa1b23c4d) || major != 2 || minor != 4 ||
-        pcap_is_swapped(s->p))
+    return (magic == 0xa1b2c3d4 || magic == 0xa1b23c4d) && major == 2 && minor == 4;
+}
+
+static void win_setup(struct mt_source *s)
+{
+    uint8_t h[24];
+    if (!s->classic || s->is_stdin || s->size < 24)
         return;
+    if (pread(fileno(s->fp), h, sizeof h, 0) != (ssize_t)sizeof h)
+        return;
+    if (!win_wanted(s, h) || pcap_is_swapped(s->p))
+        return;
+    uint32_t magic;
+    memcpy(&magic, h, 4);
     int snap = pcap_snapshot(s->p);
     if (snap <= 0)
         return;
@@ -245,22 +255,29 @@ int mt_source_open_file(struct mt_source **out, const char *path, char *err, siz
             mt_source_close(s);
             return MT_CAP_ERR_OPEN;
         }
-        /* libpcap reads each record with fread: a large stdio buffer means
-         * one read(2) per 256 KiB instead of per 4 KiB (glibc ignores the
-         * size unless given the buffer) */
-        s->iobuf = g_malloc(FILE_IOBUF);
-        setvbuf(s->fp, s->iobuf, _IOFBF, FILE_IOBUF);
         struct stat st;
         if (fstat(fileno(s->fp), &st) == 0 && S_ISREG(st.st_mode))
             s->size = (uint64_t)st.st_size;
-        uint8_t m[4];
-        if (s->size >= 4 && fread(m, 1, 4, s->fp) == 4) {
-            uint32_t le = (uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 |
-                          (uint32_t)m[3] << 24;
+        /* peeked at with pread: no stdio I/O before setvbuf */
+        uint8_t h[24];
+        size_t got = s->size >= 4 ? (size_t)MIN(s->size, sizeof h) : 0;
+        if (got && pread(fileno(s->fp), h, got, 0) != (ssize_t)got)
+            got = 0;
+        if (got) {
+            uint32_t le = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |
+                          (uint32_t)h[3] << 24;
             s->classic = le == 0xa1b2c3d4 || le == 0xd4c3b2a1 || le == 0xa1b23c4d ||
                          le == 0x4d3cb2a1;
         }
-        rewind(s->fp);
+        /* libpcap reads each record with fread: a large stdio buffer means
+         * one read(2) per 256 KiB instead of per 4 KiB (glibc ignores the
+         * size unless given the buffer).  A file read through the window
+         * (win_setup) has only its 24-byte header read by libpcap, so it
+         * gets none. */
+        if (!(got == sizeof h && win_wanted(s, h))) {
+            s->iobuf = g_malloc(FILE_IOBUF);
+            setvbuf(s->fp, s->iobuf, _IOFBF, FILE_IOBUF);
+        }
     }
     s->p = pcap_fopen_offline_with_tstamp_precision(s->fp, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
     if (!s->p) {

@@ -277,7 +277,7 @@ def run_once(tool, capture, timeout, dirs):
             "out": out, "err": err, "dir": d, "argv": argv, "rssf": rssf}
 
 
-def bench(tools, capture, truth, args, work, label, runs=None):
+def bench(tools, capture, args, work, label, runs=None):
     """Runs every tool args.runs times (or runs), interleaved (run 1 of every
     tool, then run 2, ...), so that a slow moment of the shared machine hits
     them all.  -> {key: result dict}"""
@@ -759,23 +759,23 @@ def main(argv=None):
     if "compare" in only:
         sel, skipped = available(["floor", "text", "json", "json-x", "tshark-cred", "tshark-fields",
                                   "dsniff", "mailsnarf", "tcpflow"])
-        res = with_skips(bench(sel, mixed, mtruth, args, work, "compare"), skipped)
+        res = with_skips(bench(sel, mixed, args, work, "compare"), skipped)
         sections["compare"] = (res, mtruth)
     if "large" in only:
         lcap, ltruth = generate("large", args, size="50M" if quick else "250M")
         captures[ltruth["file"]] = ltruth
         sel, skipped = available(["floor", "json", "json-x"])
-        sections["large"] = (with_skips(bench(sel, lcap, ltruth, args, work, "large"), skipped), ltruth)
+        sections["large"] = (with_skips(bench(sel, lcap, args, work, "large"), skipped), ltruth)
     if "short" in only:
         scap, struth = generate("short", args, sessions=10000 if quick else 100000)
         captures[struth["file"]] = struth
         sel, skipped = available(["floor", "json"])
-        sections["short"] = (with_skips(bench(sel, scap, struth, args, work, "short"), skipped), struth)
+        sections["short"] = (with_skips(bench(sel, scap, args, work, "short"), skipped), struth)
         # the same sessions, all open at once: what each open session costs
         n = 10000 if quick else 100000
         ocap, otruth = generate("short", args, sessions=n, concurrency=n, name="short-%d-open" % n)
         captures[otruth["file"]] = otruth
-        sections["open"] = (with_skips(bench(sel, ocap, otruth, args, work, "open"), skipped), otruth)
+        sections["open"] = (with_skips(bench(sel, ocap, args, work, "open"), skipped), otruth)
     if "scaling" in only:
         rows, groups, made = [], [], []
         sel, _ = available(["floor", "json"])
@@ -797,7 +797,7 @@ def main(argv=None):
         sections["scaling"] = rows
     if "workers" in only:
         sel, skipped = available(["floor", "workers1", "json", "workers2"])
-        res = with_skips(bench(sel, mixed, mtruth, args, work, "workers", ratio_runs), skipped)
+        res = with_skips(bench(sel, mixed, args, work, "workers", ratio_runs), skipped)
         sections["workers"] = (res, mtruth)
 
     # ------------------------------------------------------------ report

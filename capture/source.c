@@ -79,13 +79,6 @@ static int check_link(struct mt_source *s, char *err, size_t errlen)
     return MT_CAP_ERR_OPEN;
 }
 
-/* Classic pcap files written in this machine's byte order, version 2.4,
- * are read through a window (win_need): libpcap has checked the file
- * header and tells the link type and snapshot length; records are then
- * taken from the window with libpcap's own checks (pcap_next_packet in
- * sf-pcap.c).
- * Anything else (pcapng, other byte order or version, stdin) stays with
- * libpcap. */
 /* Whether a file whose first 24 bytes are h is one for the window, as far
  * as its header and the environment say. */
 static bool win_wanted(const struct mt_source *s, const uint8_t h[24])
@@ -101,14 +94,18 @@ static bool win_wanted(const struct mt_source *s, const uint8_t h[24])
     return (magic == 0xa1b2c3d4 || magic == 0xa1b23c4d) && major == 2 && minor == 4;
 }
 
+/* Classic pcap files written in this machine's byte order, version 2.4,
+ * are read through a window (win_need): libpcap has checked the file
+ * header and tells the link type and snapshot length; records are then
+ * taken from the window with libpcap's own checks (pcap_next_packet in
+ * sf-pcap.c).
+ * Anything else (pcapng, other byte order or version, stdin) stays with
+ * libpcap. */
 static void win_setup(struct mt_source *s)
 {
     uint8_t h[24];
-    if (!s->classic || s->is_stdin || s->size < 24)
-        return;
-    if (pread(fileno(s->fp), h, sizeof h, 0) != (ssize_t)sizeof h)
-        return;
-    if (!win_wanted(s, h) || pcap_is_swapped(s->p))
+    if (!s->classic || pread(fileno(s->fp), h, sizeof h, 0) != (ssize_t)sizeof h ||
+        !win_wanted(s, h) || pcap_is_swapped(s->p))
         return;
     uint32_t magic;
     memcpy(&magic, h, 4);

@@ -34,6 +34,8 @@ struct mt_source {
     bool classic;         /* classic pcap: record offsets are computed, not asked */
     int dlt;
     uint64_t size;
+    uint8_t head[24];     /* files: the first 24 bytes, when head_read */
+    bool head_read;
     pcap_dumper_t *dump;
     volatile sig_atomic_t stop;
     int fd;               /* live: selectable descriptor, -1 if none */
@@ -103,12 +105,10 @@ static bool win_wanted(const struct mt_source *s, const uint8_t h[24])
  * libpcap. */
 static void win_setup(struct mt_source *s)
 {
-    uint8_t h[24];
-    if (!s->classic || pread(fileno(s->fp), h, sizeof h, 0) != (ssize_t)sizeof h ||
-        !win_wanted(s, h) || pcap_is_swapped(s->p))
+    if (!s->head_read || !win_wanted(s, s->head) || pcap_is_swapped(s->p))
         return;
     uint32_t magic;
-    memcpy(&magic, h, 4);
+    memcpy(&magic, s->head, 4);
     int snap = pcap_snapshot(s->p);
     if (snap <= 0)
         return;
@@ -255,11 +255,13 @@ int mt_source_open_file(struct mt_source **out, const char *path, char *err, siz
         struct stat st;
         if (fstat(fileno(s->fp), &st) == 0 && S_ISREG(st.st_mode))
             s->size = (uint64_t)st.st_size;
-        /* peeked at with pread: no stdio I/O before setvbuf */
-        uint8_t h[24];
-        size_t got = s->size >= 4 ? (size_t)MIN(s->size, sizeof h) : 0;
+        /* peeked at with pread: no stdio I/O before setvbuf; kept for
+         * win_setup */
+        uint8_t *h = s->head;
+        size_t got = s->size >= 4 ? (size_t)MIN(s->size, sizeof s->head) : 0;
         if (got && pread(fileno(s->fp), h, got, 0) != (ssize_t)got)
             got = 0;
+        s->head_read = got == sizeof s->head;
         if (got) {
             uint32_t le = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |
                           (uint32_t)h[3] << 24;
@@ -271,7 +273,7 @@ int mt_source_open_file(struct mt_source **out, const char *path, char *err, siz
          * size unless given the buffer).  A file read through the window
          * (win_setup) has only its 24-byte header read by libpcap, so it
          * gets none. */
-        if (!(got == sizeof h && win_wanted(s, h))) {
+        if (!(s->head_read && win_wanted(s, s->head))) {
             s->iobuf = g_malloc(FILE_IOBUF);
             setvbuf(s->fp, s->iobuf, _IOFBF, FILE_IOBUF);
         }

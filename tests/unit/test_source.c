@@ -19,7 +19,7 @@
 
 #define FILE_BYTES (1024 * 1024)
 /* what a file read through the window may cost to open: its header peeked
- * at twice, and libpcap's header read through a default stdio buffer */
+ * at, and libpcap's header read through a default stdio buffer */
 #define SMALL_READ (64 * 1024)
 /* what libpcap's header read costs through the 256 KiB buffer */
 #define BIG_READ (256 * 1024)

@@ -81,18 +81,18 @@ static int check_link(struct mt_source *s, char *err, size_t errlen)
     return MT_CAP_ERR_OPEN;
 }
 
-/* Whether a file whose first 24 bytes are h is one for the window, as far
- * as its header and the environment say. */
-static bool win_wanted(const struct mt_source *s, const uint8_t h[24])
+/* Whether the file is one for the window, as far as its kept header
+ * (head) and the environment say. */
+static bool win_wanted(const struct mt_source *s)
 {
     const char *no = getenv("MAILTAP_NO_MMAP");
-    if (!s->classic || s->is_stdin || s->size < 24 || (no && *no && strcmp(no, "0") != 0))
+    if (!s->head_read || !s->classic || s->is_stdin || (no && *no && strcmp(no, "0") != 0))
         return false;
     uint32_t magic;
     uint16_t major, minor;
-    memcpy(&magic, h, 4);
-    memcpy(&major, h + 4, 2);
-    memcpy(&minor, h + 6, 2);
+    memcpy(&magic, s->head, 4);
+    memcpy(&major, s->head + 4, 2);
+    memcpy(&minor, s->head + 6, 2);
     return (magic == 0xa1b2c3d4 || magic == 0xa1b23c4d) && major == 2 && minor == 4;
 }
 
@@ -105,7 +105,7 @@ static bool win_wanted(const struct mt_source *s, const uint8_t h[24])
  * libpcap. */
 static void win_setup(struct mt_source *s)
 {
-    if (!s->head_read || !win_wanted(s, s->head) || pcap_is_swapped(s->p))
+    if (!win_wanted(s) || pcap_is_swapped(s->p))
         return;
     uint32_t magic;
     memcpy(&magic, s->head, 4);
@@ -273,7 +273,7 @@ int mt_source_open_file(struct mt_source **out, const char *path, char *err, siz
          * size unless given the buffer).  A file read through the window
          * (win_setup) has only its 24-byte header read by libpcap, so it
          * gets none. */
-        if (!(s->head_read && win_wanted(s, s->head))) {
+        if (!win_wanted(s)) {
             s->iobuf = g_malloc(FILE_IOBUF);
             setvbuf(s->fp, s->iobuf, _IOFBF, FILE_IOBUF);
         }

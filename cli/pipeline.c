@@ -67,10 +67,10 @@ struct mt_pipeline {
     struct mt_bufpool *pool;
 };
 
-/* Reading thread: frees what the message thread is done with, message
- * buffers straight into the engine's pool: one large buffer at most is
- * idle, where a second pool on the way kept one more (6 MiB more peak RSS
- * with the benchmark's 5 MB messages, bench/README.md). */
+/* Reading thread: frees what the message thread is done with, small
+ * message buffers straight into the engine's pool (a large one is
+ * unmapped: kept idle, it was a whole message more in peak RSS,
+ * message.h). */
 static void reclaim(struct mt_pipeline *p, struct item *it)
 {
     while (it) {

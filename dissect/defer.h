@@ -41,8 +41,7 @@ void mt_engine_set_defer(struct mt_engine *e, mt_defer_fn fn, void *ud);
 
 /* Bytes of memory d holds, for back-pressure: the message's bytes and d
  * itself (a buffer's pages beyond the bytes are in only as far as
- * MT_BUF_AHEAD and the last huge page, message.h; the pool's one recycled
- * large buffer may have more in memory). */
+ * MT_BUF_AHEAD and the last huge page, message.h). */
 size_t mt_deferred_bytes(const struct mt_deferred *d);
 /* Hashes a message's bytes now, on the handing thread, so that the
  * receiving one does not: a way to move work from one to the other. */

@@ -327,7 +327,8 @@ static void held_drop_array(struct sline *sl)
     }
 }
 
-static void body_begin(struct imap *im)
+/* size: the literal's, a hint for the buffer (mt_msgbuf_expect), or 0 */
+static void body_begin(struct imap *im, uint64_t size)
 {
     struct sline *sl = &im->sl;
     uint64_t heldbytes = 0;
@@ -336,6 +337,7 @@ static void body_begin(struct imap *im)
     if (sl->nheld == MT_CAP_IMAP_HELD || heldbytes >= mt_sess_limits(im->s)->message_max)
         held_flush_oldest(im);
     mt_msgbuf_begin(&im->fmsg);
+    mt_msgbuf_expect(&im->fmsg, size);
     g_string_assign(sl->section, sl->item->str);
     sl->body_on = true;
 }
@@ -613,8 +615,9 @@ static void client_eol(struct imap *im, unsigned flags)
     }
 }
 
-/* The flags list of an APPEND: the last list argument before the literal. */
-static void append_start(struct imap *im, unsigned a)
+/* An APPEND's message literal of size bytes starts at argument a; the
+ * flags list is the last list argument before it. */
+static void append_start(struct imap *im, unsigned a, uint64_t size)
 {
     struct cline *cl = &im->cl;
     append_emit(im); /* MULTIAPPEND (RFC 3502): the previous message */
@@ -630,6 +633,7 @@ static void append_start(struct imap *im, unsigned a)
         }
     }
     mt_msgbuf_begin(&im->amsg);
+    mt_msgbuf_expect(&im->amsg, size);
     cl->append_lit = true;
 }
 
@@ -689,7 +693,7 @@ static void client_token(void *ud, const struct imap_token *t)
     if (cl->cmd == C_APPEND && a >= 1 && t->depth == 0) {
         switch (t->type) {
         case IMAP_TOK_LITERAL:
-            append_start(im, a);
+            append_start(im, a, t->size);
             return;
         case IMAP_TOK_LITERAL_DATA:
             if (cl->append_lit)
@@ -915,7 +919,7 @@ static void fetch_token(struct imap *im, const struct imap_token *t)
         if (eq_ci(sl->item, "UID") && t->type == IMAP_TOK_ATOM) {
             gset(sl->uid, t->p, t->n, 32);
         } else if (t->type == IMAP_TOK_QUOTED && body_item(sl->item)) {
-            body_begin(im);
+            body_begin(im, 0);
             mt_msgbuf_append(&im->fmsg, t->p, t->n);
             body_end(im, 0);
         }
@@ -923,7 +927,7 @@ static void fetch_token(struct imap *im, const struct imap_token *t)
         return;
     case IMAP_TOK_LITERAL:
         if (t->depth == 1 && body_item(sl->item) && !sl->want_name)
-            body_begin(im);
+            body_begin(im, t->size);
         return;
     case IMAP_TOK_LITERAL_DATA:
         if (t->depth == 1 && sl->body_on)

@@ -137,19 +137,12 @@ void mt_buf_free(uint8_t *p, size_t cap)
 
 void mt_bufpool_put(struct mt_bufpool *bp, uint8_t *data, size_t cap)
 {
-    if (cap <= MT_MSGBUF_KEEP) {
-        if (bp->nsmall < MT_BUFPOOL_SMALL && bp->small_bytes + cap <= MT_BUFPOOL_BYTES) {
-            bp->small[bp->nsmall] = data;
-            bp->small_cap[bp->nsmall] = cap;
-            bp->nsmall++;
-            bp->small_bytes += cap;
-        } else {
-            mt_buf_free(data, cap);
-        }
-    } else if (cap > bp->cap) {
-        mt_buf_free(bp->data, bp->cap);
-        bp->data = data;
-        bp->cap = cap;
+    if (cap <= MT_MSGBUF_KEEP && bp->nsmall < MT_BUFPOOL_SMALL &&
+        bp->small_bytes + cap <= MT_BUFPOOL_BYTES) {
+        bp->small[bp->nsmall] = data;
+        bp->small_cap[bp->nsmall] = cap;
+        bp->nsmall++;
+        bp->small_bytes += cap;
     } else {
         mt_buf_free(data, cap);
     }
@@ -167,16 +160,6 @@ static uint8_t *take_small(struct mt_bufpool *bp, unsigned i, size_t *cap)
     return b;
 }
 
-/* Take the big one out of the pool. */
-static uint8_t *take_big(struct mt_bufpool *bp, size_t *cap)
-{
-    uint8_t *b = bp->data;
-    *cap = bp->cap;
-    bp->data = NULL;
-    bp->cap = 0;
-    return b;
-}
-
 /* A kept buffer larger than have with room for need bytes, or NULL;
  * *cap is its size. */
 static uint8_t *bufpool_take(struct mt_bufpool *bp, size_t need, size_t have, size_t *cap)
@@ -184,16 +167,11 @@ static uint8_t *bufpool_take(struct mt_bufpool *bp, size_t need, size_t have, si
     for (unsigned i = bp->nsmall; i-- > 0;)
         if (bp->small_cap[i] >= need && bp->small_cap[i] > have)
             return take_small(bp, i, cap);
-    if (bp->data && bp->cap >= need && bp->cap > have)
-        return take_big(bp, cap);
     return NULL;
 }
 
 void mt_bufpool_free(struct mt_bufpool *bp)
 {
-    mt_buf_free(bp->data, bp->cap);
-    bp->data = NULL;
-    bp->cap = 0;
     for (unsigned i = 0; i < bp->nsmall; i++)
         mt_buf_free(bp->small[i], bp->small_cap[i]);
     bp->nsmall = 0;
@@ -219,6 +197,7 @@ void mt_msgbuf_begin(struct mt_msgbuf *m)
 {
     m->len = 0;
     m->total = 0;
+    m->expect = 0;
     m->truncated = false;
     m->gap = false;
     m->midline = false;
@@ -228,6 +207,11 @@ void mt_msgbuf_begin(struct mt_msgbuf *m)
     m->active = true;
     m->hashing = false;
     m->hashed = false;
+}
+
+void mt_msgbuf_expect(struct mt_msgbuf *m, uint64_t size)
+{
+    m->expect = MIN(size, m->max);
 }
 
 /* From here on the hash follows the appends: what is kept so far goes in
@@ -279,20 +263,26 @@ void mt_msgbuf_append(struct mt_msgbuf *m, const uint8_t *p, size_t n)
     if (keep == 0)
         return;
     if (keep > m->cap - m->len) {
-        size_t cap;
-        uint8_t *b = m->pool ? bufpool_take(m->pool, m->len + keep, m->cap, &cap) : NULL;
+        /* never past the cap: len + keep <= max */
+        size_t max = (uint64_t)m->max < SIZE_MAX ? (size_t)m->max : SIZE_MAX;
+        size_t cap = mt_grow_cap(m->cap, MT_MSGBUF_FIRST, m->len + keep, max);
+        /* into a mapping: at once to the size announced (expect <= max),
+         * in huge pages from its start, not doubled there by mremap */
+        bool announced = m->expect > cap && mt_buf_mapped(cap);
+        if (announced)
+            cap = (size_t)m->expect;
+        size_t kept;
+        uint8_t *b = m->pool && !announced ? bufpool_take(m->pool, m->len + keep, m->cap, &kept)
+                                           : NULL;
         if (b) {
             /* a kept buffer, its pages already in: no growing */
             if (m->len)
                 memcpy(b, m->data, m->len);
             mt_buf_free(m->data, m->cap);
             m->data = b;
-            m->cap = cap;
+            m->cap = kept;
             m->ready = m->len;
         } else {
-            /* never past the cap: len + keep <= max */
-            size_t max = (uint64_t)m->max < SIZE_MAX ? (size_t)m->max : SIZE_MAX;
-            cap = mt_grow_cap(m->cap, MT_MSGBUF_FIRST, m->len + keep, max);
             if (!m->data)
                 m->ready = 0;
             /* a mapping grown in place (mremap) keeps its pages; what a

@@ -11,7 +11,7 @@
 #include "hash.h"
 
 /* A message buffer up to this size stays with its session for the next
- * message; a larger one goes to the engine's mt_bufpool. */
+ * message; a larger one is freed once its message is reported. */
 #define MT_MSGBUF_KEEP (1024 * 1024)
 
 /* A message buffer's first allocation; it doubles from there.  Most
@@ -22,14 +22,15 @@
 
 /* Buffers kept for reuse between messages (one pool per engine), so that
  * a message does not grow a new buffer by copying reallocations and
- * faulting its pages in again:
- * - the largest buffer over MT_MSGBUF_KEEP: a big message's buffer is
- *   parked here once the message is reported, and the next message that
- *   outgrows its own buffer takes it;
- * - when messages are analyzed on another thread (defer.h), their buffers
- *   come back here once it is done with them (the large ones as above),
- *   up to MT_BUFPOOL_SMALL small ones and MT_BUFPOOL_BYTES of them in all,
- *   for the next messages of any session. */
+ * faulting its pages in again: when messages are analyzed on another
+ * thread (defer.h), their buffers come back here once it is done with
+ * them, up to MT_BUFPOOL_SMALL of MT_MSGBUF_KEEP or less and
+ * MT_BUFPOOL_BYTES of them in all, for the next messages of any session.
+ * A larger one is unmapped: the largest was kept until 2026-12-07, and
+ * while it sat idle it was a whole large message more in peak RSS; a
+ * large message's buffer is now made at once to the size its protocol
+ * announced (mt_msgbuf_expect), which took more off the run than the
+ * reuse had (bench/README.md). */
 #define MT_BUFPOOL_SMALL 16
 #define MT_BUFPOOL_BYTES (1024 * 1024)
 
@@ -69,17 +70,14 @@ void mt_buf_free(uint8_t *p, size_t cap);
 size_t mt_buf_populate(uint8_t *p, size_t cap, size_t from, size_t to);
 
 struct mt_bufpool {
-    uint8_t *data; /* the big one */
-    size_t cap;
     uint8_t *small[MT_BUFPOOL_SMALL];
     size_t small_cap[MT_BUFPOOL_SMALL];
     unsigned nsmall;
     size_t small_bytes;
 };
 
-/* Keeps data (cap bytes, from mt_buf_alloc) or frees it: a big one if larger
- * than the big one kept (which is then freed), a small one while there is
- * room. */
+/* Keeps data (cap bytes, from mt_buf_alloc) while it is small enough and
+ * there is room, or frees it. */
 void mt_bufpool_put(struct mt_bufpool *bp, uint8_t *data, size_t cap);
 void mt_bufpool_free(struct mt_bufpool *bp);
 
@@ -89,6 +87,7 @@ struct mt_msgbuf {
     size_t ready;       /* data's pages are in up to here (mt_buf_populate) */
     uint64_t max;       /* bytes kept in memory */
     uint64_t total;     /* bytes seen */
+    uint64_t expect;    /* the size announced for the message (mt_msgbuf_expect), or 0 */
     bool truncated;     /* total > max */
     bool gap;           /* bytes were lost inside the message */
     bool active;
@@ -113,6 +112,26 @@ void mt_msgbuf_init(struct mt_msgbuf *m, uint64_t max, struct mt_bufpool *pool);
 void mt_msgbuf_free(struct mt_msgbuf *m);
 /* Starts a new message (drops any previous content). */
 void mt_msgbuf_begin(struct mt_msgbuf *m);
+/* The size the protocol announced for the message just begun (SMTP's
+ * SIZE=, an IMAP literal, POP3's octets), a hint only.  Once the message
+ * outgrows the heap (MT_BUF_MAP_MIN), its mapping is made that large (at
+ * most max) at once, where it would double its way there by mremap: each
+ * step moves the pages and flushes the TLB of every core the process runs
+ * on, and the small pages of the first steps stayed small.  On the
+ * benchmark's captures this took a fifth to a third off the run
+ * (bench/README.md).  A wrong size costs address space, not memory: pages
+ * come in as the bytes are written (MT_BUF_AHEAD, or to the end of the
+ * huge page), and a message larger than announced grows on from there. */
+void mt_msgbuf_expect(struct mt_msgbuf *m, uint64_t size);
+/* The size the protocol announced for the message begun (SMTP's SIZE=,
+ * an IMAP literal, POP3's octets), a hint only: once the message has
+ * outgrown a heap buffer (MT_BUF_MAP_MIN), its mapping is made that large
+ * (at most max) at once, where it would double its way there, each step
+ * an mremap that flushes the TLB of every core the process runs on.  A
+ * wrong hint costs address space, not memory: pages come in as bytes are
+ * written (MT_BUF_AHEAD), and a message larger than announced grows on
+ * from there. */
+void mt_msgbuf_expect(struct mt_msgbuf *m, uint64_t size);
 void mt_msgbuf_append(struct mt_msgbuf *m, const uint8_t *p, size_t n);
 /* The SHA-256 of every byte appended since begin (also those past the
  * cap), as 64 hex digits; once per message, at its end. */

@@ -344,6 +344,23 @@ static void emit_message(struct pop3 *po, const struct pend *pd, bool complete)
     g_free(num);
 }
 
+/* The size a RETR's "+OK 5309661 octets" announces (the form of RFC 1939's
+ * examples, which most servers keep), or 0: a hint for the message
+ * buffer (mt_msgbuf_expect). */
+static uint64_t octets(const uint8_t *p, size_t n)
+{
+    size_t i = 3;
+    while (i < n && p[i] == ' ')
+        i++;
+    size_t d = i;
+    uint64_t v = 0;
+    for (; i < n && p[i] >= '0' && p[i] <= '9' && v < UINT64_MAX / 10 - 9; i++)
+        v = v * 10 + (uint64_t)(p[i] - '0');
+    if (i == d || i >= n || p[i] != ' ')
+        return 0;
+    return mt_prefix_ci(p + i + 1, n - i - 1, "octets") ? v : 0;
+}
+
 /* The multi-line reply in po->reply is complete. */
 static void multi_done(struct pop3 *po)
 {
@@ -412,6 +429,8 @@ static void server_status(struct pop3 *po, const struct mt_item *it)
         emit_reply(po, "+OK", pd, NULL);
         po->cur = pd;
         mt_msgbuf_begin(&po->msg);
+        if (pd->cmd == C_RETR) /* TOP's octets, if any, are the whole message's */
+            mt_msgbuf_expect(&po->msg, octets(it->p, it->n));
         pop3_sstate(po, SS_BODY);
         return;
     }

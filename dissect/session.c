@@ -315,10 +315,9 @@ void mt_sess_message(struct mt_sess *s, struct mt_msgbuf *mb, struct mt_message 
     mt_msg_report_run(&r, mb, meta);
     mb->len = 0;
     mb->active = false;
-    /* a large buffer is not kept for the session's life: it goes to the
-     * engine's pool, for the next big message of any session */
+    /* a large buffer is not kept for the session's life (message.h) */
     if (mb->cap > MT_MSGBUF_KEEP) {
-        mt_bufpool_put(&s->eng->msgpool, mb->data, mb->cap);
+        mt_buf_free(mb->data, mb->cap);
         mb->data = NULL;
         mb->cap = 0;
     }

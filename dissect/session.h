@@ -37,7 +37,7 @@ extern const struct mt_dissector mt_pop3_dissector;
 extern const struct mt_dissector mt_imap_dissector;
 
 const struct mt_limits *mt_sess_limits(const struct mt_sess *s);
-/* The engine's spare message buffer, for mt_msgbuf_init. */
+/* The engine's pool of message buffers (message.h), for mt_msgbuf_init. */
 struct mt_bufpool *mt_sess_msgpool(struct mt_sess *s);
 /* A place among the engine's sessions that inflate a compressed stream
  * (zlib's state and 32 KiB window each way, about 78 KiB): false when

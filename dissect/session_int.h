@@ -23,7 +23,7 @@ struct mt_engine {
     void *stream_ud;
     struct mt_reasm *reasm;
     int64_t last_ts;
-    struct mt_bufpool msgpool; /* a big message buffer kept for the next one */
+    struct mt_bufpool msgpool; /* small message buffers kept for the next ones */
     mt_defer_fn defer_fn;      /* set: finished messages are handed over (defer.c) */
     void *defer_ud;
     uint64_t defer_seq;        /* last mt_sess.defer_key given */

@@ -132,6 +132,36 @@ static void env_free(struct envelope *e)
     g_ptr_array_free(e->rcpt_params, TRUE);
 }
 
+/* The message size the client announced with MAIL FROM (RFC 1870's
+ * SIZE=n among the ESMTP parameters), or 0: a hint for the message
+ * buffer (mt_msgbuf_expect). */
+static uint64_t env_size(const struct envelope *e)
+{
+    const char *p = e->mail_params;
+    while (p && *p) {
+        while (*p == ' ')
+            p++;
+        const char *end = strchr(p, ' ');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n > 5 && mt_eq_ci(p, 5, "SIZE=")) {
+            uint64_t v = 0;
+            size_t i = 5;
+            for (; i < n && p[i] >= '0' && p[i] <= '9' && v < UINT64_MAX / 10 - 9; i++)
+                v = v * 10 + (uint64_t)(p[i] - '0');
+            return i == n ? v : 0;
+        }
+        p += n;
+    }
+    return 0;
+}
+
+/* A message body starts: its buffer, with the size announced. */
+static void msg_begin(struct smtp *sm)
+{
+    mt_msgbuf_begin(&sm->msg);
+    mt_msgbuf_expect(&sm->msg, env_size(&sm->env));
+}
+
 /* What an accepted command does to the envelope (RFC 5321 4.1.1, 4.1.4):
  * MAIL starts a transaction, RCPT adds a recipient, RSET/HELO/EHLO and the
  * end of a message end it. */
@@ -458,7 +488,7 @@ static void client_command(struct smtp *sm, const struct mt_item *it)
             return;
         }
         if (!sm->msg.active)
-            mt_msgbuf_begin(&sm->msg);
+            msg_begin(sm);
         sm->bdat_last = last;
         if (size == 0) {
             if (last)
@@ -480,7 +510,7 @@ static void client_command(struct smtp *sm, const struct mt_item *it)
             smtp_cstate(sm, CS_DATA_WAIT);
         } else {
             /* only the client's side is captured: no 354 will be seen */
-            mt_msgbuf_begin(&sm->msg);
+            msg_begin(sm);
             smtp_cstate(sm, CS_DATA);
         }
     } else if (cmd == C_AUTH) {
@@ -583,7 +613,7 @@ static void data_decided(struct smtp *sm, bool accepted)
     GByteArray *held = sm->held;
     sm->held = NULL;
     if (accepted) {
-        mt_msgbuf_begin(&sm->msg);
+        msg_begin(sm);
         smtp_cstate(sm, CS_DATA);
     } else {
         smtp_cstate(sm, CS_COMMAND); /* rejected DATA: no message follows */

@@ -8,6 +8,7 @@
 
 #include <glib.h>
 
+#include "defer.h"
 #include "engine.h"
 #include "mime.h"
 
@@ -138,14 +139,18 @@ static inline void synth_pkt(struct synth *s, enum mt_dir dir, uint8_t flags, co
 
 /* Runs the dialogue; the client's bytes of step `split_step` (or every
  * step if split_step < 0) are sent as segments of at most `seg` bytes
- * (0: one segment per step), or cut once at byte `cut` when cut > 0. */
-static inline void synth_run(struct rec *r, const struct step *steps, int split_step, size_t cut,
-                             size_t seg)
+ * (0: one segment per step), or cut once at byte `cut` when cut > 0.
+ * defer (or NULL): the engine hands its finished messages to it
+ * (mt_engine_set_defer), with defer_ud. */
+static inline void synth_run_defer(struct rec *r, const struct step *steps, int split_step,
+                                   size_t cut, size_t seg, mt_defer_fn defer, void *defer_ud)
 {
     struct mt_limits lim;
     mt_limits_default(&lim);
     mt_mime_global_init();
     struct synth s = { .e = mt_engine_new(&lim, rec_sink, r), .seq = { 1000, 5000 } };
+    if (defer)
+        mt_engine_set_defer(s.e, defer, defer_ud);
     synth_pkt(&s, MT_C2S, MT_TH_SYN, NULL, 0);
     s.seq[MT_S2C] = 5000;
     synth_pkt(&s, MT_S2C, MT_TH_SYN | MT_TH_ACK, NULL, 0);
@@ -167,6 +172,12 @@ static inline void synth_run(struct rec *r, const struct step *steps, int split_
     synth_pkt(&s, MT_S2C, MT_TH_FIN | MT_TH_ACK, NULL, 0);
     mt_engine_finish(s.e);
     mt_engine_free(s.e);
+}
+
+static inline void synth_run(struct rec *r, const struct step *steps, int split_step, size_t cut,
+                             size_t seg)
+{
+    synth_run_defer(r, steps, split_step, cut, seg, NULL, NULL);
 }
 
 #endif

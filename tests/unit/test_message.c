@@ -1,8 +1,9 @@
 /* The message buffer: what is kept under the in-memory cap, the size and
  * SHA-256 of every byte seen (also those past the cap, whose hash is
  * computed differently from the kept ones'), dot-unstuffing of a body cut
- * into pieces anywhere, the pool of buffers kept for reuse, and how a
- * mapped buffer's pages are brought in. */
+ * into pieces anywhere, the pool of buffers kept for reuse, a buffer made
+ * at the size its message announced, and how a mapped buffer's pages are
+ * brought in. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -153,20 +154,22 @@ static void test_dotbody(void)
     }
 }
 
-/* The buffer pool: what it keeps (the largest big buffer; small ones up to
- * a count and a byte total), and what a growing message takes from it. */
+/* The buffer pool: what it keeps (small ones up to a count and a byte
+ * total; big ones never), and what a growing message takes from it. */
 static void test_bufpool(void)
 {
     struct mt_bufpool bp;
     memset(&bp, 0, sizeof(bp));
     size_t big = 2 * MT_MSGBUF_KEEP;
 
-    /* big ones: the larger is kept, the smaller freed (ASan: no leak) */
+    /* big ones are freed at once (ASan: no leak), a small one is kept */
     mt_bufpool_put(&bp, mt_buf_alloc(big), big);
-    mt_bufpool_put(&bp, mt_buf_alloc(big / 2 + MT_MSGBUF_KEEP / 2), big / 2 + MT_MSGBUF_KEEP / 2);
-    g_assert_cmpuint(bp.cap, ==, big);
-    mt_bufpool_put(&bp, mt_buf_alloc(big + 1), big + 1);
-    g_assert_cmpuint(bp.cap, ==, big + 1);
+    mt_bufpool_put(&bp, mt_buf_alloc(MT_MSGBUF_KEEP + 1), MT_MSGBUF_KEEP + 1);
+    g_assert_cmpuint(bp.nsmall, ==, 0);
+    g_assert_cmpuint(bp.small_bytes, ==, 0);
+    mt_bufpool_put(&bp, mt_buf_alloc(MT_MSGBUF_KEEP), MT_MSGBUF_KEEP);
+    g_assert_cmpuint(bp.nsmall, ==, 1);
+    mt_bufpool_free(&bp);
 
     /* small ones: up to MT_BUFPOOL_SMALL, and MT_BUFPOOL_BYTES in all */
     for (int i = 0; i < MT_BUFPOOL_SMALL + 4; i++)
@@ -182,7 +185,6 @@ static void test_bufpool(void)
     mt_bufpool_free(&bp);
     g_assert_cmpuint(bp.nsmall, ==, 0);
     g_assert_cmpuint(bp.small_bytes, ==, 0);
-    g_assert_null(bp.data);
 
     /* a growing message takes a kept buffer large enough, pages and all */
     mt_bufpool_put(&bp, mt_buf_alloc(16384), 16384);
@@ -298,6 +300,72 @@ static void test_buf_pages(void)
     }
 }
 
+/* The size a message announced (mt_msgbuf_expect): once the message
+ * outgrows the heap, its mapping is made that large at once and never
+ * moves (no mremap on the way); a message that stays small stays on the
+ * heap whatever it announced; the cap bounds the announcement; a message
+ * larger than announced grows on by doubling. */
+static void test_expect(void)
+{
+    if (!mt_buf_mapped(MT_BUF_MAP_MIN + 1)) {
+        g_test_skip("message buffers are plain heap memory under the sanitizers");
+        return;
+    }
+    static const struct {
+        const char *name;
+        uint64_t expect, max;
+        size_t len;
+        size_t cap;   /* the buffer's capacity at the end */
+        bool stays;   /* mapped once, at cap, and never moved */
+    } rows[] = {
+        { "announced and sent", 5 * 1024 * 1024 + 77, 64u << 20, 5 * 1024 * 1024 + 77,
+          5 * 1024 * 1024 + 77, true },
+        { "announced more than sent", 5u << 20, 64u << 20, 300 * 1024, 5u << 20, true },
+        { "announced past the cap", 100u << 20, 8u << 20, 8u << 20, 8u << 20, true },
+        { "small: on the heap whatever it announced", 5u << 20, 64u << 20, 10000, 16384,
+          false },
+        { "announced less than sent: doubles on", 200 * 1024, 64u << 20, 300 * 1024,
+          400 * 1024, false },
+        { "announced less than the heap holds", 1000, 64u << 20, 100 * 1024, 128 * 1024,
+          false },
+        { "nothing announced: doubles", 0, 64u << 20, 5 * 1024 * 1024 + 77, 8u << 20,
+          false },
+    };
+    uint8_t piece[1460];
+    memset(piece, 'e', sizeof(piece));
+    for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
+        g_test_message("%s", rows[i].name);
+        struct mt_msgbuf m;
+        mt_msgbuf_init(&m, rows[i].max, NULL);
+        mt_msgbuf_begin(&m);
+        mt_msgbuf_expect(&m, rows[i].expect);
+        const uint8_t *first_map = NULL;
+        size_t first_cap = 0;
+        for (size_t done = 0; done < rows[i].len;) {
+            size_t n = MIN(sizeof(piece), rows[i].len - done);
+            mt_msgbuf_append(&m, piece, n);
+            done += n;
+            if (!first_map && mt_buf_mapped(m.cap)) {
+                first_map = m.data;
+                first_cap = m.cap;
+            }
+        }
+        g_assert_cmpuint(m.len, ==, MIN(rows[i].len, rows[i].max));
+        g_assert_cmpuint(m.cap, ==, rows[i].cap);
+        if (rows[i].stays) {
+            g_assert_true(first_map == m.data);
+            g_assert_cmpuint(first_cap, ==, rows[i].cap);
+        }
+        mt_msgbuf_free(&m);
+        /* begin forgets the announcement */
+        mt_msgbuf_init(&m, rows[i].max, NULL);
+        mt_msgbuf_expect(&m, rows[i].expect);
+        mt_msgbuf_begin(&m);
+        g_assert_cmpuint(m.expect, ==, 0);
+        mt_msgbuf_free(&m);
+    }
+}
+
 /* Pages are asked for at once where a buffer is about to be written whole:
  * a heap buffer's bytes copied into a new mapping (mt_buf_resize), and a
  * mapping of MT_BUF_HUGE_MIN or more starts on a huge-page boundary, so
@@ -365,6 +433,7 @@ int main(int argc, char **argv)
     g_test_add_func("/message/bufpool", test_bufpool);
     g_test_add_func("/message/buf-resize", test_buf_resize);
     g_test_add_func("/message/buf-pages", test_buf_pages);
+    g_test_add_func("/message/expect", test_expect);
     g_test_add_func("/message/buf-traps", test_buf_traps);
     return g_test_run();
 }

@@ -91,35 +91,61 @@ size_t mt_buf_populate(uint8_t *p, size_t cap, size_t from, size_t to)
     return end < cap ? end : cap;
 }
 
-uint8_t *mt_buf_alloc(size_t cap)
+/* A mapping for cap bytes (mt_buf_mapped), or NULL if the kernel refuses. */
+static uint8_t *buf_map(size_t cap)
 {
-    if (!mt_buf_mapped(cap))
-        return g_malloc(cap);
     void *p = mmap(NULL, map_len(cap), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                    -1, 0);
     if (p == MAP_FAILED)
-        g_error("mailtap: cannot map a message buffer of %zu bytes", cap);
+        return NULL;
     buf_huge(p, cap);
     return p;
 }
 
-uint8_t *mt_buf_resize(uint8_t *p, size_t old_cap, size_t len, size_t new_cap)
+uint8_t *mt_buf_alloc(size_t cap)
 {
+    if (!mt_buf_mapped(cap))
+        return g_malloc(cap);
+    uint8_t *p = buf_map(cap);
     if (!p)
-        return mt_buf_alloc(new_cap);
-    if (!mt_buf_mapped(old_cap) && !mt_buf_mapped(new_cap))
-        return g_realloc(p, new_cap);
-    if (mt_buf_mapped(old_cap) && mt_buf_mapped(new_cap)) {
+        g_error("mailtap: cannot map a message buffer of %zu bytes", cap);
+    return p;
+}
+
+/* mt_buf_resize into a mapping (new_cap mapped), or NULL, p untouched,
+ * if the kernel refuses it. */
+static uint8_t *buf_try_resize(uint8_t *p, size_t old_cap, size_t len, size_t new_cap)
+{
+    if (p && mt_buf_mapped(old_cap)) {
         void *q = mremap(p, map_len(old_cap), map_len(new_cap), MREMAP_MAYMOVE);
         if (q == MAP_FAILED)
-            g_error("mailtap: cannot map a message buffer of %zu bytes", new_cap);
+            return NULL;
         buf_huge(q, new_cap);
         return q;
     }
-    /* between the heap and a mapping: copy what is kept, into pages asked
-     * for at once rather than a trap each */
-    uint8_t *q = mt_buf_alloc(new_cap);
-    (void)mt_buf_populate(q, new_cap, 0, MIN(len, new_cap));
+    uint8_t *q = buf_map(new_cap);
+    if (q && p) {
+        /* from the heap: copy what is kept, into pages asked for at once
+         * rather than a trap each */
+        (void)mt_buf_populate(q, new_cap, 0, MIN(len, new_cap));
+        memcpy(q, p, MIN(len, new_cap));
+        mt_buf_free(p, old_cap);
+    }
+    return q;
+}
+
+uint8_t *mt_buf_resize(uint8_t *p, size_t old_cap, size_t len, size_t new_cap)
+{
+    if (mt_buf_mapped(new_cap)) {
+        uint8_t *q = buf_try_resize(p, old_cap, len, new_cap);
+        if (!q)
+            g_error("mailtap: cannot map a message buffer of %zu bytes", new_cap);
+        return q;
+    }
+    if (!mt_buf_mapped(old_cap))
+        return g_realloc(p, new_cap);
+    /* from a mapping to the heap */
+    uint8_t *q = g_malloc(new_cap);
     memcpy(q, p, MIN(len, new_cap));
     mt_buf_free(p, old_cap);
     return q;
@@ -289,7 +315,18 @@ void mt_msgbuf_append(struct mt_msgbuf *m, const uint8_t *p, size_t n)
              * heap buffer's bytes were copied to is in up to len */
             else if (!mt_buf_mapped(m->cap))
                 m->ready = m->len;
-            m->data = mt_buf_resize(m->data, m->cap, m->len, cap);
+            uint8_t *q = NULL;
+            if (announced) {
+                /* a size the kernel will not map (an address-space limit,
+                 * strict overcommit) is dropped: the message grows as if
+                 * nothing had been announced */
+                q = buf_try_resize(m->data, m->cap, m->len, cap);
+                if (!q) {
+                    m->expect = 0;
+                    cap = mt_grow_cap(m->cap, MT_MSGBUF_FIRST, m->len + keep, max);
+                }
+            }
+            m->data = q ? q : mt_buf_resize(m->data, m->cap, m->len, cap);
             m->cap = cap;
         }
     }

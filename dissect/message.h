@@ -121,7 +121,9 @@ void mt_msgbuf_begin(struct mt_msgbuf *m);
  * benchmark's captures this took a fifth to a third off the run
  * (bench/README.md).  A wrong size costs address space, not memory: pages
  * come in as the bytes are written (MT_BUF_AHEAD, or to the end of the
- * huge page), and a message larger than announced grows on from there. */
+ * huge page), and a message larger than announced grows on from there.
+ * A size the kernel will not map (an address-space limit, strict
+ * overcommit) is dropped, and the message grows as if unannounced. */
 void mt_msgbuf_expect(struct mt_msgbuf *m, uint64_t size);
 /* The size the protocol announced for the message begun (SMTP's SIZE=,
  * an IMAP literal, POP3's octets), a hint only: once the message has

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -366,6 +367,49 @@ static void test_expect(void)
     }
 }
 
+/* An announced size the kernel will not map (here an address-space limit
+ * just above what the process uses; strict overcommit does the same) is
+ * dropped, and the message grows as if nothing had been announced,
+ * where the mapping's failure used to end the run. */
+static void test_expect_refused(void)
+{
+    if (!mt_buf_mapped(MT_BUF_MAP_MIN + 1)) {
+        g_test_skip("message buffers are plain heap memory under the sanitizers");
+        return;
+    }
+    struct rlimit old;
+    g_assert_cmpint(getrlimit(RLIMIT_AS, &old), ==, 0);
+    unsigned long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    g_assert_nonnull(f);
+    g_assert_cmpint(fscanf(f, "%lu", &pages), ==, 1);
+    fclose(f);
+    struct rlimit low = old;
+    low.rlim_cur = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (32u << 20);
+    if (old.rlim_cur != RLIM_INFINITY && old.rlim_cur < low.rlim_cur) {
+        g_test_skip("the address-space limit is already lower");
+        return;
+    }
+    uint8_t piece[1460];
+    memset(piece, 'r', sizeof(piece));
+    struct mt_msgbuf m;
+    mt_msgbuf_init(&m, 1u << 30, NULL);
+    mt_msgbuf_begin(&m);
+    mt_msgbuf_expect(&m, 512u << 20); /* more than the limit leaves */
+    g_assert_cmpint(setrlimit(RLIMIT_AS, &low), ==, 0);
+    size_t len = 300 * 1024;
+    for (size_t done = 0; done < len; done += sizeof(piece))
+        mt_msgbuf_append(&m, piece, MIN(sizeof(piece), len - done));
+    g_assert_cmpint(setrlimit(RLIMIT_AS, &old), ==, 0);
+    g_assert_cmpuint(m.len, ==, len);
+    g_assert_cmpuint(m.cap, ==, 512 * 1024);
+    g_assert_cmpuint(m.expect, ==, 0);
+    for (size_t i = 0; i < len; i++)
+        if (m.data[i] != 'r')
+            g_error("byte %zu lost", i);
+    mt_msgbuf_free(&m);
+}
+
 /* Pages are asked for at once where a buffer is about to be written whole:
  * a heap buffer's bytes copied into a new mapping (mt_buf_resize), and a
  * mapping of MT_BUF_HUGE_MIN or more starts on a huge-page boundary, so
@@ -434,6 +478,7 @@ int main(int argc, char **argv)
     g_test_add_func("/message/buf-resize", test_buf_resize);
     g_test_add_func("/message/buf-pages", test_buf_pages);
     g_test_add_func("/message/expect", test_expect);
+    g_test_add_func("/message/expect-refused", test_expect_refused);
     g_test_add_func("/message/buf-traps", test_buf_traps);
     return g_test_run();
 }

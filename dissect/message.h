@@ -125,15 +125,6 @@ void mt_msgbuf_begin(struct mt_msgbuf *m);
  * A size the kernel will not map (an address-space limit, strict
  * overcommit) is dropped, and the message grows as if unannounced. */
 void mt_msgbuf_expect(struct mt_msgbuf *m, uint64_t size);
-/* The size the protocol announced for the message begun (SMTP's SIZE=,
- * an IMAP literal, POP3's octets), a hint only: once the message has
- * outgrown a heap buffer (MT_BUF_MAP_MIN), its mapping is made that large
- * (at most max) at once, where it would double its way there, each step
- * an mremap that flushes the TLB of every core the process runs on.  A
- * wrong hint costs address space, not memory: pages come in as bytes are
- * written (MT_BUF_AHEAD), and a message larger than announced grows on
- * from there. */
-void mt_msgbuf_expect(struct mt_msgbuf *m, uint64_t size);
 void mt_msgbuf_append(struct mt_msgbuf *m, const uint8_t *p, size_t n);
 /* The SHA-256 of every byte appended since begin (also those past the
  * cap), as 64 hex digits; once per message, at its end. */

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 static inline char mt_ascii_lower(char c)
 {
@@ -35,6 +36,25 @@ static inline bool mt_prefix_ci(const void *p, size_t n, const char *pre)
         if (i >= n || mt_ascii_lower(a[i]) != mt_ascii_lower(pre[i]))
             return false;
     return true;
+}
+
+/* The decimal number at the start of p[0..n) (a size the protocol gives:
+ * an IMAP literal, SMTP's SIZE=, POP3's octets): returns how many digits
+ * it has (0: none), all of them consumed; *v is its value, and *overflow
+ * tells whether it is past UINT64_MAX (*v is then not it). */
+static inline size_t mt_ascii_u64(const void *p, size_t n, uint64_t *v, bool *overflow)
+{
+    const unsigned char *a = p;
+    size_t i = 0;
+    *v = 0;
+    *overflow = false;
+    for (; i < n && a[i] >= '0' && a[i] <= '9'; i++) {
+        unsigned d = (unsigned)(a[i] - '0');
+        if (*v > (UINT64_MAX - d) / 10)
+            *overflow = true;
+        *v = *v * 10 + d;
+    }
+    return i;
 }
 
 #endif

@@ -212,17 +212,16 @@ static bool parse_literal(struct imap_tok *t, const uint8_t *p, size_t n, uint64
     }
     if (end == i)
         return false;
-    uint64_t v = 0;
-    for (size_t k = i; k < end; k++) {
-        if (!g_ascii_isdigit(p[k]))
-            return false;
-        unsigned d = (unsigned)(p[k] - '0');
-        if (v > (UINT64_MAX - d) / 10) {
-            tok_anomaly(t, MT_AN_IMAP_SYNTAX, "literal size overflows");
-            return false;
-        }
-        v = v * 10 + d;
+    uint64_t v;
+    bool overflow;
+    size_t digits = mt_ascii_u64(p + i, end - i, &v, &overflow);
+    /* an overflow is told even when a non-digit follows the digits */
+    if (overflow) {
+        tok_anomaly(t, MT_AN_IMAP_SYNTAX, "literal size overflows");
+        return false;
     }
+    if (digits != end - i)
+        return false;
     *size = v;
     return true;
 }

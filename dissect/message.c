@@ -291,12 +291,11 @@ void mt_msgbuf_append(struct mt_msgbuf *m, const uint8_t *p, size_t n)
     if (keep > m->cap - m->len) {
         /* never past the cap: len + keep <= max */
         size_t max = (uint64_t)m->max < SIZE_MAX ? (size_t)m->max : SIZE_MAX;
-        size_t cap = mt_grow_cap(m->cap, MT_MSGBUF_FIRST, m->len + keep, max);
+        size_t grown = mt_grow_cap(m->cap, MT_MSGBUF_FIRST, m->len + keep, max);
         /* into a mapping: at once to the size announced (expect <= max),
          * in huge pages from its start, not doubled there by mremap */
-        bool announced = m->expect > cap && mt_buf_mapped(cap);
-        if (announced)
-            cap = (size_t)m->expect;
+        bool announced = m->expect > grown && mt_buf_mapped(grown);
+        size_t cap = announced ? (size_t)m->expect : grown;
         size_t kept;
         uint8_t *b = m->pool && !announced ? bufpool_take(m->pool, m->len + keep, m->cap, &kept)
                                            : NULL;
@@ -323,7 +322,7 @@ void mt_msgbuf_append(struct mt_msgbuf *m, const uint8_t *p, size_t n)
                 q = buf_try_resize(m->data, m->cap, m->len, cap);
                 if (!q) {
                     m->expect = 0;
-                    cap = mt_grow_cap(m->cap, MT_MSGBUF_FIRST, m->len + keep, max);
+                    cap = grown;
                 }
             }
             m->data = q ? q : mt_buf_resize(m->data, m->cap, m->len, cap);

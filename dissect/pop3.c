@@ -352,11 +352,11 @@ static uint64_t octets(const uint8_t *p, size_t n)
     size_t i = 3;
     while (i < n && p[i] == ' ')
         i++;
-    size_t d = i;
-    uint64_t v = 0;
-    for (; i < n && p[i] >= '0' && p[i] <= '9' && v < UINT64_MAX / 10 - 9; i++)
-        v = v * 10 + (uint64_t)(p[i] - '0');
-    if (i == d || i >= n || p[i] != ' ')
+    uint64_t v;
+    bool overflow;
+    size_t digits = mt_ascii_u64(p + i, n - i, &v, &overflow);
+    i += digits;
+    if (digits == 0 || overflow || i >= n || p[i] != ' ')
         return 0;
     return mt_prefix_ci(p + i + 1, n - i - 1, "octets") ? v : 0;
 }

@@ -144,11 +144,9 @@ static uint64_t env_size(const struct envelope *e)
         const char *end = strchr(p, ' ');
         size_t n = end ? (size_t)(end - p) : strlen(p);
         if (n > 5 && mt_eq_ci(p, 5, "SIZE=")) {
-            uint64_t v = 0;
-            size_t i = 5;
-            for (; i < n && p[i] >= '0' && p[i] <= '9' && v < UINT64_MAX / 10 - 9; i++)
-                v = v * 10 + (uint64_t)(p[i] - '0');
-            return i == n ? v : 0;
+            uint64_t v;
+            bool overflow;
+            return mt_ascii_u64(p + 5, n - 5, &v, &overflow) == n - 5 && !overflow ? v : 0;
         }
         p += n;
     }

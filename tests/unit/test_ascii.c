@@ -1,7 +1,8 @@
 /* The protocol-word comparisons (dissect/ascii.h) against GLib's
  * g_ascii_strncasecmp, which the dissectors called before: the same answer
  * on every row, and on every pair of short byte strings over an alphabet
- * that has both cases, a NUL and bytes past ASCII. */
+ * that has both cases, a NUL and bytes past ASCII.  And the decimal sizes
+ * the protocols give (mt_ascii_u64). */
 #include <string.h>
 
 #include <glib.h>
@@ -75,10 +76,49 @@ static void test_against_glib(void)
     g_rand_free(r);
 }
 
+/* mt_ascii_u64: every digit consumed, the value, and the overflow past
+ * UINT64_MAX, exactly at its edge. */
+static const struct {
+    const char *s;
+    size_t digits;
+    uint64_t v; /* when not overflowing */
+    bool overflow;
+} numbers[] = {
+    { "", 0, 0, false },
+    { "x1", 0, 0, false },
+    { "0", 1, 0, false },
+    { "5309661", 7, 5309661, false },
+    { "300000 octets", 6, 300000, false },
+    { "007}", 3, 7, false },
+    { "18446744073709551615", 20, UINT64_MAX, false },
+    { "18446744073709551616", 20, 0, true },
+    { "99999999999999999999999", 23, 0, true },
+    { "99999999999999999999999x5", 23, 0, true },
+};
+
+static void test_u64(void)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(numbers); i++) {
+        uint64_t v = 1;
+        bool overflow = !numbers[i].overflow;
+        const char *s = numbers[i].s;
+        g_assert_cmpuint(mt_ascii_u64(s, strlen(s), &v, &overflow), ==, numbers[i].digits);
+        g_assert_cmpint(overflow, ==, numbers[i].overflow);
+        if (!overflow)
+            g_assert_cmpuint(v, ==, numbers[i].v);
+    }
+    /* n bounds the digits */
+    uint64_t v;
+    bool overflow;
+    g_assert_cmpuint(mt_ascii_u64("12345", 3, &v, &overflow), ==, 3);
+    g_assert_cmpuint(v, ==, 123);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/ascii/rows", test_rows);
     g_test_add_func("/ascii/against glib", test_against_glib);
+    g_test_add_func("/ascii/u64", test_u64);
     return g_test_run();
 }

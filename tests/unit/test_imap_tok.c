@@ -133,6 +133,13 @@ static const struct tcase cases[] = {
       MT_AN_LITERAL_TOO_LARGE },
     { "not-a-literal", false, 1024, 8, "c1 SEARCH SUBJECT {x} {5}x\r\n",
       "A0.0:c1 | A1.0:SEARCH | A2.0:SUBJECT | A3.0:{x} | A4.0:{5}x | EOL", MT_AN__COUNT },
+    /* a size past 64 bits is no literal, and is told (mt_ascii_u64), also
+     * when a non-digit follows its digits */
+    { "literal-size-overflows", false, 1024, 8, "c1 X {99999999999999999999999}\r\n",
+      "A0.0:c1 | A1.0:X | A2.0:{99999999999999999999999} | EOL", MT_AN_IMAP_SYNTAX },
+    { "literal-size-overflows-then-junk", false, 1024, 8,
+      "c1 X {18446744073709551616x}\r\n",
+      "A0.0:c1 | A1.0:X | A2.0:{18446744073709551616x} | EOL", MT_AN_IMAP_SYNTAX },
     { "unbalanced", true, 1024, 8, "* LIST (\\Noselect \"/\" x\r\n",
       "A0.0:* | A1.0:LIST | (2.1 | A2.1:\\Noselect | Q2.1:/ | A2.1:x | EOL",
       MT_AN_IMAP_SYNTAX },

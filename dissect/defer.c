@@ -118,6 +118,12 @@ void mt_deferred_hash_now(struct mt_deferred *d)
         mt_msgbuf_hash_now(&d->mb);
 }
 
+void mt_deferred_prefetch(const struct mt_deferred *d)
+{
+    for (size_t off = 0; off < sizeof(*d); off += 64)
+        __builtin_prefetch((const char *)d + off);
+}
+
 size_t mt_deferred_bytes(const struct mt_deferred *d)
 {
     return sizeof(*d) + d->mb.len;

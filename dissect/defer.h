@@ -46,6 +46,8 @@ size_t mt_deferred_bytes(const struct mt_deferred *d);
 /* Hashes a message's bytes now, on the handing thread, so that the
  * receiving one does not: a way to move work from one to the other. */
 void mt_deferred_hash_now(struct mt_deferred *d);
+/* Asks the CPU for d's memory ahead of mt_deferred_run on another thread. */
+void mt_deferred_prefetch(const struct mt_deferred *d);
 void mt_deferred_free(struct mt_deferred *d);
 
 /* The receiving side's memory of the sessions whose items it runs. */

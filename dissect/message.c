@@ -102,16 +102,6 @@ static uint8_t *buf_map(size_t cap)
     return p;
 }
 
-uint8_t *mt_buf_alloc(size_t cap)
-{
-    if (!mt_buf_mapped(cap))
-        return g_malloc(cap);
-    uint8_t *p = buf_map(cap);
-    if (!p)
-        g_error("mailtap: cannot map a message buffer of %zu bytes", cap);
-    return p;
-}
-
 /* mt_buf_resize into a mapping (new_cap mapped), or NULL, p untouched,
  * if the kernel refuses it. */
 static uint8_t *buf_try_resize(uint8_t *p, size_t old_cap, size_t len, size_t new_cap)
@@ -149,6 +139,13 @@ uint8_t *mt_buf_resize(uint8_t *p, size_t old_cap, size_t len, size_t new_cap)
     memcpy(q, p, MIN(len, new_cap));
     mt_buf_free(p, old_cap);
     return q;
+}
+
+/* A new buffer is one resized from nothing: g_malloc, or a mapping (and
+ * the same error if the kernel refuses it). */
+uint8_t *mt_buf_alloc(size_t cap)
+{
+    return mt_buf_resize(NULL, 0, 0, cap);
 }
 
 void mt_buf_free(uint8_t *p, size_t cap)

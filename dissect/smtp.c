@@ -459,15 +459,12 @@ static void client_command(struct smtp *sm, const struct mt_item *it)
     }
     case C_BDAT: {
         /* BDAT chunk-size [LAST] (RFC 3030 2) */
-        size_t i = 0;
-        uint64_t size = 0;
-        bool ok = an > 0 && g_ascii_isdigit(arg[0]);
-        while (i < an && g_ascii_isdigit(arg[i])) {
-            if (size > (UINT64_MAX - 9) / 10)
-                ok = false;
-            size = size * 10 + (uint64_t)(arg[i] - '0');
-            i++;
-        }
+        /* any size a 64-bit count holds is a size; the framer and the
+         * message caps bound what is kept of it */
+        uint64_t size;
+        bool overflow;
+        size_t i = mt_ascii_u64(arg, an, &size, &overflow);
+        bool ok = i > 0 && !overflow;
         if (i < an && arg[i] != ' ')
             ok = false;
         while (i < an && arg[i] == ' ')

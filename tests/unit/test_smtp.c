@@ -112,6 +112,18 @@ static const struct smtp_case cases[] = {
       { S("220 mx\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"), C("BDAT -5 LAST\r\n"),
         S("501 syntax\r\n"), C("QUIT\r\n"), S("221 bye\r\n"), END },
       { NULL }, { NULL }, { NULL }, "bdat_invalid", false, 0 },
+    /* the largest size a 64-bit count holds is valid (the chunk is then
+     * cut short by the end of the session); one more is not */
+    { "BDAT size of 2^64 - 1",
+      { S("220 mx\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"), C("MAIL FROM:<a@x>\r\n"),
+        S("250 ok\r\n"), C("RCPT TO:<b@y>\r\n"), S("250 ok\r\n"),
+        C("BDAT 18446744073709551615 LAST\r\nabc"), END },
+      { "abc" }, { "source=BDAT from=<a@x> rcpt=<b@y> complete=0" }, { NULL }, NULL, false, 0 },
+    { "BDAT size of 2^64",
+      { S("220 mx\r\n"), C("EHLO c\r\n"), S("250 mx\r\n"),
+        C("BDAT 18446744073709551616 LAST\r\n"), S("501 syntax\r\n"), C("QUIT\r\n"),
+        S("221 bye\r\n"), END },
+      { NULL }, { NULL }, { NULL }, "bdat_invalid", false, 0 },
     { "AUTH LOGIN prompt flow",
       { S("220 mx\r\n"), C("EHLO c\r\n"), S("250 AUTH LOGIN\r\n"), C("AUTH LOGIN\r\n"),
         S("334 VXNlcm5hbWU6\r\n"), C("YWxpY2U=\r\n"), S("334 UGFzc3dvcmQ6\r\n"),

@@ -12,7 +12,11 @@ make its captures, run the floor and mailtap, and write what it promises.
 - the other tools' versions, or "not installed" (not dpkg-query's error);
 - at least 5 runs in the workers section, whose target is a ratio;
 - bench_many (the scaling section's loop) takes the captures in turn in
-  every round, not one capture's runs after the other's.
+  every round, not one capture's runs after the other's;
+- the core check before each round runs the floor once on each core, pinned
+  there, and gives this process its affinity back; RESULTS says per section
+  what it found, the raw timings keep it, and a ratio target measured in
+  rounds with unequal cores also gives the ratio over the equal rounds.
 
 The timings themselves are not asserted: that is the benchmark's business
 (bench/README.md), on a machine that is not a test runner's.
@@ -77,12 +81,58 @@ def check_bench_many(tmp):
           "bench_many: two timed runs for each tool on each capture")
 
 
+def check_cores(tmp):
+    """core_check with a stand-in floor that records the cores it may run
+    on; then the pure functions that report the checks, on made-up rounds."""
+    import run  # noqa: E402 (check_bench_many put bench/ on the path)
+    stand_in = os.path.join(tmp, "floor.sh")
+    with open(stand_in, "w") as f:
+        f.write('#!/bin/sh\nsed -n "s/^Cpus_allowed_list:[[:space:]]*//p" /proc/self/status >> "$1"\n')
+    os.chmod(stand_in, 0o755)
+    log = os.path.join(tmp, "cores.log")
+    mine = os.sched_getaffinity(0)
+    got = run.core_check(stand_in, log)
+    seen = open(log).read().split()
+    want = [str(c) for c in sorted(mine)]
+    check(seen == want and sorted(got) == sorted(mine) and all(t > 0 for t in got.values()),
+          "core_check: one run pinned to each core in turn (%s, want %s)" % (seen, want))
+    check(os.sched_getaffinity(0) == mine, "core_check: this process's affinity given back")
+
+    run.CORE_ROUNDS.clear()
+    run.CORE_ROUNDS["w"] = [{0: 0.20, 1: 0.20}, {0: 0.30, 1: 0.20}, {0: 0.20, 1: 0.21}]
+    mk = lambda walls: {"runs": [{"wall": w, "timeout": False} for w in walls]}
+    res = {"a": mk([0.40, 0.60, 0.42]), "b": mk([0.20, 0.20, 0.21])}
+    table = [  # (what, got, want)
+        ("core_spread, equal", run.core_spread({0: 0.2, 1: 0.2}), 1.0),
+        ("core_spread, one core 1.5x", round(run.core_spread({0: 0.3, 1: 0.2}), 6), 1.5),
+        ("core_spread, one core", run.core_spread({0: 0.3}), 1.0),
+        ("equal_rounds_ratio: rounds 1 and 3", run.equal_rounds_ratio(res, "w", "a", "b"), (2.0, 2, 3)),
+        ("equal_rounds_ratio: runs missing", run.equal_rounds_ratio({"a": mk([1]), "b": mk([1])}, "w", "a", "b"),
+         (None, 0, 3)),
+        ("ratio_cell with an unequal round", run.ratio_cell(2.4, res, "w", "a", "b"),
+         "2.40 x (2.00 x in the 2 of 3 rounds with equal cores)"),
+        ("ratio_cell, no checks", run.ratio_cell(2.4, res, "none", "a", "b"), "2.40 x"),
+    ]
+    for what, got, want in table:
+        check(got == want, "%s: %r" % (what, got))
+    line = run.cores_line("w") or ""
+    check(line.startswith("Cores: the floor pinned to each core in turn before each round (rounds 1 to 3): "
+                          "cpu0 0.200, 0.300, 0.200 s; cpu1 0.200, 0.200, 0.210 s. ")
+          and "in round 2 (1.50x)" in line, "cores_line names the unequal round (%s)" % line)
+    run.CORE_ROUNDS["e"] = [{0: 0.2, 1: 0.2}]
+    check((run.cores_line("e") or "").endswith("The cores were equal (within 1.10x) in every round."),
+          "cores_line says when every round was equal")
+    check(run.cores_line("none") is None, "cores_line: nothing for a section without checks")
+    run.CORE_ROUNDS.clear()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mailtap", required=True)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="mailtap-bench-") as tmp:
         check_bench_many(tmp)
+        check_cores(tmp)
         results = os.path.join(tmp, "R.md")
         cmd = [sys.executable, RUN, "--quick", "--only", "workers,large", "--runs", "1",
                "--size", "4M", "--mailtap", os.path.abspath(args.mailtap),
@@ -132,9 +182,17 @@ def main():
                       re.fullmatch(r"[\d.]+ MiB", row[0][4]) is not None,
                       "%s: %s has a wall time and a peak RSS" % (heading, mode))
         tg = rows(md, "Targets (shared/PERFORMANCE.md)") or []
-        check(any(r[0].startswith("`--workers 2` at least 1.6x") and re.fullmatch(r"[\d.]+ x", r[1])
+        check(any(r[0].startswith("`--workers 2` at least 1.6x")
+                  and re.fullmatch(r"[\d.]+ x( \((unequal cores in every round|[\d.]+ x in the \d of 5 "
+                                   r"rounds with equal cores)\))?", r[1])
                   and r[2] in ("yes", "**no**") for r in tg),
               "the targets table has the workers' speed-up, measured and judged")
+        ncpu = len(os.sched_getaffinity(0))
+        m = re.search(r"^Cores: the floor pinned to each core in turn before each round \(rounds 1 to 5\): "
+                      r"(.*?)\. (The cores were equal|One core was)", md, re.M)
+        check(m is not None and len(m.group(1).split("; ")) == ncpu and
+              all(len(p.split(", ")) == 5 for p in m.group(1).split("; ")),
+              "the workers section gives the core check of each of its 5 rounds, for each core")
         raw = os.path.join(tmp, "R.json")
         check(os.path.exists(raw), "raw timings written beside --results")
         if os.path.exists(raw):
@@ -144,6 +202,10 @@ def main():
             check(walls("large", "json") == 1 and walls("workers", "workers2") == 5,
                   "--runs 1: one run in the large section, 5 in the workers section (%d, %d)"
                   % (walls("large", "json"), walls("workers", "workers2")))
+            cores = data.get("cores", {})
+            check(len(cores.get("workers", [])) == 5 and len(cores.get("large", [])) == 1 and
+                  all(len(c) == len(os.sched_getaffinity(0)) for c in cores.get("workers", [])),
+                  "the raw timings keep the core check of every round (%s)" % cores)
         # the short section: 10,000 sessions 1,000 at a time, then all open at once
         res2 = os.path.join(tmp, "S.md")
         cmd = [sys.executable, RUN, "--quick", "--only", "short", "--runs", "1",

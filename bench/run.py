@@ -278,7 +278,7 @@ def run_once(tool, capture, timeout, dirs):
 
 
 # The floor pinned to each core, before every round: {label: [{cpu: s}, ...]}.
-# On this shared VM one core at times ran everything 1.3 to 1.9 times slower
+# On this shared VM one core at times ran everything 1.2 to 2 times slower
 # than the other, for minutes (bench/README.md, "Unequal cores").  The floor,
 # one thread, can run on the faster core; mailtap's default mode and
 # --workers 2 run on both, so such a round moves their ratios to the floor
@@ -518,7 +518,8 @@ def cores_line(label):
     if not checks:
         return None
     cpus = sorted(checks[0])
-    times = "; ".join("cpu%d %s s" % (c, ", ".join("%.3f" % ch[c] for ch in checks)) for c in cpus)
+    times = "; ".join("cpu%d %s s" % (c, ", ".join("%.3f" % ch[c] if c in ch else "–" for ch in checks))
+                      for c in cpus)
     uneq = ["%d (%.2fx)" % (i + 1, core_spread(ch)) for i, ch in enumerate(checks)
             if core_spread(ch) >= UNEQUAL]
     line = ("Cores: the floor pinned to each core in turn before each round (rounds 1 to %d): %s. "

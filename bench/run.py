@@ -926,12 +926,17 @@ def main(argv=None):
         for n in tr.get("notes", []):
             all_notes.append("gen.py (%s): %s" % (name, n))
 
+    def add_cores(label):
+        """The section's Cores line (cores_line), when its rounds were checked."""
+        line = cores_line(label)
+        if line:
+            md.extend([line, ""])
+
     def tool_section(title, key, intro):
         res, tr = sections[key]
         table, notes = tool_table(res, tr)
         md.extend(["## " + title, "", intro % {"file": tr["file"], "mb": tr["bytes"] / 1e6}, "", table, ""])
-        if cores_line(key):
-            md.extend([cores_line(key), ""])
+        add_cores(key)
         md.append("Commands (`F` the capture, `DIR` a fresh directory):")
         md.append("")
         md.append(commands_list(res, mailtap))
@@ -1010,8 +1015,8 @@ def main(argv=None):
                             "at most 1.2x apart)", "%.2f to %.2f" % (min(per_gb), max(per_gb)),
                             max(per_gb) <= 1.2 * min(per_gb)))
         md.append("")
-        if rows and cores_line(rows[0]["label"]):  # the sizes share their rounds' checks
-            md += [cores_line(rows[0]["label"]), ""]
+        if rows:
+            add_cores(rows[0]["label"])  # the sizes share their rounds' checks
     if "workers" in sections:
         res, tr = sections["workers"]
         table, notes = tool_table(res, tr)
@@ -1025,8 +1030,7 @@ def main(argv=None):
             md += ["Speed-up with 2 workers: %.2f x." % (w1 / w2), ""]
             targets.append(("`--workers 2` at least 1.6x as fast as `--workers 1`",
                             ratio_cell(w1 / w2, res, "workers", "workers1", "workers2"), w1 / w2 >= 1.6))
-        if cores_line("workers"):
-            md += [cores_line("workers"), ""]
+        add_cores("workers")
         for n in notes:
             md.append("- Note: " + n)
         if notes:

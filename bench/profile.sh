@@ -8,8 +8,10 @@
 # 2. perf record -e cpu-clock (flat: the libraries have no frame pointers) on the full mixed capture (default 250 MB), when
 #    perf works here (virtual machines often have no hardware counters, so
 #    the timer event is used).
+# 3. perf record with call chains, the default mode and --workers 1, its
+#    samples added up by stage and by thread (bench/stages.py).
 # Reports go to bench/build/profile/: callgrind.txt (inclusive and
-# exclusive), perf.txt.  Needs valgrind and linux-perf (Debian).
+# exclusive), perf.txt, stages.md.  Needs valgrind and linux-perf (Debian).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -62,6 +64,27 @@ if command -v perf >/dev/null && perf record -e cpu-clock -o /dev/null true >/de
             | grep '%' | grep -v '^#' | head -50
     } >"$out/perf.txt"
     echo "profile: wrote $out/perf.txt" >&2
+    # By stage and thread (bench/stages.py): call chains unwound from the
+    # stack (the libraries have no frame pointers), the default mode and
+    # one thread, so that the hand-over between the threads shows.
+    : >"$out/stages.md"
+    for mode in default "--workers 1"; do
+        extra=
+        [ "$mode" = default ] || extra=$mode
+        # shellcheck disable=SC2086
+        if perf record -e cpu-clock -F 4000 --call-graph dwarf,16384 -o "$out/perf-stages.data" \
+            "$mailtap" -q --no-summary --json $extra -r "$big" >/dev/null 2>>"$out/perf.log"; then
+            {
+                echo "## mailtap --json $mode on $(basename "$big") (perf, 4 kHz, samples by stage)"
+                echo
+                perf script -i "$out/perf-stages.data" -F comm,tid,ip,sym,dso 2>/dev/null \
+                    | python3 "$here/stages.py" --binary "$mailtap" --root "$root" --freq 4000
+                echo
+            } >>"$out/stages.md"
+        fi
+    done
+    rm -f "$out/perf-stages.data"
+    echo "profile: wrote $out/stages.md" >&2
 else
     echo "profile: perf record does not work here (linux-perf, perf_event_paranoid)" >&2
 fi

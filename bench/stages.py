@@ -40,7 +40,7 @@ FILES = [
     ("dissect/defer.c", "hand-over between threads"),
     ("cli/pipeline.c", "hand-over between threads"),
     ("output/records.c", "hand-over between threads"),
-    ("cli/workers.c", "workers' ring"),
+    ("cli/workers.c", "workers (shard, ring)"),
     ("cli/heap.c", "allocation"),
     ("dissect/", "dissectors"),
     ("output/", "output"),
@@ -68,7 +68,7 @@ NAMES_RE = [(re.compile(p), s) for p, s in NAMES]
 # Every stage, in the order of the table (mostly the order of the pipeline).
 STAGES = [
     "reading the capture", "TCP reassembly", "dissectors", "message buffers",
-    "fresh pages (kernel)", "hand-over between threads", "workers' ring", "MIME", "Base64",
+    "fresh pages (kernel)", "hand-over between threads", "workers (shard, ring)", "MIME", "Base64",
     "SHA-256", "output", "allocation", "start-up", "other (kernel)", "other",
 ]
 

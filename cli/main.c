@@ -191,12 +191,15 @@ static void close_file(gpointer p)
 /* The running capture, for the signal handler (the only process-wide
  * state, and it lives in the command, not in the engine). */
 static struct mt_source *volatile running_source;
+static struct mt_workers *volatile running_pool; /* workers reading files too */
 static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
+    if (running_pool)
+        mt_workers_stop(running_pool);
     if (running_source)
         mt_source_stop(running_source);
 }
@@ -500,13 +503,28 @@ int main(int argc, char **argv)
         mt_engine_set_defer(r.eng, mt_pipeline_defer, pipe);
     packet_ud = r.eng;
     if (nworkers > 1) {
-        pool = mt_workers_new((unsigned)nworkers, &lim, &oo, err, sizeof(err));
+        /* every worker reads the files itself when they are regular files
+         * (workers.c); standard input and pipes go through the rings, and
+         * so does anything with MAILTAP_WORKERS_RING=1 (for comparing) */
+        const char *ring = getenv("MAILTAP_WORKERS_RING");
+        bool own = !(ring && *ring && strcmp(ring, "0") != 0);
+        for (guint i = 0; i < inputs->len && own; i++) {
+            struct stat sb;
+            own = stat(g_ptr_array_index(inputs, i), &sb) == 0 && S_ISREG(sb.st_mode);
+        }
+        struct mt_workers_files files = { .paths = (const char *const *)inputs->pdata,
+                                          .n = inputs->len, .filter = filter, .count = count };
+        pool = mt_workers_new((unsigned)nworkers, &lim, &oo, own ? &files : NULL, err,
+                              sizeof(err));
         if (!pool) {
             fprintf(stderr, "mailtap: cannot extract: %s\n", err);
             return EXIT_USAGE;
         }
         packet_cb = mt_workers_packet;
         packet_ud = pool;
+        running_pool = pool;
+        if (stop_requested)
+            mt_workers_stop(pool);
     }
     if (streams_dir) {
         if (mkdir(streams_dir, 0755) != 0 && errno != EEXIST) {
@@ -547,6 +565,8 @@ int main(int argc, char **argv)
                 orc = mt_source_dump_to(r.src, wfile, err, sizeof(err));
             if (orc == MT_CAP_OK && packet_cb == mt_engine_packet) /* not the workers' copies */
                 mt_source_set_window_cb(r.src, mt_engine_window, packet_ud);
+            else if (orc == MT_CAP_OK && mt_workers_reader_engine(pool))
+                mt_source_set_window_cb(r.src, mt_engine_window, mt_workers_reader_engine(pool));
             if (orc == MT_CAP_OK) {
                 running_source = r.src;
                 uint64_t left = count ? count - MIN(count, num) : 0;
@@ -607,6 +627,7 @@ int main(int argc, char **argv)
     mt_decoder_free(r.dec);
     mt_engine_free(r.eng);
     mt_pipeline_free(pipe);
+    running_pool = NULL;
     mt_workers_free(pool);
     mt_output_free(out);
     mt_html_free(html);

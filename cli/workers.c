@@ -1,6 +1,18 @@
 /* Sharding flows over worker threads; see workers.h.
  *
- * The reading thread decodes packets and analyzes the flows of shard 0
+ * Capture files (regular files, mt_workers_files): every thread reads the
+ * files itself, each with its own source and decoder, and analyzes the
+ * packets of its own shard, dropping the others.  Nothing passes between
+ * the threads until their outputs are merged at the end: reading and
+ * decoding every packet costs each thread about 5 % of one thread's run,
+ * where copying the other shards' packets into rings cost the reading
+ * thread about three times that, and the worker the cache misses of
+ * reading what another core wrote (bench/README.md, "Workers that read
+ * the file themselves").  Each engine also keeps references into its own
+ * source's window instead of copies (mt_engine_window).
+ *
+ * Anything else (standard input, a pipe; or MAILTAP_WORKERS_RING=1):
+ * the reading thread decodes packets and analyzes the flows of shard 0
  * itself (no copy, no hand-over: reading is a worker's share of the work,
  * so N threads keep N cores busy); each packet of another shard is copied
  * into the ring of the worker thread its flow hashes to.
@@ -65,14 +77,21 @@ struct slot {
     struct mt_packet pk;
     uint64_t end; /* the ring's byte count after this packet */
     bool own;     /* pk.payload is a copy the worker frees */
+    bool clock;   /* another shard's packet: only its time (mt_engine_clock) */
 };
 /* The slots' mapping: mt_buf_free wants the size it was allocated with. */
 #define RING_SLOTS_BYTES (sizeof(struct slot) * RING_PACKETS)
+
+struct mt_workers;
 
 struct worker {
     GThread *thread;
     struct mt_engine *eng;
     struct mt_output *out;
+    /* files: this worker's reading */
+    struct mt_workers *ws;
+    unsigned idx;
+    struct mt_source *src;  /* the one being read, for mt_workers_stop */
     struct slot *slots;    /* RING_PACKETS */
     uint8_t *data;         /* RING_BYTES */
     /* the reading thread's own */
@@ -90,17 +109,25 @@ struct worker {
 
 struct mt_workers {
     unsigned n;
+    unsigned share_pct;    /* the reading thread's shard this much smaller */
     struct worker *w;
+    /* files: every thread reads them (NULL: the rings) */
+    char **paths;
+    char *filter;
+    uint64_t count;
+    struct mt_limits lim;
+    gint stop;             /* mt_workers_stop */
 };
 
 /* A flow's hash picks one of SHARD_SLOTS slots, and the slot its shard.
- * The reading thread's own shard is smaller by READER_SHARE_PCT: it also
- * reads and decodes every packet. */
+ * With rings, the reading thread's own shard is smaller by
+ * READER_SHARE_PCT: it also reads, decodes and hands out every packet.
+ * When every thread reads the files, the shards are even (share 0). */
 #define SHARD_SLOTS 1000u
 
-static unsigned shard_of_slot(uint32_t slot, unsigned n)
+static unsigned shard_of_slot(uint32_t slot, unsigned n, unsigned share_pct)
 {
-    uint32_t first = SHARD_SLOTS * (100 - READER_SHARE_PCT) / 100 / n;
+    uint32_t first = SHARD_SLOTS * (100 - share_pct) / 100 / n;
     if (n == 1 || slot < first)
         return 0;
     return 1 + (slot - first) % (n - 1);
@@ -138,7 +165,10 @@ static gpointer worker_main(gpointer ud)
         uint64_t end = 0;
         for (; done < stop; done++) {
             struct slot *s = &w->slots[done % RING_PACKETS];
-            mt_engine_packet(w->eng, &s->pk);
+            if (s->clock)
+                mt_engine_clock(w->eng, &s->pk);
+            else
+                mt_engine_packet(w->eng, &s->pk);
             if (s->own)
                 g_free((void *)s->pk.payload);
             end = s->end;
@@ -151,12 +181,79 @@ static gpointer worker_main(gpointer ud)
     }
 }
 
+static unsigned shard(const struct mt_packet *pk, const struct mt_workers *ws);
+
+/* files: a packet read by worker w, analyzed if its flow is w's; else
+ * only its time counts (idle expiry as in one engine) */
+static void reader_packet(void *ud, const struct mt_packet *pk)
+{
+    struct worker *w = ud;
+    if (shard(pk, w->ws) == w->idx)
+        mt_engine_packet(w->eng, pk);
+    else
+        mt_engine_clock(w->eng, pk);
+}
+
+static void reader_tick(void *ud, int64_t now_us)
+{
+    struct worker *w = ud;
+    (void)now_us;
+    if (g_atomic_int_get(&w->ws->stop))
+        mt_source_stop(w->src);
+}
+
+/* files: worker w reads every file as the reading thread does (main.c),
+ * with its own decoder, so that its packets have the same numbers.  What
+ * goes wrong is the reading thread's to report: it reads the same bytes
+ * and meets the same damage at the same place; w stops where it does. */
+static gpointer reader_main(gpointer ud)
+{
+    struct worker *w = ud;
+    struct mt_workers *ws = w->ws;
+    mt_heap_huge_pages();
+    struct mt_decoder *dec = mt_decoder_new(&ws->lim);
+    uint64_t num = 0;
+    char err[512];
+    for (char **p = ws->paths; *p && !g_atomic_int_get(&ws->stop); p++) {
+        struct mt_source *src = NULL;
+        int rc = mt_source_open_file(&src, *p, err, sizeof(err));
+        if (rc == MT_CAP_OK && ws->filter)
+            rc = mt_source_set_filter(src, ws->filter, err, sizeof(err));
+        uint64_t left = ws->count ? ws->count - MIN(ws->count, num) : 0;
+        if (rc == MT_CAP_OK && !(ws->count && left == 0)) {
+            mt_source_set_window_cb(src, mt_engine_window, w->eng);
+            w->src = src;
+            rc = mt_source_run(src, dec, &num, left, reader_packet, w, reader_tick, w, err,
+                               sizeof(err));
+            w->src = NULL;
+        }
+        mt_source_close(src);
+        if (rc == MT_CAP_ERR_FILTER)
+            break;
+    }
+    mt_decoder_flush(dec);
+    mt_decoder_free(dec);
+    mt_engine_finish(w->eng);
+    return NULL;
+}
+
 struct mt_workers *mt_workers_new(unsigned n, const struct mt_limits *lim,
-                                  const struct mt_output_opts *oo, char *err, size_t errlen)
+                                  const struct mt_output_opts *oo,
+                                  const struct mt_workers_files *files, char *err, size_t errlen)
 {
     struct mt_workers *ws = g_new0(struct mt_workers, 1);
     ws->n = n;
     ws->w = g_new0(struct worker, n);
+    ws->lim = *lim;
+    ws->share_pct = READER_SHARE_PCT;
+    if (files) {
+        ws->share_pct = 0;
+        ws->paths = g_new0(char *, files->n + 1);
+        for (unsigned i = 0; i < files->n; i++)
+            ws->paths[i] = g_strdup(files->paths[i]);
+        ws->filter = g_strdup(files->filter);
+        ws->count = files->count;
+    }
     for (unsigned i = 0; i < n; i++) {
         struct worker *w = &ws->w[i];
         w->out = mt_output_new(oo, err, errlen);
@@ -170,12 +267,20 @@ struct mt_workers *mt_workers_new(unsigned n, const struct mt_limits *lim,
         struct mt_limits l = *lim;
         uint32_t slots = 0;
         for (uint32_t k = 0; k < SHARD_SLOTS; k++)
-            slots += shard_of_slot(k, n) == i;
+            slots += shard_of_slot(k, n, ws->share_pct) == i;
         l.flows_max = shard_part(lim->flows_max, slots);
         l.inflate_max = shard_part(lim->inflate_max, slots);
         w->eng = mt_engine_new(&l, mt_output_event, w->out);
+        w->ws = ws;
+        w->idx = i;
         if (i == 0)
             continue; /* shard 0 runs in the reading thread */
+        char name[16];
+        if (ws->paths) {
+            g_snprintf(name, sizeof(name), "mailtap-r%u", i);
+            w->thread = g_thread_new(name, reader_main, w);
+            continue;
+        }
         /* mapped, in huge pages where the kernel allows (mt_buf_alloc):
          * every page of the ring is touched once it has gone round, and
          * 4 KiB pages cost 2,000 faults more a run (on mixed-250M, task
@@ -185,7 +290,6 @@ struct mt_workers *mt_workers_new(unsigned n, const struct mt_limits *lim,
         pthread_mutex_init(&w->lock, NULL);
         pthread_cond_init(&w->ready, NULL);
         pthread_cond_init(&w->room, NULL);
-        char name[16];
         g_snprintf(name, sizeof(name), "mailtap-w%u", i);
         w->thread = g_thread_new(name, worker_main, w);
     }
@@ -195,7 +299,7 @@ struct mt_workers *mt_workers_new(unsigned n, const struct mt_limits *lim,
 /* The same worker for both directions of a flow: the addresses and ports
  * enter by XOR, so swapping source and destination gives the same hash.
  * 64-bit words rather than bytes: the reader hashes every packet. */
-static unsigned shard(const struct mt_packet *pk, unsigned n)
+static unsigned shard(const struct mt_packet *pk, const struct mt_workers *ws)
 {
     uint64_t a[2], b[2];
     memcpy(a, pk->src.addr, sizeof a);
@@ -206,7 +310,7 @@ static unsigned shard(const struct mt_packet *pk, unsigned n)
     h ^= (uint64_t)(pk->src.port ^ pk->dst.port) + (h >> 31);
     h *= 0x94d049bb133111ebu;
     h ^= h >> 32;
-    return shard_of_slot((uint32_t)(h % SHARD_SLOTS), n);
+    return shard_of_slot((uint32_t)(h % SHARD_SLOTS), ws->n, ws->share_pct);
 }
 
 /* Reading thread: hands what it wrote to the worker, and sees the room
@@ -230,14 +334,39 @@ static void publish(struct worker *w, uint64_t need_pk, uint64_t need_bytes)
     pthread_mutex_unlock(&w->lock);
 }
 
+/* Reading thread: a clock slot, another shard's packet for its time only
+ * (no bytes), so that worker w's flows expire as in one engine. */
+static void ring_clock(struct worker *w, const struct mt_packet *pk)
+{
+    if (w->wpk - w->room_pk >= RING_PACKETS)
+        publish(w, w->wpk + 1 - RING_PACKETS, 0);
+    struct slot *s = &w->slots[w->wpk % RING_PACKETS];
+    s->pk = *pk;
+    s->pk.payload = NULL;
+    s->pk.len = 0;
+    s->end = w->wbytes;
+    s->own = false;
+    s->clock = true;
+    w->wpk++;
+    if (w->wpk - w->rpub_pk >= PUBLISH_PACKETS)
+        publish(w, 0, 0);
+}
+
 void mt_workers_packet(void *workers, const struct mt_packet *pk)
 {
     struct mt_workers *ws = workers;
-    unsigned k = shard(pk, ws->n);
+    unsigned k = shard(pk, ws);
+    if (!ws->paths) /* every other worker sees its time */
+        for (unsigned i = 1; i < ws->n; i++)
+            if (i != k)
+                ring_clock(&ws->w[i], pk);
     if (k == 0) {
         mt_engine_packet(ws->w[0].eng, pk);
         return;
     }
+    mt_engine_clock(ws->w[0].eng, pk);
+    if (ws->paths)
+        return; /* its worker reads it too */
     struct worker *w = &ws->w[k];
     uint32_t len = pk->len;
     if (len > RING_BIG) {
@@ -247,6 +376,7 @@ void mt_workers_packet(void *workers, const struct mt_packet *pk)
         s->pk.payload = g_memdup2(pk->payload, len);
         s->end = w->wbytes;
         s->own = true;
+        s->clock = false;
         w->wpk++;
         publish(w, 0, 0);
         return;
@@ -264,6 +394,7 @@ void mt_workers_packet(void *workers, const struct mt_packet *pk)
     s->pk.payload = w->data + start % RING_BYTES;
     s->end = end;
     s->own = false;
+    s->clock = false;
     memcpy(w->data + start % RING_BYTES, pk->payload, len);
     w->wpk++;
     w->wbytes = end;
@@ -275,6 +406,8 @@ void mt_workers_packet(void *workers, const struct mt_packet *pk)
  * nothing more comes; it runs the rest and stops. */
 static void worker_end(struct worker *w)
 {
+    if (w->ws->paths)
+        return; /* it reads to the end by itself */
     pthread_mutex_lock(&w->lock);
     w->pub_pk = w->wpk;
     w->end = true;
@@ -297,10 +430,21 @@ struct mt_output *mt_workers_finish(struct mt_workers *ws)
     return ws->n ? ws->w[0].out : NULL;
 }
 
+struct mt_engine *mt_workers_reader_engine(struct mt_workers *ws)
+{
+    return ws && ws->paths && ws->n ? ws->w[0].eng : NULL;
+}
+
+void mt_workers_stop(struct mt_workers *ws)
+{
+    g_atomic_int_set(&ws->stop, 1);
+}
+
 void mt_workers_free(struct mt_workers *ws)
 {
     if (!ws)
         return;
+    g_atomic_int_set(&ws->stop, 1); /* a reader still running stops soon */
     for (unsigned i = 0; i < ws->n; i++) {
         struct worker *w = &ws->w[i];
         if (w->thread) { /* only when mt_workers_new failed half-way */
@@ -318,5 +462,7 @@ void mt_workers_free(struct mt_workers *ws)
         }
     }
     g_free(ws->w);
+    g_strfreev(ws->paths);
+    g_free(ws->filter);
     g_free(ws);
 }

@@ -73,6 +73,12 @@ void mt_engine_packet(void *engine, const struct mt_packet *pk)
     mt_reasm_packet(e->reasm, pk);
 }
 
+void mt_engine_clock(struct mt_engine *e, const struct mt_packet *pk)
+{
+    e->last_ts = pk->ts_us;
+    mt_reasm_clock(e->reasm, pk->ts_us);
+}
+
 void mt_engine_window(void *engine, const uint8_t *lo, const uint8_t *hi)
 {
     struct mt_engine *e = engine;

@@ -22,6 +22,10 @@ void mt_engine_set_stream_hook(struct mt_engine *e, mt_stream_fn fn, void *ud);
 
 /* An mt_packet_cb: ud is the engine. */
 void mt_engine_packet(void *engine, const struct mt_packet *pk);
+/* A packet of a flow another engine analyzes (--workers): only its time
+ * counts here, for idle expiry (mt_reasm_clock), so that every shard's
+ * flows expire where they would in one engine. */
+void mt_engine_clock(struct mt_engine *e, const struct mt_packet *pk);
 
 /* An mt_window_cb: ud is the engine.  Packets whose bytes stay readable
  * (mt_source_set_window_cb) are not copied to check retransmissions

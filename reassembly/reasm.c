@@ -1145,6 +1145,16 @@ static bool ep_equal(const struct mt_endpoint *a, const struct mt_endpoint *b)
     return a->port == b->port && a->family == b->family && !memcmp(a->addr, b->addr, 16);
 }
 
+void mt_reasm_clock(struct mt_reasm *r, int64_t ts_us)
+{
+    bool leapt;
+    int64_t now = reasm_clock(r, ts_us, &leapt);
+    if (leapt && r->last)
+        r->last->seen_us = now;
+    mt_reasm_expire(r, now);
+    r->last = NULL; /* the last packet is another shard's */
+}
+
 void mt_reasm_packet(struct mt_reasm *r, const struct mt_packet *pk)
 {
     struct flowkey k;
@@ -1169,12 +1179,17 @@ void mt_reasm_packet(struct mt_reasm *r, const struct mt_packet *pk)
         }
     }
     if (!f) {
+        /* an ignored packet leaves no flow as the last one (r->last), as
+         * a packet of another shard does (mt_reasm_clock): the flow a leap
+         * in time refreshes is then the same however flows are sharded */
         if (!(pk->flags & MT_TH_SYN) && pk->len == 0 && pk->missing == 0) {
             r->st.ignored++;
+            r->last = NULL;
             return;
         }
         if (!(pk->flags & MT_TH_SYN) && late_segment(r, &k, pk)) {
             r->st.ignored++; /* a retransmission after the close */
+            r->last = NULL;
             return;
         }
         f = flow_new(r, &k, hash, pk);

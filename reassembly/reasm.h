@@ -72,6 +72,10 @@ struct mt_reasm *mt_reasm_new(const struct mt_limits *lim, const struct mt_reasm
 void mt_reasm_free(struct mt_reasm *r);
 
 void mt_reasm_packet(struct mt_reasm *r, const struct mt_packet *pk);
+/* A packet of another shard (--workers): its time moves this table's
+ * clock, and closes the flows idle by it, as the packet would have in one
+ * table holding every flow; nothing else of it is looked at. */
+void mt_reasm_clock(struct mt_reasm *r, int64_t ts_us);
 
 /* Closes flows idle for longer than the idle timeout at time now_us. */
 void mt_reasm_expire(struct mt_reasm *r, int64_t now_us);

@@ -7,11 +7,16 @@ captures made by bench/gen.py: a mixed one, and one of large messages that
 fill the queue between the threads, so the reading thread waits for room.
 
 --workers 2 and 3 (cli/workers.c) give the same JSON Lines as --workers 1
-once sorted, on the two generated captures and on all the samples read
-in one invocation.  The large one goes round the 8 MiB ring of a worker;
-built with -DMAILTAP_SMALL_RING=ON (as the test command builds it for
+once sorted, on the two generated captures, on all the samples read in
+one invocation, with -c and -f, and on a cut capture followed by a
+sample (the same exit code): with each worker reading the files itself
+(the default for regular files), through the rings (MAILTAP_WORKERS_RING=1)
+and, for one capture, from standard input (rings, since it cannot be read
+twice).  The large one goes round the 8 MiB ring of a worker; built with
+-DMAILTAP_SMALL_RING=ON (as the test command builds it for
 ThreadSanitizer and for AddressSanitizer), every capture goes round it,
-many times.
+many times.  The threads show which way ran: mailtap-r1 reads a file,
+mailtap-w1 is fed by its ring.
 
 It also checks that the default really runs the second thread (its name,
 mailtap-msg, among the process's threads while it reads standard input),
@@ -52,12 +57,14 @@ def tree(d):
     return out
 
 
-def run(args, tmp, tag):
-    """mailtap's stdout (to a file, not a terminal: the pipeline's case),
-    exit code and extracted tree for args."""
+def run(args, tmp, tag, env=None, stdin=None):
+    """mailtap's stdout (to a file, not a terminal: the pipeline's case)
+    and exit code for args; env: variables added; stdin: a file to read
+    standard input from."""
     outp = os.path.join(tmp, tag + ".out")
-    with open(outp, "wb") as f:
-        r = subprocess.run([MAILTAP] + args, stdout=f, stderr=subprocess.PIPE)
+    e = dict(os.environ, **(env or {}))
+    with open(outp, "wb") as f, open(stdin or os.devnull, "rb") as fi:
+        r = subprocess.run([MAILTAP] + args, stdout=f, stderr=subprocess.PIPE, env=e, stdin=fi)
     return open(outp, "rb").read(), r.returncode
 
 
@@ -94,20 +101,63 @@ def compare(pcap, tmp):
                 name, len(a[2]), len(b[2])))
 
 
-def compare_workers(inputs, what, tmp):
-    args = ["--json"]
+RING = {"MAILTAP_WORKERS_RING": "1"}
+
+
+def compare_workers(inputs, what, tmp, extra=()):
+    """--workers 2 and 3 against --workers 1, sorted: each worker reading
+    the files itself (regular files, the default), through the rings
+    (MAILTAP_WORKERS_RING=1), and, for one input, through the rings
+    because it comes on standard input."""
+    args = ["--json"] + list(extra)
     for p in inputs:
         args += ["-r", p]
     one, rc1 = run(args + ["--workers", "1"], tmp, "w1")
     lines = sorted(one.split(b"\n"))
     check(len(lines) > 1, "%s --workers 1: some output" % what)
+    ways = [("", args, None, None), (" (rings)", args, RING, None)]
+    if len(inputs) == 1:
+        ways.append((" (standard input)", ["--json"] + list(extra) + ["-r", "-"], None, inputs[0]))
     for n in ("2", "3"):
-        out, rc = run(args + ["--workers", n], tmp, "w" + n)
-        check(rc == rc1, "%s: exit code %d with --workers %s, %d with one" % (what, rc, n, rc1))
-        got = sorted(out.split(b"\n"))
-        diff = sorted(set(got) ^ set(lines)) if got != lines else []
-        check(got == lines, "%s --workers %s: %d lines, %d with one; first difference %r" % (
-            what, n, len(got), len(lines), diff[0][:300] if diff else None))
+        for how, a, env, stdin in ways:
+            out, rc = run(a + ["--workers", n], tmp, "w" + n, env=env, stdin=stdin)
+            check(rc == rc1, "%s%s: exit code %d with --workers %s, %d with one" % (
+                what, how, rc, n, rc1))
+            got = sorted(out.split(b"\n"))
+            diff = sorted(set(got) ^ set(lines)) if got != lines else []
+            check(got == lines, "%s --workers %s%s: %d lines, %d with one; first difference %r" % (
+                what, n, how, len(got), len(lines), diff[0][:300] if diff else None))
+
+
+def check_worker_threads(pcap):
+    """--workers 2 on a regular file starts a worker that reads it
+    (mailtap-r1); on standard input, a worker fed through its ring
+    (mailtap-w1).  The file's run is watched until it ends."""
+    seen = set()
+    for _ in range(5):
+        p = subprocess.Popen([MAILTAP, "-q", "--json", "--workers", "2", "-r", pcap],
+                             stdout=subprocess.DEVNULL)
+        while p.poll() is None:
+            seen.update(threads_of(p.pid))
+        if "mailtap-r1" in seen:
+            break
+    check("mailtap-r1" in seen and "mailtap-w1" not in seen,
+          "--workers 2 on a file: a worker reading it (threads seen: %s)" % sorted(seen))
+    data = open(pcap, "rb").read()
+    p = subprocess.Popen([MAILTAP, "-q", "--workers", "2", "-r", "-"], stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL)
+    p.stdin.write(data[:-1])
+    p.stdin.flush()
+    names = []
+    deadline = time.time() + 10
+    while time.time() < deadline and "mailtap-w1" not in names:
+        names = threads_of(p.pid)
+        time.sleep(0.02)
+    p.stdin.write(data[-1:])
+    p.stdin.close()
+    p.wait()
+    check("mailtap-w1" in names and "mailtap-r1" not in names,
+          "--workers 2 on standard input: a worker fed by its ring (threads: %s)" % names)
 
 
 def threads_of(pid):
@@ -172,7 +222,18 @@ def main():
             compare(pcap, tmp)
         for pcap in pcaps[-2:]:
             compare_workers([pcap], os.path.basename(pcap), tmp)
-        compare_workers(sorted(glob.glob(os.path.join(a.samples, "*.pcap"))), "the samples", tmp)
+        samples = sorted(glob.glob(os.path.join(a.samples, "*.pcap")))
+        compare_workers(samples, "the samples", tmp)
+        # -c and -f are the reading thread's and every worker's alike
+        compare_workers(pcaps[-2:], "the generated captures, -c 3000 -f 'tcp port 25'", tmp,
+                        ["-c", "3000", "-f", "tcp port 25"])
+        # a damaged file: each worker stops where the reading thread does
+        # (exit code 2 from it alone), after what came before
+        cut = os.path.join(tmp, "cut.pcap")
+        with open(pcaps[-2], "rb") as fi, open(cut, "wb") as fo:
+            fo.write(fi.read()[: os.path.getsize(pcaps[-2]) * 2 // 3 + 5])
+        compare_workers([cut, samples[0]], "a cut capture, then a sample", tmp)
+        check_worker_threads(pcaps[-1])
         check_threads(os.path.join(a.samples, "smtp-attachment.pcap")
                       if os.path.exists(os.path.join(a.samples, "smtp-attachment.pcap")) else pcaps[0])
     print("%d checks passed, %d failed (%d captures)" % (PASSES[0], len(FAILS), len(pcaps)))

@@ -111,10 +111,38 @@ static GMimeParserOptions *mime_options_new(void)
 
 static GMimeParserOptions *mime_fast_opts;
 
+/* GMime's classes that parsing and writing messages may make objects of.
+ * GLib makes a class the first time an object of it is made, under its
+ * own locks; with --workers two threads may be the first at once.  Made
+ * here, while one thread runs (mt_mime_global_init is called before any
+ * other thread starts), they are ready before anyone needs them.  This
+ * also keeps ThreadSanitizer, which does not see GLib's locks in an
+ * uninstrumented libglib, from taking the class's first use in another
+ * thread for a race. */
+static GType (*const mime_class_types[])(void) = {
+    g_mime_application_pkcs7_mime_get_type, g_mime_content_disposition_get_type,
+    g_mime_content_type_get_type, g_mime_data_wrapper_get_type, g_mime_filter_basic_get_type,
+    g_mime_filter_best_get_type, g_mime_filter_charset_get_type, g_mime_filter_checksum_get_type,
+    g_mime_filter_dos2unix_get_type, g_mime_filter_unix2dos_get_type,
+    g_mime_header_list_get_type, g_mime_message_get_type, g_mime_message_part_get_type,
+    g_mime_message_partial_get_type, g_mime_multipart_get_type,
+    g_mime_multipart_encrypted_get_type, g_mime_multipart_signed_get_type,
+    g_mime_param_list_get_type, g_mime_parser_get_type, g_mime_part_get_type,
+    g_mime_stream_buffer_get_type, g_mime_stream_cat_get_type, g_mime_stream_filter_get_type,
+    g_mime_stream_mem_get_type, g_mime_stream_null_get_type, g_mime_text_part_get_type,
+    internet_address_group_get_type, internet_address_list_get_type,
+    internet_address_mailbox_get_type,
+};
+
 static gpointer mime_init_once(gpointer arg)
 {
     (void)arg;
     g_mime_init();
+    for (size_t i = 0; i < G_N_ELEMENTS(mime_class_types); i++) {
+        GType t = mime_class_types[i]();
+        if (G_TYPE_IS_CLASSED(t))
+            (void)g_type_class_ref(t); /* kept for the whole run */
+    }
     mime_b64_table_init();
     mime_fast_opts = mime_options_new();
     return NULL;

@@ -469,7 +469,10 @@ static void time_packet(struct mt_engine *e, int flow, int64_t ts, uint8_t flags
     mt_engine_packet(e, &pk);
 }
 
-static void check_clock(int64_t stray, int nstray, bool expires)
+/* clock_only: the other flows' packets are another shard's (--workers):
+ * only their time reaches this engine (mt_engine_clock), which must then
+ * expire its own flow exactly as when it saw them whole. */
+static void check_clock_as(int64_t stray, int nstray, bool expires, bool clock_only)
 {
     struct mt_limits lim;
     mt_limits_default(&lim);
@@ -482,8 +485,14 @@ static void check_clock(int64_t stray, int nstray, bool expires)
     int64_t t0 = (int64_t)1700000000 * G_USEC_PER_SEC;
     time_packet(e, 0, t0, MT_TH_SYN, 999, NULL, &num);
     time_packet(e, 0, t0 + 10, MT_TH_ACK | MT_TH_PSH, 1000, "EHLO a\r\n", &num);
-    for (int i = 0; i < nstray; i++) /* another flow's packets */
-        time_packet(e, 1 + i, t0 + stray + i, MT_TH_SYN, 5000, NULL, &num);
+    for (int i = 0; i < nstray; i++) { /* another flow's packets */
+        if (clock_only) {
+            struct mt_packet pk = { .num = ++num, .ts_us = t0 + stray + i };
+            mt_engine_clock(e, &pk);
+        } else {
+            time_packet(e, 1 + i, t0 + stray + i, MT_TH_SYN, 5000, NULL, &num);
+        }
+    }
     time_packet(e, 0, t0 + (expires ? stray + nstray : 20), MT_TH_ACK | MT_TH_PSH, 1008,
                 "QUIT\r\n", &num);
     mt_engine_finish(e);
@@ -493,8 +502,42 @@ static void check_clock(int64_t stray, int nstray, bool expires)
     } else {
         g_assert_null(strstr(c.anomalies, "flow_idle"));
         g_assert_cmpstr(c.c2s->str, ==, "EHLO a\r\nQUIT\r\n");
-        g_assert_cmpint(c.sessions, ==, 1 + nstray);
+        g_assert_cmpint(c.sessions, ==, 1 + (clock_only ? 0 : nstray));
     }
+    g_string_free(c.c2s, TRUE);
+}
+
+static void check_clock(int64_t stray, int nstray, bool expires)
+{
+    check_clock_as(stray, nstray, expires, false);
+    check_clock_as(stray, nstray, expires, true);
+}
+
+/* Another shard's packets, 100 s apart, carry the time past the idle
+ * timeout: this engine's quiet flow expires idle then (flow_idle), as it
+ * would in one engine, not only at the end of the capture. */
+static void test_clock_other_shard_idles(void)
+{
+    struct mt_limits lim;
+    mt_limits_default(&lim);
+    struct count c;
+    memset(&c, 0, sizeof(c));
+    c.c2s = g_string_new(NULL);
+    struct mt_engine *e = mt_engine_new(&lim, count_sink, &c);
+    mt_engine_set_stream_hook(e, stream_sink, &c);
+    uint64_t num = 0;
+    int64_t t0 = (int64_t)1700000000 * G_USEC_PER_SEC;
+    time_packet(e, 0, t0, MT_TH_SYN, 999, NULL, &num);
+    time_packet(e, 0, t0 + 10, MT_TH_ACK | MT_TH_PSH, 1000, "EHLO a\r\n", &num);
+    int64_t step = (int64_t)100 * G_USEC_PER_SEC;
+    for (int i = 1; i * step <= (int64_t)(lim.idle_timeout + 200) * G_USEC_PER_SEC; i++) {
+        struct mt_packet pk = { .num = ++num, .ts_us = t0 + i * step };
+        mt_engine_clock(e, &pk);
+    }
+    g_assert_nonnull(strstr(c.anomalies, "flow_idle")); /* before the end */
+    g_assert_cmpint(c.sessions, ==, 1);
+    mt_engine_finish(e);
+    mt_engine_free(e);
     g_string_free(c.c2s, TRUE);
 }
 
@@ -708,6 +751,8 @@ int main(int argc, char **argv)
     g_test_add_func("/reasm/clock: one packet an hour ahead expires nothing", test_clock_stray_ahead);
     g_test_add_func("/reasm/clock: one packet an hour behind expires nothing", test_clock_stray_behind);
     g_test_add_func("/reasm/clock: a leap two packets confirm expires", test_clock_leap_confirmed);
+    g_test_add_func("/reasm/clock: another shard's packets expire an idle flow",
+                    test_clock_other_shard_idles);
     for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
         char *path = g_strdup_printf("/reasm/%s", rows[i].name);
         g_test_add_data_func(path, GSIZE_TO_POINTER(i), test_row);

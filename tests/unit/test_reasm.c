@@ -472,28 +472,43 @@ static void time_packet(struct mt_engine *e, int flow, int64_t ts, uint8_t flags
 /* clock_only: the other flows' packets are another shard's (--workers):
  * only their time reaches this engine (mt_engine_clock), which must then
  * expire its own flow exactly as when it saw them whole. */
+#define CLOCK_T0 ((int64_t)1700000000 * G_USEC_PER_SEC)
+
+/* An engine with the default limits (lim) counting into c, with flow 0
+ * opened at CLOCK_T0 and its first line sent (packets 1 and 2). */
+static struct mt_engine *clock_engine(struct count *c, struct mt_limits *lim, uint64_t *num)
+{
+    mt_limits_default(lim);
+    memset(c, 0, sizeof(*c));
+    c->c2s = g_string_new(NULL);
+    struct mt_engine *e = mt_engine_new(lim, count_sink, c);
+    mt_engine_set_stream_hook(e, stream_sink, c);
+    *num = 0;
+    time_packet(e, 0, CLOCK_T0, MT_TH_SYN, 999, NULL, num);
+    time_packet(e, 0, CLOCK_T0 + 10, MT_TH_ACK | MT_TH_PSH, 1000, "EHLO a\r\n", num);
+    return e;
+}
+
+/* Another shard's packet at time ts: only its time reaches e. */
+static void clock_tick(struct mt_engine *e, uint64_t *num, int64_t ts)
+{
+    struct mt_packet pk = { .num = ++*num, .ts_us = ts };
+    mt_engine_clock(e, &pk);
+}
+
 static void check_clock_as(int64_t stray, int nstray, bool expires, bool clock_only)
 {
     struct mt_limits lim;
-    mt_limits_default(&lim);
     struct count c;
-    memset(&c, 0, sizeof(c));
-    c.c2s = g_string_new(NULL);
-    struct mt_engine *e = mt_engine_new(&lim, count_sink, &c);
-    mt_engine_set_stream_hook(e, stream_sink, &c);
-    uint64_t num = 0;
-    int64_t t0 = (int64_t)1700000000 * G_USEC_PER_SEC;
-    time_packet(e, 0, t0, MT_TH_SYN, 999, NULL, &num);
-    time_packet(e, 0, t0 + 10, MT_TH_ACK | MT_TH_PSH, 1000, "EHLO a\r\n", &num);
+    uint64_t num;
+    struct mt_engine *e = clock_engine(&c, &lim, &num);
     for (int i = 0; i < nstray; i++) { /* another flow's packets */
-        if (clock_only) {
-            struct mt_packet pk = { .num = ++num, .ts_us = t0 + stray + i };
-            mt_engine_clock(e, &pk);
-        } else {
-            time_packet(e, 1 + i, t0 + stray + i, MT_TH_SYN, 5000, NULL, &num);
-        }
+        if (clock_only)
+            clock_tick(e, &num, CLOCK_T0 + stray + i);
+        else
+            time_packet(e, 1 + i, CLOCK_T0 + stray + i, MT_TH_SYN, 5000, NULL, &num);
     }
-    time_packet(e, 0, t0 + (expires ? stray + nstray : 20), MT_TH_ACK | MT_TH_PSH, 1008,
+    time_packet(e, 0, CLOCK_T0 + (expires ? stray + nstray : 20), MT_TH_ACK | MT_TH_PSH, 1008,
                 "QUIT\r\n", &num);
     mt_engine_finish(e);
     mt_engine_free(e);
@@ -519,21 +534,12 @@ static void check_clock(int64_t stray, int nstray, bool expires)
 static void test_clock_other_shard_idles(void)
 {
     struct mt_limits lim;
-    mt_limits_default(&lim);
     struct count c;
-    memset(&c, 0, sizeof(c));
-    c.c2s = g_string_new(NULL);
-    struct mt_engine *e = mt_engine_new(&lim, count_sink, &c);
-    mt_engine_set_stream_hook(e, stream_sink, &c);
-    uint64_t num = 0;
-    int64_t t0 = (int64_t)1700000000 * G_USEC_PER_SEC;
-    time_packet(e, 0, t0, MT_TH_SYN, 999, NULL, &num);
-    time_packet(e, 0, t0 + 10, MT_TH_ACK | MT_TH_PSH, 1000, "EHLO a\r\n", &num);
+    uint64_t num;
+    struct mt_engine *e = clock_engine(&c, &lim, &num);
     int64_t step = (int64_t)100 * G_USEC_PER_SEC;
-    for (int i = 1; i * step <= (int64_t)(lim.idle_timeout + 200) * G_USEC_PER_SEC; i++) {
-        struct mt_packet pk = { .num = ++num, .ts_us = t0 + i * step };
-        mt_engine_clock(e, &pk);
-    }
+    for (int i = 1; i * step <= (int64_t)(lim.idle_timeout + 200) * G_USEC_PER_SEC; i++)
+        clock_tick(e, &num, CLOCK_T0 + i * step);
     g_assert_nonnull(strstr(c.anomalies, "flow_idle")); /* before the end */
     g_assert_cmpint(c.sessions, ==, 1);
     mt_engine_finish(e);

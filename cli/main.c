@@ -218,6 +218,7 @@ struct run {
     int64_t started_us, last_progress_us;
     uint64_t done_bytes, total_bytes;
     uint64_t sessions_seen;
+    bool workers;          /* --workers: the sessions are the workers' */
 };
 
 static void progress_line(struct run *r, bool final)
@@ -239,9 +240,13 @@ static void progress_line(struct run *r, bool final)
     if (size)
         fprintf(stderr, "%5.1f%% %.0f/%.0f MB, ", 100.0 * (double)pos / (double)size,
                 (double)pos / 1e6, (double)size / 1e6);
-    fprintf(stderr, "%llu packets, %llu sessions (%llu open), %.1f MB/s",
-            (unsigned long long)cs->packets, (unsigned long long)rs->flows,
-            (unsigned long long)rs->live, secs > 0 ? mb / secs : 0.0);
+    if (r->workers) /* each worker counts its own sessions, in its own thread */
+        fprintf(stderr, "%llu packets, %.1f MB/s", (unsigned long long)cs->packets,
+                secs > 0 ? mb / secs : 0.0);
+    else
+        fprintf(stderr, "%llu packets, %llu sessions (%llu open), %.1f MB/s",
+                (unsigned long long)cs->packets, (unsigned long long)rs->flows,
+                (unsigned long long)rs->live, secs > 0 ? mb / secs : 0.0);
     fflush(stderr);
 }
 
@@ -522,6 +527,7 @@ int main(int argc, char **argv)
         }
         packet_cb = mt_workers_packet;
         packet_ud = pool;
+        r.workers = true;
         running_pool = pool;
         if (stop_requested)
             mt_workers_stop(pool);

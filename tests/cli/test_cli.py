@@ -315,6 +315,12 @@ def main():
         return r.returncode, b"".join(chunks).decode("utf-8", "replace")
     rc, tty_err = stderr_on_tty(["-r", big])
     check(rc == 0 and "packets" in tty_err and "%" in tty_err, "progress on a terminal")
+    check("sessions (" in tty_err, "progress counts the sessions")
+    # with --workers the sessions are counted in the workers' threads: the
+    # line gives packets and speed only, not a count that stays at 0
+    rc, tty_err = stderr_on_tty(["--workers", "2", "-r", big])
+    check(rc == 0 and "packets" in tty_err and "sessions" not in tty_err,
+          "--workers progress: packets, no session count")
     rc, tty_err = stderr_on_tty(["-q", "-r", big])
     check(rc == 0 and "packets" not in tty_err, "-q silences the progress")
     rc, out, err = run(["-r", big])

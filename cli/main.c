@@ -569,10 +569,12 @@ int main(int argc, char **argv)
                 orc = mt_source_set_filter(r.src, filter, err, sizeof(err));
             if (orc == MT_CAP_OK && wfile)
                 orc = mt_source_dump_to(r.src, wfile, err, sizeof(err));
-            if (orc == MT_CAP_OK && packet_cb == mt_engine_packet) /* not the workers' copies */
-                mt_source_set_window_cb(r.src, mt_engine_window, packet_ud);
-            else if (orc == MT_CAP_OK && mt_workers_reader_engine(pool))
-                mt_source_set_window_cb(r.src, mt_engine_window, mt_workers_reader_engine(pool));
+            /* the engine that reads these packets where they lie: not the
+             * workers' ring copies */
+            void *window_eng = packet_cb == mt_engine_packet ? packet_ud
+                                                             : mt_workers_reader_engine(pool);
+            if (orc == MT_CAP_OK && window_eng)
+                mt_source_set_window_cb(r.src, mt_engine_window, window_eng);
             if (orc == MT_CAP_OK) {
                 running_source = r.src;
                 uint64_t left = count ? count - MIN(count, num) : 0;

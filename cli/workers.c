@@ -109,7 +109,6 @@ struct worker {
 
 struct mt_workers {
     unsigned n;
-    unsigned share_pct;    /* the reading thread's shard this much smaller */
     struct worker *w;
     /* files: every thread reads them (NULL: the rings) */
     char **paths;
@@ -125,8 +124,9 @@ struct mt_workers {
  * When every thread reads the files, the shards are even (share 0). */
 #define SHARD_SLOTS 1000u
 
-static unsigned shard_of_slot(uint32_t slot, unsigned n, unsigned share_pct)
+static unsigned shard_of_slot(const struct mt_workers *ws, uint32_t slot)
 {
+    unsigned n = ws->n, share_pct = ws->paths ? 0 : READER_SHARE_PCT;
     uint32_t first = SHARD_SLOTS * (100 - share_pct) / 100 / n;
     if (n == 1 || slot < first)
         return 0;
@@ -139,6 +139,16 @@ static unsigned shard_of_slot(uint32_t slot, unsigned n, unsigned share_pct)
 static uint32_t shard_part(uint32_t whole, uint32_t slots)
 {
     return (uint32_t)MAX(1, (uint64_t)whole * slots / SHARD_SLOTS);
+}
+
+/* Worker w's engine gets the packet whole when its flow is w's (mine),
+ * else only its time, so that w's flows expire idle as in one engine. */
+static void take(struct worker *w, const struct mt_packet *pk, bool mine)
+{
+    if (mine)
+        mt_engine_packet(w->eng, pk);
+    else
+        mt_engine_clock(w->eng, pk);
 }
 
 static gpointer worker_main(gpointer ud)
@@ -165,10 +175,7 @@ static gpointer worker_main(gpointer ud)
         uint64_t end = 0;
         for (; done < stop; done++) {
             struct slot *s = &w->slots[done % RING_PACKETS];
-            if (s->clock)
-                mt_engine_clock(w->eng, &s->pk);
-            else
-                mt_engine_packet(w->eng, &s->pk);
+            take(w, &s->pk, !s->clock);
             if (s->own)
                 g_free((void *)s->pk.payload);
             end = s->end;
@@ -183,15 +190,11 @@ static gpointer worker_main(gpointer ud)
 
 static unsigned shard(const struct mt_packet *pk, const struct mt_workers *ws);
 
-/* files: a packet read by worker w, analyzed if its flow is w's; else
- * only its time counts (idle expiry as in one engine) */
+/* files: a packet read by worker w (the reading thread is worker 0) */
 static void reader_packet(void *ud, const struct mt_packet *pk)
 {
     struct worker *w = ud;
-    if (shard(pk, w->ws) == w->idx)
-        mt_engine_packet(w->eng, pk);
-    else
-        mt_engine_clock(w->eng, pk);
+    take(w, pk, shard(pk, w->ws) == w->idx);
 }
 
 static void reader_tick(void *ud, int64_t now_us)
@@ -245,9 +248,7 @@ struct mt_workers *mt_workers_new(unsigned n, const struct mt_limits *lim,
     ws->n = n;
     ws->w = g_new0(struct worker, n);
     ws->lim = *lim;
-    ws->share_pct = READER_SHARE_PCT;
     if (files) {
-        ws->share_pct = 0;
         ws->paths = g_new0(char *, files->n + 1);
         for (unsigned i = 0; i < files->n; i++)
             ws->paths[i] = g_strdup(files->paths[i]);
@@ -267,7 +268,7 @@ struct mt_workers *mt_workers_new(unsigned n, const struct mt_limits *lim,
         struct mt_limits l = *lim;
         uint32_t slots = 0;
         for (uint32_t k = 0; k < SHARD_SLOTS; k++)
-            slots += shard_of_slot(k, n, ws->share_pct) == i;
+            slots += shard_of_slot(ws, k) == i;
         l.flows_max = shard_part(lim->flows_max, slots);
         l.inflate_max = shard_part(lim->inflate_max, slots);
         w->eng = mt_engine_new(&l, mt_output_event, w->out);
@@ -310,7 +311,7 @@ static unsigned shard(const struct mt_packet *pk, const struct mt_workers *ws)
     h ^= (uint64_t)(pk->src.port ^ pk->dst.port) + (h >> 31);
     h *= 0x94d049bb133111ebu;
     h ^= h >> 32;
-    return shard_of_slot((uint32_t)(h % SHARD_SLOTS), ws->n, ws->share_pct);
+    return shard_of_slot(ws, (uint32_t)(h % SHARD_SLOTS));
 }
 
 /* Reading thread: hands what it wrote to the worker, and sees the room
@@ -334,41 +335,11 @@ static void publish(struct worker *w, uint64_t need_pk, uint64_t need_bytes)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* Reading thread: a clock slot, another shard's packet for its time only
- * (no bytes), so that worker w's flows expire as in one engine. */
-static void ring_clock(struct worker *w, const struct mt_packet *pk)
+/* Reading thread: the packet into worker w's ring; with clock, only its
+ * time (a slot of no bytes, for mt_engine_clock). */
+static void ring_push(struct worker *w, const struct mt_packet *pk, bool clock)
 {
-    if (w->wpk - w->room_pk >= RING_PACKETS)
-        publish(w, w->wpk + 1 - RING_PACKETS, 0);
-    struct slot *s = &w->slots[w->wpk % RING_PACKETS];
-    s->pk = *pk;
-    s->pk.payload = NULL;
-    s->pk.len = 0;
-    s->end = w->wbytes;
-    s->own = false;
-    s->clock = true;
-    w->wpk++;
-    if (w->wpk - w->rpub_pk >= PUBLISH_PACKETS)
-        publish(w, 0, 0);
-}
-
-void mt_workers_packet(void *workers, const struct mt_packet *pk)
-{
-    struct mt_workers *ws = workers;
-    unsigned k = shard(pk, ws);
-    if (!ws->paths) /* every other worker sees its time */
-        for (unsigned i = 1; i < ws->n; i++)
-            if (i != k)
-                ring_clock(&ws->w[i], pk);
-    if (k == 0) {
-        mt_engine_packet(ws->w[0].eng, pk);
-        return;
-    }
-    mt_engine_clock(ws->w[0].eng, pk);
-    if (ws->paths)
-        return; /* its worker reads it too */
-    struct worker *w = &ws->w[k];
-    uint32_t len = pk->len;
+    uint32_t len = clock ? 0 : pk->len;
     if (len > RING_BIG) {
         publish(w, w->wpk, w->wbytes); /* the worker has caught up */
         struct slot *s = &w->slots[w->wpk % RING_PACKETS];
@@ -391,15 +362,30 @@ void mt_workers_packet(void *workers, const struct mt_packet *pk)
                 end > RING_BYTES ? end - RING_BYTES : 0);
     struct slot *s = &w->slots[w->wpk % RING_PACKETS];
     s->pk = *pk;
-    s->pk.payload = w->data + start % RING_BYTES;
+    s->pk.payload = clock ? NULL : w->data + start % RING_BYTES;
+    s->pk.len = len;
     s->end = end;
     s->own = false;
-    s->clock = false;
-    memcpy(w->data + start % RING_BYTES, pk->payload, len);
+    s->clock = clock;
+    if (len)
+        memcpy(w->data + start % RING_BYTES, pk->payload, len);
     w->wpk++;
     w->wbytes = end;
     if (w->wpk - w->rpub_pk >= PUBLISH_PACKETS || w->wbytes - w->rpub_bytes >= PUBLISH_BYTES)
         publish(w, 0, 0);
+}
+
+void mt_workers_packet(void *workers, const struct mt_packet *pk)
+{
+    struct mt_workers *ws = workers;
+    if (ws->paths) { /* every worker reads the files: here only shard 0's */
+        reader_packet(&ws->w[0], pk);
+        return;
+    }
+    unsigned k = shard(pk, ws);
+    for (unsigned i = 1; i < ws->n; i++) /* its worker the packet, the others its time */
+        ring_push(&ws->w[i], pk, i != k);
+    take(&ws->w[0], pk, k == 0);
 }
 
 /* Reading thread: publishes everything written and tells the worker that

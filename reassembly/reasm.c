@@ -1145,13 +1145,21 @@ static bool ep_equal(const struct mt_endpoint *a, const struct mt_endpoint *b)
     return a->port == b->port && a->family == b->family && !memcmp(a->addr, b->addr, 16);
 }
 
-void mt_reasm_clock(struct mt_reasm *r, int64_t ts_us)
+/* A packet's time: the clock moves (reasm_clock) and the flows idle by it
+ * close.  Returns the clock. */
+static int64_t clock_step(struct mt_reasm *r, int64_t ts_us)
 {
     bool leapt;
     int64_t now = reasm_clock(r, ts_us, &leapt);
     if (leapt && r->last)
-        r->last->seen_us = now;
+        r->last->seen_us = now; /* the leap's first packet was its */
     mt_reasm_expire(r, now);
+    return now;
+}
+
+void mt_reasm_clock(struct mt_reasm *r, int64_t ts_us)
+{
+    clock_step(r, ts_us);
     r->last = NULL; /* the last packet is another shard's */
 }
 
@@ -1159,11 +1167,7 @@ void mt_reasm_packet(struct mt_reasm *r, const struct mt_packet *pk)
 {
     struct flowkey k;
     make_key(&k, pk);
-    bool leapt;
-    int64_t now = reasm_clock(r, pk->ts_us, &leapt);
-    if (leapt && r->last)
-        r->last->seen_us = now; /* the leap's first packet was its */
-    mt_reasm_expire(r, now);
+    int64_t now = clock_step(r, pk->ts_us);
     struct flow *f = r->last && key_equal(&r->last->key, &k) ? r->last : NULL;
     uint64_t hash = f ? f->hash : key_hash64(&k);
     if (!f)

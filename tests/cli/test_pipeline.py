@@ -143,19 +143,8 @@ def check_worker_threads(pcap):
             break
     check("mailtap-r1" in seen and "mailtap-w1" not in seen,
           "--workers 2 on a file: a worker reading it (threads seen: %s)" % sorted(seen))
-    data = open(pcap, "rb").read()
-    p = subprocess.Popen([MAILTAP, "-q", "--workers", "2", "-r", "-"], stdin=subprocess.PIPE,
-                         stdout=subprocess.DEVNULL)
-    p.stdin.write(data[:-1])
-    p.stdin.flush()
-    names = []
-    deadline = time.time() + 10
-    while time.time() < deadline and "mailtap-w1" not in names:
-        names = threads_of(p.pid)
-        time.sleep(0.02)
-    p.stdin.write(data[-1:])
-    p.stdin.close()
-    p.wait()
+    names = threads_on_stdin(["--workers", "2"], open(pcap, "rb").read(),
+                             lambda names, _t: "mailtap-w1" in names)
     check("mailtap-w1" in names and "mailtap-r1" not in names,
           "--workers 2 on standard input: a worker fed by its ring (threads: %s)" % names)
 
@@ -170,6 +159,27 @@ def threads_of(pid):
     return names
 
 
+def threads_on_stdin(extra, data, done):
+    """mailtap reading data from standard input with extra, the last byte
+    held back while its threads are listed, until done(names, seconds) or
+    10 s: -> the names last listed."""
+    p = subprocess.Popen([MAILTAP, "-q", "-r", "-"] + extra, stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL)
+    p.stdin.write(data[:-1])
+    p.stdin.flush()
+    names = []
+    start = time.time()
+    while time.time() < start + 10:
+        names = threads_of(p.pid)
+        if done(names, time.time() - start):
+            break
+        time.sleep(0.05)
+    p.stdin.write(data[-1:])
+    p.stdin.close()
+    p.wait()
+    return names
+
+
 def check_threads(sample):
     """Reads a capture from standard input, holding the last bytes back
     while the threads are listed."""
@@ -178,20 +188,8 @@ def check_threads(sample):
              (["--workers", "1"], False, "--workers 1"), (["--workers", "2"], False, "--workers 2"),
              (["--credentials"], False, "--credentials"))
     for extra, want, what in cases:
-        p = subprocess.Popen([MAILTAP, "-q", "-r", "-"] + extra, stdin=subprocess.PIPE,
-                             stdout=subprocess.DEVNULL)
-        p.stdin.write(data[:-1])
-        p.stdin.flush()
-        names = []
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            names = threads_of(p.pid)
-            if "mailtap-msg" in names or (not want and len(names) >= 1 and time.time() > deadline - 9):
-                break
-            time.sleep(0.05)
-        p.stdin.write(data[-1:])
-        p.stdin.close()
-        p.wait()
+        names = threads_on_stdin(extra, data, lambda names, t, want=want: "mailtap-msg" in names or (
+            not want and len(names) >= 1 and t > 1))
         check(("mailtap-msg" in names) == want,
               "%s: message thread %s (threads: %s)" % (what, "expected" if want else "not expected", names))
 

@@ -61,6 +61,7 @@ struct mt_pipeline {
     struct item *held;
     bool behind; /* the queue was fuller than BEHIND_BYTES at the last push */
     bool records; /* the front hands off frames (mt_output_opts.handoff_records) */
+    bool print_here; /* the front prints commands and replies (push) */
     /* The reading thread's own: the engine's pool (mt_defer_fn), where the
      * buffers of messages run go once the message thread is done with them;
      * NULL until the first message, when they are freed. */
@@ -127,13 +128,16 @@ static void push(struct mt_pipeline *p, struct item *first, struct item *last, u
                  size_t bytes)
 {
     last->next = NULL;
+    bool waited = false;
     pthread_mutex_lock(&p->lock);
     while (p->inflight > 0 && p->inflight + bytes > QUEUE_BYTES) {
         if (p->back_waits)
             pthread_cond_signal(&p->ready);
         p->front_waits = true;
+        waited = true;
         pthread_cond_wait(&p->room, &p->lock);
     }
+    bool idle = p->back_waits;
     p->front_waits = false;
     p->inflight += bytes;
     p->queued += n;
@@ -145,6 +149,13 @@ static void push(struct mt_pipeline *p, struct item *first, struct item *last, u
     struct item *done = p->done;
     p->done = NULL;
     pthread_mutex_unlock(&p->lock);
+    /* Who prints the commands and replies follows who has time: this
+     * thread once it had to wait for room, the message thread again once
+     * it was found waiting for work. */
+    if (p->records && (waited || idle) && p->print_here != waited) {
+        p->print_here = waited;
+        mt_output_print_here(p->front, waited);
+    }
     reclaim(p, done);
 }
 
@@ -244,9 +255,11 @@ struct mt_pipeline *mt_pipeline_new(struct mt_output *back, const struct mt_outp
     fo.flush_each = false;
     fo.handoff = handoff;
     fo.handoff_ud = p;
-    /* JSON: commands and replies are printed by the message thread, which
-     * has time to spare (bench/README.md).  Not text: a transcript line
-     * costs little more to print than to copy as a record. */
+    /* JSON: commands and replies are printed by the message thread while
+     * it has time to spare, by this one while it is behind (push; which
+     * thread is the slower one depends on the host, bench/README.md).
+     * Not text: a transcript line costs little more to print than to copy
+     * as a record. */
     fo.handoff_records = oo->format == MT_FMT_JSON;
     p->records = fo.handoff_records;
     p->front = mt_output_new(&fo, err, errlen);

@@ -167,7 +167,7 @@ void mt_output_event(void *output, struct mt_event *ev)
     mt_summary_event(o->summary, ev);
     if (!o->o.handoff_records) {
         print(o, ev);
-    } else if (ev->type == MT_EV_COMMAND || ev->type == MT_EV_REPLY) {
+    } else if ((ev->type == MT_EV_COMMAND || ev->type == MT_EV_REPLY) && !o->print_here) {
         mt_rec_put(o->buf, ev);
     } else {
         size_t at = mt_frame_open(o->buf, MT_FRAME_TEXT);
@@ -180,6 +180,11 @@ void mt_output_event(void *output, struct mt_event *ev)
         o->o.tee(o->o.tee_ud, ev);
     if (o->o.flush_each)
         fflush(o->o.out);
+}
+
+void mt_output_print_here(struct mt_output *o, bool here)
+{
+    o->print_here = here;
 }
 
 /* Credential rows in session order (several workers add them in any order). */

@@ -30,7 +30,8 @@ struct mt_output_opts {
      * (mt_output_frames).  Printing then happens on the receiver's thread.
      * Both formats print records the same as events (unit-tested); the
      * message thread (cli/pipeline.c) sets it for JSON only, where it
-     * takes work off the reading thread. */
+     * takes work off the reading thread while the message thread has time
+     * to spare (mt_output_print_here). */
     bool handoff_records;
 };
 
@@ -48,6 +49,12 @@ void mt_output_raw(struct mt_output *o, const char *p, size_t n);
  * frames): printed events as they are, records printed here.  False if
  * p[0..n) is not such frames (nothing more of it is printed). */
 bool mt_output_frames(struct mt_output *o, const char *p, size_t n);
+/* With handoff_records: true prints the commands and replies here too, in
+ * text frames like the other events; false (the default) hands them off
+ * as records.  The bytes finally written are the same either way; only
+ * the thread that prints them changes (cli/pipeline.c: the one that has
+ * time to spare). */
+void mt_output_print_here(struct mt_output *o, bool here);
 /* End of run: the credentials table (--credentials). */
 void mt_output_finish(struct mt_output *o);
 void mt_output_free(struct mt_output *o);

@@ -14,6 +14,7 @@ struct mt_output {
     struct mt_summary *summary;
     struct mt_bytes *rec_lines; /* a reply record's lines, read (mt_output_frames) */
     size_t rec_lines_cap;
+    bool print_here;  /* handoff_records: commands and replies printed here too */
 };
 
 void mt_json_event(struct mt_output *o, const struct mt_event *ev);

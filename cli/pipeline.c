@@ -61,7 +61,6 @@ struct mt_pipeline {
     struct item *held;
     bool behind; /* the queue was fuller than BEHIND_BYTES at the last push */
     bool records; /* the front hands off frames (mt_output_opts.handoff_records) */
-    bool print_here; /* the front prints commands and replies (push) */
     /* The reading thread's own: the engine's pool (mt_defer_fn), where the
      * buffers of messages run go once the message thread is done with them;
      * NULL until the first message, when they are freed. */
@@ -152,10 +151,8 @@ static void push(struct mt_pipeline *p, struct item *first, struct item *last, u
     /* Who prints the commands and replies follows who has time: this
      * thread once it had to wait for room, the message thread again once
      * it was found waiting for work. */
-    if (p->records && (waited || idle) && p->print_here != waited) {
-        p->print_here = waited;
+    if (p->records && (waited || idle))
         mt_output_print_here(p->front, waited);
-    }
     reclaim(p, done);
 }
 

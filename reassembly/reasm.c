@@ -1183,16 +1183,13 @@ void mt_reasm_packet(struct mt_reasm *r, const struct mt_packet *pk)
         }
     }
     if (!f) {
-        /* an ignored packet leaves no flow as the last one (r->last), as
-         * a packet of another shard does (mt_reasm_clock): the flow a leap
-         * in time refreshes is then the same however flows are sharded */
-        if (!(pk->flags & MT_TH_SYN) && pk->len == 0 && pk->missing == 0) {
+        /* Ignored: a bare ACK of no flow, or a retransmission after the
+         * close.  It leaves no flow as the last one (r->last), as a packet
+         * of another shard does (mt_reasm_clock): the flow a leap in time
+         * refreshes is then the same however flows are sharded. */
+        if (!(pk->flags & MT_TH_SYN) &&
+            ((pk->len == 0 && pk->missing == 0) || late_segment(r, &k, pk))) {
             r->st.ignored++;
-            r->last = NULL;
-            return;
-        }
-        if (!(pk->flags & MT_TH_SYN) && late_segment(r, &k, pk)) {
-            r->st.ignored++; /* a retransmission after the close */
             r->last = NULL;
             return;
         }

@@ -76,6 +76,14 @@ enum mt_capture_err {
 struct mt_source;
 
 int mt_source_open_file(struct mt_source **out, const char *path, char *err, size_t errlen);
+/* As mt_source_open_file, but a regular file is read no further than its
+ * first upto bytes, wherever another program writing it has got to: the
+ * threads of --workers, each reading the same file, then all stop at the
+ * same record (a record cut at upto is a truncated file, as one cut at the
+ * end).  MT_SOURCE_WHOLE: as far as the file goes. */
+#define MT_SOURCE_WHOLE UINT64_MAX
+int mt_source_open_file_upto(struct mt_source **out, const char *path, uint64_t upto, char *err,
+                             size_t errlen);
 /* snaplen 0: the default (262144, never truncates mail). */
 int mt_source_open_live(struct mt_source **out, const char *iface, int snaplen, bool promisc,
                         char *err, size_t errlen);

@@ -3,6 +3,7 @@
 #include "capture.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 struct mt_source {
     pcap_t *p;
     FILE *fp;             /* files: ours, closed by pcap_close */
+    int rfd;              /* files: fp's descriptor, which the window reads */
     char *iobuf;          /* fp's stdio buffer, freed after fp is closed */
     char *name;           /* for messages */
     bool live, is_stdin;
@@ -67,6 +69,7 @@ static struct mt_source *source_new(const char *name)
     struct mt_source *s = g_new0(struct mt_source, 1);
     s->name = g_strdup(name);
     s->fd = -1;
+    s->rfd = -1;
     return s;
 }
 
@@ -157,7 +160,7 @@ static int win_need(struct mt_source *s, uint64_t off, uint64_t n)
     }
     size_t got = 0;
     while (got < len) {
-        ssize_t k = pread(fileno(s->fp), s->wbuf + got, (size_t)len - got, (off_t)(base + got));
+        ssize_t k = pread(s->rfd, s->wbuf + got, (size_t)len - got, (off_t)(base + got));
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0) {
@@ -236,7 +239,80 @@ static int win_next(struct mt_source *s, struct pcap_pkthdr *h, const u_char **d
     return 1;
 }
 
+/* A file read no further than a given size (mt_source_open_file_upto),
+ * as a stdio stream for libpcap: past it, the end of the file. */
+struct upto_file {
+    int fd;
+    uint64_t pos, end;
+};
+
+static ssize_t upto_read(void *cookie, char *buf, size_t n)
+{
+    struct upto_file *f = cookie;
+    if (f->pos >= f->end)
+        return 0;
+    if (n > f->end - f->pos)
+        n = (size_t)(f->end - f->pos);
+    ssize_t k;
+    do
+        k = pread(f->fd, buf, n, (off_t)f->pos);
+    while (k < 0 && errno == EINTR);
+    if (k > 0)
+        f->pos += (uint64_t)k;
+    return k;
+}
+
+/* ftell's, for the offsets in error messages (libpcap itself never seeks) */
+static int upto_seek(void *cookie, off64_t *off, int whence)
+{
+    struct upto_file *f = cookie;
+    int64_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? (int64_t)f->pos
+                                                                : (int64_t)f->end;
+    if (whence != SEEK_SET && whence != SEEK_CUR && whence != SEEK_END) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (*off < -base) {
+        errno = EINVAL;
+        return -1;
+    }
+    f->pos = (uint64_t)(base + *off);
+    *off = (off64_t)f->pos;
+    return 0;
+}
+
+static int upto_close(void *cookie)
+{
+    struct upto_file *f = cookie;
+    int rc = close(f->fd);
+    g_free(f);
+    return rc;
+}
+
+/* fd as a stream: as it is, or no further than upto bytes (a regular
+ * file, upto not MT_SOURCE_WHOLE); NULL if stdio refuses. */
+static FILE *stream_of(int fd, const struct stat *st, uint64_t upto)
+{
+    if (upto == MT_SOURCE_WHOLE || !S_ISREG(st->st_mode))
+        return fdopen(fd, "rb");
+    struct upto_file *f = g_new0(struct upto_file, 1);
+    f->fd = fd;
+    f->end = MIN((uint64_t)st->st_size, upto);
+    static const cookie_io_functions_t fns = { .read = upto_read, .seek = upto_seek,
+                                               .close = upto_close };
+    FILE *fp = fopencookie(f, "rb", fns);
+    if (!fp)
+        g_free(f);
+    return fp;
+}
+
 int mt_source_open_file(struct mt_source **out, const char *path, char *err, size_t errlen)
+{
+    return mt_source_open_file_upto(out, path, MT_SOURCE_WHOLE, err, errlen);
+}
+
+int mt_source_open_file_upto(struct mt_source **out, const char *path, uint64_t upto, char *err,
+                             size_t errlen)
 {
     char ebuf[PCAP_ERRBUF_SIZE] = "";
     bool is_stdin = strcmp(path, "-") == 0;
@@ -246,20 +322,28 @@ int mt_source_open_file(struct mt_source **out, const char *path, char *err, siz
     if (is_stdin) {
         s->fp = stdin;
     } else {
-        s->fp = fopen(path, "rb");
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) != 0) {
+            close(fd);
+            fd = -1;
+        }
+        s->fp = fd >= 0 ? stream_of(fd, &st, upto) : NULL;
         if (!s->fp) {
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            if (fd >= 0)
+                close(fd);
             mt_source_close(s);
             return MT_CAP_ERR_OPEN;
         }
-        struct stat st;
-        if (fstat(fileno(s->fp), &st) == 0 && S_ISREG(st.st_mode))
-            s->size = (uint64_t)st.st_size;
+        s->rfd = fd;
+        if (S_ISREG(st.st_mode))
+            s->size = MIN((uint64_t)st.st_size, upto);
         /* peeked at with pread: no stdio I/O before setvbuf; kept for
          * win_setup */
         uint8_t *h = s->head;
         size_t got = s->size >= 4 ? (size_t)MIN(s->size, sizeof s->head) : 0;
-        if (got && pread(fileno(s->fp), h, got, 0) != (ssize_t)got)
+        if (got && pread(s->rfd, h, got, 0) != (ssize_t)got)
             got = 0;
         s->head_read = got == sizeof s->head;
         if (got) {

@@ -488,6 +488,7 @@ int main(int argc, char **argv)
     }
     struct streams st = { 0 };
     struct mt_workers *pool = NULL;
+    uint64_t *upto = NULL; /* --workers on regular files: how far each is read */
     mt_packet_cb packet_cb = mt_engine_packet;
     void *packet_ud;
     /* Messages on a second thread (pipeline.h): same output, in the same
@@ -513,12 +514,22 @@ int main(int argc, char **argv)
          * so does anything with MAILTAP_WORKERS_RING=1 (for comparing) */
         const char *ring = getenv("MAILTAP_WORKERS_RING");
         bool own = !(ring && *ring && strcmp(ring, "0") != 0);
+        /* each file's size now: no thread reads further, so that all stop
+         * at the same record of a file another program is still writing */
+        upto = g_new0(uint64_t, inputs->len + 1);
         for (guint i = 0; i < inputs->len && own; i++) {
             struct stat sb;
             own = stat(g_ptr_array_index(inputs, i), &sb) == 0 && S_ISREG(sb.st_mode);
+            if (own)
+                upto[i] = (uint64_t)sb.st_size;
+        }
+        if (!own) {
+            g_free(upto);
+            upto = NULL;
         }
         struct mt_workers_files files = { .paths = (const char *const *)inputs->pdata,
-                                          .n = inputs->len, .filter = filter, .count = count };
+                                          .upto = upto, .n = inputs->len, .filter = filter,
+                                          .count = count };
         pool = mt_workers_new((unsigned)nworkers, &lim, &oo, own ? &files : NULL, err,
                               sizeof(err));
         if (!pool) {
@@ -564,7 +575,8 @@ int main(int argc, char **argv)
     } else {
         for (guint i = 0; i < inputs->len && !stop_requested; i++) {
             const char *path = g_ptr_array_index(inputs, i);
-            int orc = mt_source_open_file(&r.src, path, err, sizeof(err));
+            int orc = mt_source_open_file_upto(&r.src, path, upto ? upto[i] : MT_SOURCE_WHOLE,
+                                               err, sizeof(err));
             if (orc == MT_CAP_OK && filter)
                 orc = mt_source_set_filter(r.src, filter, err, sizeof(err));
             if (orc == MT_CAP_OK && wfile)
@@ -637,6 +649,7 @@ int main(int argc, char **argv)
     mt_pipeline_free(pipe);
     running_pool = NULL;
     mt_workers_free(pool);
+    g_free(upto);
     mt_output_free(out);
     mt_html_free(html);
     if (st.files)

@@ -112,6 +112,7 @@ struct mt_workers {
     struct worker *w;
     /* files: every thread reads them (NULL: the rings) */
     char **paths;
+    uint64_t *upto;       /* how far each file is read (mt_workers_files) */
     char *filter;
     uint64_t count;
     struct mt_limits lim;
@@ -219,7 +220,8 @@ static gpointer reader_main(gpointer ud)
     char err[512];
     for (char **p = ws->paths; *p && !g_atomic_int_get(&ws->stop); p++) {
         struct mt_source *src = NULL;
-        int rc = mt_source_open_file(&src, *p, err, sizeof(err));
+        uint64_t upto = ws->upto ? ws->upto[p - ws->paths] : MT_SOURCE_WHOLE;
+        int rc = mt_source_open_file_upto(&src, *p, upto, err, sizeof(err));
         if (rc == MT_CAP_OK && ws->filter)
             rc = mt_source_set_filter(src, ws->filter, err, sizeof(err));
         uint64_t left = ws->count ? ws->count - MIN(ws->count, num) : 0;
@@ -252,6 +254,8 @@ struct mt_workers *mt_workers_new(unsigned n, const struct mt_limits *lim,
         ws->paths = g_new0(char *, files->n + 1);
         for (unsigned i = 0; i < files->n; i++)
             ws->paths[i] = g_strdup(files->paths[i]);
+        if (files->upto)
+            ws->upto = g_memdup2(files->upto, files->n * sizeof(uint64_t));
         ws->filter = g_strdup(files->filter);
         ws->count = files->count;
     }
@@ -449,6 +453,7 @@ void mt_workers_free(struct mt_workers *ws)
     }
     g_free(ws->w);
     g_strfreev(ws->paths);
+    g_free(ws->upto);
     g_free(ws->filter);
     g_free(ws);
 }

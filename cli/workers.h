@@ -13,6 +13,7 @@ struct mt_workers;
  * each opens them again), with the reading thread's -f and -c. */
 struct mt_workers_files {
     const char *const *paths;
+    const uint64_t *upto; /* each file is read no further (mt_source_open_file_upto) */
     unsigned n;
     const char *filter;   /* NULL: none */
     uint64_t count;       /* 0: every record */

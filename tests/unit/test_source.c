@@ -1,4 +1,5 @@
-/* capture/source.c: which files get libpcap's large stdio buffer.
+/* capture/source.c: which files get libpcap's large stdio buffer, and
+ * files read no further than a size given when opened.
  *
  * A classic pcap file in this machine's byte order is read through the
  * window (pread into one reused buffer); libpcap reads only its 24-byte
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "caps.h"
 
 #define FILE_BYTES (1024 * 1024)
 /* what a file read through the window may cost to open: its header peeked
@@ -50,6 +52,8 @@ static void put16(uint8_t *p, uint16_t v, bool swap)
     memcpy(p, &v, 2);
 }
 
+#define REC_BYTES (16 + 1000)
+
 /* A classic pcap file of about FILE_BYTES: Ethernet records of 1,000
  * bytes of nothing in particular (opening reads none of them). */
 static char *make_file(bool swapped)
@@ -66,7 +70,7 @@ static char *make_file(bool swapped)
     put32(h + 16, 65535, swapped);
     put32(h + 20, 1, swapped); /* Ethernet */
     g_byte_array_append(b, h, sizeof h);
-    uint8_t rec[16 + 1000];
+    uint8_t rec[REC_BYTES];
     memset(rec, 0x5a, sizeof rec);
     for (uint32_t i = 0; b->len < FILE_BYTES; i++) {
         put32(rec, i, swapped);
@@ -122,9 +126,83 @@ static void test_table(void)
     }
 }
 
+/* Records read from path opened with upto, after the file has grown by
+ * grow more records; *rc is what the run returned. */
+static uint64_t records_upto(const char *path, uint64_t upto, unsigned grow, int *rc)
+{
+    char err[256];
+    struct mt_source *s = NULL;
+    g_assert_cmpint(mt_source_open_file_upto(&s, path, upto, err, sizeof err), ==, MT_CAP_OK);
+    /* another program writing the file goes on after it was opened */
+    FILE *f = fopen(path, "ab");
+    g_assert_nonnull(f);
+    uint8_t rec[REC_BYTES] = { 0 };
+    for (unsigned i = 0; i < grow; i++) {
+        put32(rec + 8, 1000, false);
+        put32(rec + 12, 1000, false);
+        g_assert_cmpuint(fwrite(rec, 1, sizeof rec, f), ==, sizeof rec);
+    }
+    fclose(f);
+    struct mt_limits lim;
+    mt_limits_default(&lim);
+    struct mt_decoder *d = mt_decoder_new(&lim);
+    uint64_t num = 0;
+    *rc = mt_source_run(s, d, &num, 0, NULL, NULL, NULL, NULL, err, sizeof err);
+    mt_decoder_free(d);
+    mt_source_close(s);
+    return num;
+}
+
+/* Read no further than upto, whichever way the file is read, however far
+ * it has grown since: what lets the threads of --workers, each opening
+ * the file itself, stop at the same record. */
+static void test_upto(void)
+{
+    const uint64_t whole = (FILE_BYTES - 24 + REC_BYTES - 1) / REC_BYTES;
+    static const struct {
+        const char *what;
+        bool swapped, no_window;
+        uint64_t upto_records; /* 0: MT_SOURCE_WHOLE */
+        unsigned cut;          /* bytes of one more record within upto */
+        unsigned grow;         /* records written after the file was opened */
+        uint64_t want_extra;   /* records read beyond upto_records (or the whole file) */
+        int want_rc;
+    } t[] = {
+        { "window, at a record's end", false, false, 5, 0, 0, 0, MT_CAP_OK },
+        { "window, the file grown since", false, false, 5, 0, 3, 0, MT_CAP_OK },
+        { "window, a record cut", false, false, 5, 100, 3, 0, MT_CAP_ERR_READ },
+        { "libpcap (other byte order)", true, false, 5, 0, 0, 0, MT_CAP_OK },
+        { "libpcap, the file grown since", false, true, 5, 0, 3, 0, MT_CAP_OK },
+        { "libpcap, a record cut", false, true, 5, 100, 3, 0, MT_CAP_ERR_READ },
+        { "libpcap, the whole file as it grows", false, true, 0, 0, 3, 3, MT_CAP_OK },
+        { "window, the whole file as it was", false, false, 0, 0, 3, 0, MT_CAP_OK },
+        { "libpcap, upto past the end", true, false, 100000, 0, 0, 0, MT_CAP_OK },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(t); i++) {
+        char *path = make_file(t[i].swapped);
+        if (t[i].no_window)
+            g_setenv("MAILTAP_NO_MMAP", "1", TRUE);
+        uint64_t upto = t[i].upto_records ? 24 + t[i].upto_records * REC_BYTES + t[i].cut
+                                          : MT_SOURCE_WHOLE;
+        /* (records grown onto a file in the other byte order would be
+         * nonsense: none are) */
+        int rc = -99;
+        uint64_t n = records_upto(path, upto, t[i].swapped ? 0 : t[i].grow, &rc);
+        g_unsetenv("MAILTAP_NO_MMAP");
+        g_unlink(path);
+        g_free(path);
+        uint64_t base = t[i].upto_records && t[i].upto_records < whole ? t[i].upto_records
+                                                                      : whole;
+        if (n != base + t[i].want_extra || rc != t[i].want_rc)
+            g_error("%s: %" G_GUINT64_FORMAT " records, exit %d; want %" G_GUINT64_FORMAT
+                    ", %d", t[i].what, n, rc, base + t[i].want_extra, t[i].want_rc);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/source/stdio-buffer", test_table);
+    g_test_add_func("/source/upto", test_upto);
     return g_test_run();
 }

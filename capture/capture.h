@@ -75,12 +75,15 @@ enum mt_capture_err {
 /* A source of packets: a capture file or a live interface (source.c). */
 struct mt_source;
 
+/* A regular file is read as far as it went when opened, whatever another
+ * program writing it adds later, in either format and whichever way it is
+ * read (a record cut there is a truncated file, as one cut at the end);
+ * "-", pipes and devices to their end. */
 int mt_source_open_file(struct mt_source **out, const char *path, char *err, size_t errlen);
 /* As mt_source_open_file, but a regular file is read no further than its
- * first upto bytes, wherever another program writing it has got to: the
- * threads of --workers, each reading the same file, then all stop at the
- * same record (a record cut at upto is a truncated file, as one cut at the
- * end).  MT_SOURCE_WHOLE: as far as the file goes. */
+ * first upto bytes either: the threads of --workers, each opening the same
+ * file at its own time, are given its size at the start and so all stop
+ * at the same record.  MT_SOURCE_WHOLE: its size when opened. */
 #define MT_SOURCE_WHOLE UINT64_MAX
 int mt_source_open_file_upto(struct mt_source **out, const char *path, uint64_t upto, char *err,
                              size_t errlen);

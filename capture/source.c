@@ -289,11 +289,12 @@ static int upto_close(void *cookie)
     return rc;
 }
 
-/* fd as a stream: as it is, or no further than upto bytes (a regular
- * file, upto not MT_SOURCE_WHOLE); NULL if stdio refuses. */
+/* fd as a stream: a pipe or a device as it is, a regular file no further
+ * than upto bytes or its size now, whichever is less (as the window reader
+ * reads it, s->size); NULL if stdio refuses. */
 static FILE *stream_of(int fd, const struct stat *st, uint64_t upto)
 {
-    if (upto == MT_SOURCE_WHOLE || !S_ISREG(st->st_mode))
+    if (!S_ISREG(st->st_mode))
         return fdopen(fd, "rb");
     struct upto_file *f = g_new0(struct upto_file, 1);
     f->fd = fd;

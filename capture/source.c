@@ -290,15 +290,15 @@ static int upto_close(void *cookie)
 }
 
 /* fd as a stream: a pipe or a device as it is, a regular file no further
- * than upto bytes or its size now, whichever is less (as the window reader
- * reads it, s->size); NULL if stdio refuses. */
-static FILE *stream_of(int fd, const struct stat *st, uint64_t upto)
+ * than end (s->size, where the window reader stops too); NULL if stdio
+ * refuses. */
+static FILE *stream_of(int fd, bool regular, uint64_t end)
 {
-    if (!S_ISREG(st->st_mode))
+    if (!regular)
         return fdopen(fd, "rb");
     struct upto_file *f = g_new0(struct upto_file, 1);
     f->fd = fd;
-    f->end = MIN((uint64_t)st->st_size, upto);
+    f->end = end;
     static const cookie_io_functions_t fns = { .read = upto_read, .seek = upto_seek,
                                                .close = upto_close };
     FILE *fp = fopencookie(f, "rb", fns);
@@ -329,7 +329,10 @@ int mt_source_open_file_upto(struct mt_source **out, const char *path, uint64_t 
             close(fd);
             fd = -1;
         }
-        s->fp = fd >= 0 ? stream_of(fd, &st, upto) : NULL;
+        bool regular = fd >= 0 && S_ISREG(st.st_mode);
+        if (regular) /* how far it is read, whichever way */
+            s->size = MIN((uint64_t)st.st_size, upto);
+        s->fp = fd >= 0 ? stream_of(fd, regular, s->size) : NULL;
         if (!s->fp) {
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
             if (fd >= 0)
@@ -338,8 +341,6 @@ int mt_source_open_file_upto(struct mt_source **out, const char *path, uint64_t 
             return MT_CAP_ERR_OPEN;
         }
         s->rfd = fd;
-        if (S_ISREG(st.st_mode))
-            s->size = MIN((uint64_t)st.st_size, upto);
         /* peeked at with pread: no stdio I/O before setvbuf; kept for
          * win_setup */
         uint8_t *h = s->head;

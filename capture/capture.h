@@ -91,6 +91,12 @@ int mt_source_open_file_upto(struct mt_source **out, const char *path, uint64_t 
 int mt_source_open_live(struct mt_source **out, const char *iface, int snaplen, bool promisc,
                         char *err, size_t errlen);
 int mt_source_set_filter(struct mt_source *s, const char *bpf, char *err, size_t errlen);
+/* mt_source_open_file_upto, then mt_source_set_filter when bpf is not
+ * NULL: each file of a run, as the command and each --workers thread open
+ * it.  On a bad filter (MT_CAP_ERR_FILTER) *out is open, for the caller to
+ * close. */
+int mt_source_open_filtered(struct mt_source **out, const char *path, uint64_t upto,
+                            const char *bpf, char *err, size_t errlen);
 /* Also writes every packet that passes the filter to a pcap file (-w). */
 int mt_source_dump_to(struct mt_source *s, const char *path, char *err, size_t errlen);
 
@@ -108,10 +114,11 @@ typedef void (*mt_tick_cb)(void *ud, int64_t now_us);
 typedef void (*mt_window_cb)(void *ud, const uint8_t *lo, const uint8_t *hi);
 void mt_source_set_window_cb(struct mt_source *s, mt_window_cb cb, void *ud);
 
-/* Reads until the end of the file, max_packets records (0: no limit) or
- * mt_source_stop.  Returns MT_CAP_OK or MT_CAP_ERR_READ (err names the
- * file and offset; what came before was handed on). */
-int mt_source_run(struct mt_source *s, struct mt_decoder *d, uint64_t *num, uint64_t max_packets,
+/* Reads until the end of the file, until *num (the records read so far,
+ * counted across the files of a run) reaches limit (-c; 0: no limit), or
+ * until mt_source_stop.  Returns MT_CAP_OK or MT_CAP_ERR_READ (err names
+ * the file and offset; what came before was handed on). */
+int mt_source_run(struct mt_source *s, struct mt_decoder *d, uint64_t *num, uint64_t limit,
                   mt_packet_cb cb, void *ud, mt_tick_cb tick, void *tick_ud, char *err,
                   size_t errlen);
 /* Async-signal-safe: makes mt_source_run return soon. */

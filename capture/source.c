@@ -460,6 +460,15 @@ int mt_source_set_filter(struct mt_source *s, const char *bpf, char *err, size_t
     return MT_CAP_OK;
 }
 
+int mt_source_open_filtered(struct mt_source **out, const char *path, uint64_t upto,
+                            const char *bpf, char *err, size_t errlen)
+{
+    int rc = mt_source_open_file_upto(out, path, upto, err, errlen);
+    if (rc == MT_CAP_OK && bpf)
+        rc = mt_source_set_filter(*out, bpf, err, errlen);
+    return rc;
+}
+
 int mt_source_dump_to(struct mt_source *s, const char *path, char *err, size_t errlen)
 {
     s->dump = pcap_dump_open(s->p, path);
@@ -512,10 +521,10 @@ static int64_t wall_us(void)
 /* mt_source_run's loop; off: where the first record starts (classic pcap),
  * or -1. */
 static int run_loop(struct mt_source *s, struct mt_decoder *d, uint64_t *num,
-                    uint64_t max_packets, mt_packet_cb cb, void *ud, mt_tick_cb tick,
+                    uint64_t limit, mt_packet_cb cb, void *ud, mt_tick_cb tick,
                     void *tick_ud, char *err, size_t errlen, long off)
 {
-    uint64_t count = 0, file_records = 0;
+    uint64_t file_records = 0;
     int64_t last_ts = 0, last_tick = wall_us();
     while (!s->stop) {
         struct pcap_pkthdr *h, mh;
@@ -550,13 +559,12 @@ static int run_loop(struct mt_source *s, struct mt_decoder *d, uint64_t *num,
             else if (s->classic && !s->windowed)
                 off += 16 + (long)h->caplen;
             (*num)++;
-            count++;
             file_records++;
             last_ts = ts_us(&h->ts);
             if (s->dump)
                 pcap_dump((u_char *)s->dump, h, data);
             mt_decoder_packet(d, s->dlt, last_ts, *num, data, h->caplen, h->len, cb, ud);
-            if (max_packets && count >= max_packets)
+            if (limit && *num >= limit)
                 break;
             if (!s->live && tick && file_records % FILE_TICK_RECORDS == 0)
                 tick(tick_ud, last_ts);
@@ -599,15 +607,17 @@ static int run_loop(struct mt_source *s, struct mt_decoder *d, uint64_t *num,
     return MT_CAP_OK;
 }
 
-int mt_source_run(struct mt_source *s, struct mt_decoder *d, uint64_t *num, uint64_t max_packets,
+int mt_source_run(struct mt_source *s, struct mt_decoder *d, uint64_t *num, uint64_t limit,
                   mt_packet_cb cb, void *ud, mt_tick_cb tick, void *tick_ud, char *err,
                   size_t errlen)
 {
+    if (limit && *num >= limit)
+        return MT_CAP_OK; /* -c reached in an earlier file */
     /* where the next record starts: computed for classic pcap (24-byte file
      * header, 16-byte record headers) rather than asked of the stream,
      * which costs a system call per packet */
     long off = s->classic ? 24 : -1;
-    int rc = run_loop(s, d, num, max_packets, cb, ud, tick, tick_ud, err, errlen, off);
+    int rc = run_loop(s, d, num, limit, cb, ud, tick, tick_ud, err, errlen, off);
     if (s->windowed)
         win_unpin(s);
     return rc;

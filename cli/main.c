@@ -575,10 +575,8 @@ int main(int argc, char **argv)
     } else {
         for (guint i = 0; i < inputs->len && !stop_requested; i++) {
             const char *path = g_ptr_array_index(inputs, i);
-            int orc = mt_source_open_file_upto(&r.src, path, upto ? upto[i] : MT_SOURCE_WHOLE,
-                                               err, sizeof(err));
-            if (orc == MT_CAP_OK && filter)
-                orc = mt_source_set_filter(r.src, filter, err, sizeof(err));
+            int orc = mt_source_open_filtered(&r.src, path, upto ? upto[i] : MT_SOURCE_WHOLE,
+                                              filter, err, sizeof(err));
             if (orc == MT_CAP_OK && wfile)
                 orc = mt_source_dump_to(r.src, wfile, err, sizeof(err));
             /* the engine that reads these packets where they lie: not the
@@ -589,12 +587,8 @@ int main(int argc, char **argv)
                 mt_source_set_window_cb(r.src, mt_engine_window, window_eng);
             if (orc == MT_CAP_OK) {
                 running_source = r.src;
-                uint64_t left = count ? count - MIN(count, num) : 0;
-                if (count && left == 0)
-                    orc = MT_CAP_OK;
-                else
-                    orc = mt_source_run(r.src, r.dec, &num, left, packet_cb, packet_ud,
-                                        on_tick, &r, err, sizeof(err));
+                orc = mt_source_run(r.src, r.dec, &num, count, packet_cb, packet_ud, on_tick, &r,
+                                    err, sizeof(err));
                 running_source = NULL;
             }
             if (orc != MT_CAP_OK) {

@@ -221,14 +221,11 @@ static gpointer reader_main(gpointer ud)
     for (char **p = ws->paths; *p && !g_atomic_int_get(&ws->stop); p++) {
         struct mt_source *src = NULL;
         uint64_t upto = ws->upto ? ws->upto[p - ws->paths] : MT_SOURCE_WHOLE;
-        int rc = mt_source_open_file_upto(&src, *p, upto, err, sizeof(err));
-        if (rc == MT_CAP_OK && ws->filter)
-            rc = mt_source_set_filter(src, ws->filter, err, sizeof(err));
-        uint64_t left = ws->count ? ws->count - MIN(ws->count, num) : 0;
-        if (rc == MT_CAP_OK && !(ws->count && left == 0)) {
+        int rc = mt_source_open_filtered(&src, *p, upto, ws->filter, err, sizeof(err));
+        if (rc == MT_CAP_OK) {
             mt_source_set_window_cb(src, mt_engine_window, w->eng);
             w->src = src;
-            rc = mt_source_run(src, dec, &num, left, reader_packet, w, reader_tick, w, err,
+            rc = mt_source_run(src, dec, &num, ws->count, reader_packet, w, reader_tick, w, err,
                                sizeof(err));
             w->src = NULL;
         }

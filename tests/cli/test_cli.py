@@ -185,6 +185,19 @@ def main():
     check(os.path.realpath(msgs2[0]["file"]).startswith(os.path.realpath(xdir) + os.sep),
           "extracted inside the directory")
 
+    # -c counts records across the files of a run, in every mode: the
+    # second file is read only for what the first left, and not at all
+    # when the first used the whole count
+    first, second = (os.path.join(a.samples, n) for n in ("imap-fetch.pcap", "imap-idle.pcap"))
+    n1, n2 = len(records(first)[2]), len(records(second)[2])
+    for count, want in ((n1 - 3, n1 - 3), (n1, n1), (n1 + 7, n1 + 7), (n1 + n2 + 5, n1 + n2)):
+        for mode in ([], ["--no-pipeline"], ["--workers", "1"], ["--workers", "2"]):
+            rc, out, err = run(["-r", first, "-r", second, "--json", "-c", str(count)] + mode)
+            summ = [e for e in jsonl(out) if e["type"] == "summary"]
+            got = summ[0]["packets"] if summ else None
+            check(rc == 0 and got == want,
+                  f"-c {count} over {n1} + {n2} records {mode}: {want} read (got {got}, rc {rc})")
+
     # credentials and redaction
     rc, out, err = run(["-r", sample, "--credentials"])
     check(rc == 0 and "alice@example.test" in out and "Wonderland-2024" in out, "--credentials table")

@@ -516,7 +516,7 @@ int main(int argc, char **argv)
         bool own = !(ring && *ring && strcmp(ring, "0") != 0);
         /* each file's size now: no thread reads further, so that all stop
          * at the same record of a file another program is still writing */
-        upto = g_new0(uint64_t, inputs->len + 1);
+        upto = g_new0(uint64_t, inputs->len);
         for (guint i = 0; i < inputs->len && own; i++) {
             struct stat sb;
             own = stat(g_ptr_array_index(inputs, i), &sb) == 0 && S_ISREG(sb.st_mode);
@@ -597,7 +597,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "mailtap: %s\n", err);
                 rc = orc == MT_CAP_ERR_FILTER ? EXIT_USAGE : EXIT_INPUT;
             }
-            if (r.src && inputs->len > 1 && i + 1 < inputs->len) {
+            if (r.src && i + 1 < inputs->len) {
                 mt_source_close(r.src);
                 r.src = NULL;
             }

@@ -1232,7 +1232,7 @@ static void sess_end(struct mt_html *h, struct html_sess *s, const struct mt_ses
     if (si && si->capabilities) {
         key(b, "caps");
         g_string_append_c(b, '[');
-        for (unsigned i = 0; si->capabilities[i] && i < MT_CAP_HTML_CAPS; i++) {
+        for (unsigned i = 0; i < MT_CAP_HTML_CAPS && si->capabilities[i]; i++) {
             if (i)
                 g_string_append_c(b, ',');
             line_str(h, b, si->capabilities[i], strlen(si->capabilities[i]));

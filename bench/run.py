@@ -567,12 +567,36 @@ def commands_list(res, mailtap):
     return "\n".join(out)
 
 
+def cpu_desc(cpuinfo):
+    """The CPU as /proc/cpuinfo's first processor gives it, with its family,
+    model and clock: a virtual machine's "model name" can be the same
+    ("AMD EPYC") on hosts whose speeds differ by 2x (bench/README.md), and
+    the ratios move with the host.  None when there is no model name."""
+    def field(name):
+        m = re.search(r"^%s\s*:\s*(.*?)\s*$" % re.escape(name), cpuinfo, re.M)
+        return m.group(1) if m else None
+    name = field("model name")
+    if not name:
+        return None
+    extra = []
+    if field("cpu family") and field("model"):
+        extra.append("family %s, model %s" % (field("cpu family"), field("model")))
+    mhz = field("cpu MHz")
+    try:
+        extra.append("%.0f MHz" % float(mhz))
+    except (TypeError, ValueError):
+        pass
+    flags = (field("flags") or "").split()
+    if "hypervisor" in flags:
+        extra.append("virtual")
+    return "%s (%s)" % (name, ", ".join(extra)) if extra else name
+
+
 def machine_info():
     info = {}
     try:
         with open("/proc/cpuinfo") as f:
-            m = re.search(r"^model name\s*:\s*(.*)$", f.read(), re.M)
-            info["cpu"] = m.group(1).strip() if m else platform.processor()
+            info["cpu"] = cpu_desc(f.read()) or platform.processor()
     except OSError:
         info["cpu"] = platform.processor()
     info["cores"] = os.cpu_count()

@@ -112,6 +112,17 @@ def check_cores(tmp):
         ("ratio_cell with an unequal round", run.ratio_cell(2.4, res, "w", "a", "b"),
          "2.40 x (2.00 x in the 2 of 3 rounds with equal cores)"),
         ("ratio_cell, no checks", run.ratio_cell(2.4, res, "none", "a", "b"), "2.40 x"),
+        ("cpu_desc, a virtual AMD", run.cpu_desc(
+            "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n"
+            "model name\t: AMD EPYC\ncpu MHz\t\t: 2595.124\nflags\t\t: fpu sse hypervisor avx\n\n"
+            "processor\t: 1\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: Other\n"),
+         "AMD EPYC (family 25, model 17, 2595 MHz, virtual)"),
+        ("cpu_desc, no clock, not virtual", run.cpu_desc(
+            "cpu family\t: 6\nmodel\t\t: 207\nmodel name\t: Intel(R) Xeon(R)\nflags\t: fpu sse\n"),
+         "Intel(R) Xeon(R) (family 6, model 207)"),
+        ("cpu_desc, only a name (arm64)", run.cpu_desc("model name\t: ARMv8 Processor rev 1\n"),
+         "ARMv8 Processor rev 1"),
+        ("cpu_desc, nothing", run.cpu_desc("Features\t: fp asimd\n"), None),
     ]
     for what, got, want in table:
         check(got == want, "%s: %r" % (what, got))

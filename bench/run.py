@@ -579,8 +579,9 @@ def cpu_desc(cpuinfo):
     if not name:
         return None
     extra = []
-    if field("cpu family") and field("model"):
-        extra.append("family %s, model %s" % (field("cpu family"), field("model")))
+    family, model = field("cpu family"), field("model")
+    if family and model:
+        extra.append("family %s, model %s" % (family, model))
     mhz = field("cpu MHz")
     try:
         extra.append("%.0f MHz" % float(mhz))

@@ -60,6 +60,15 @@ static size_t map_len(size_t cap)
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
 
+/* A huge page: the unit a large buffer's pages are kept in between
+ * buffers (the extent pool below). */
+#define EXT ((size_t)2 * 1024 * 1024)
+
+static bool ext_aligned(const void *p)
+{
+    return ((uintptr_t)p & (EXT - 1)) == 0;
+}
+
 /* A mapping of MT_BUF_HUGE_MIN or more: transparent huge pages where the
  * kernel allows them (its mode "madvise" or "always"); it may refuse. */
 static void buf_huge(void *p, size_t cap)
@@ -68,13 +77,123 @@ static void buf_huge(void *p, size_t cap)
         (void)madvise(p, map_len(cap), MADV_HUGEPAGE);
 }
 
+/* The extent pool (message.h, MT_BUF_POOL_EXTENTS): the 2 MiB extents of
+ * freed large buffers whose pages are in, each left mapped where it was,
+ * for the next large buffer to take by moving its page tables (mremap),
+ * where new pages would be cleared by the kernel first.  One for the
+ * process, so that what is kept and what is in use together stay under
+ * the most that was in use at once, whatever thread frees or makes a
+ * buffer; the lock is taken a few times per large message. */
+static struct {
+    GMutex lock;
+    uint8_t *ext[MT_BUF_POOL_EXTENTS];
+    unsigned n;
+} ext_pool;
+
+/* The mapping at dst, EXT bytes, after a move into it failed: the kernel
+ * may have unmapped it first.  A fresh mapping where it is gone. */
+static void ext_remap(uint8_t *dst)
+{
+    void *q = mmap(dst, EXT, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (q == MAP_FAILED && errno != EEXIST)
+        g_error("mailtap: cannot map a message buffer's extent");
+    if (q != MAP_FAILED && q != dst)
+        g_error("mailtap: a message buffer's extent was mapped elsewhere");
+    if (q != MAP_FAILED)
+        (void)madvise(dst, EXT, MADV_HUGEPAGE);
+}
+
+/* Moves the extent at src (EXT bytes, 2 MiB aligned) to dst, over what
+ * was mapped there; false, src left as it was, if the kernel refuses. */
+static bool ext_move(uint8_t *src, uint8_t *dst)
+{
+    if (mremap(src, EXT, EXT, MREMAP_MAYMOVE | MREMAP_FIXED, dst) != MAP_FAILED)
+        return true;
+    ext_remap(dst);
+    return false;
+}
+
+/* A kept extent moved to dst (2 MiB aligned, inside a buffer's mapping,
+ * nothing written there yet), its pages in; false when none is kept. */
+static bool ext_take(uint8_t *dst)
+{
+    for (;;) {
+        g_mutex_lock(&ext_pool.lock);
+        uint8_t *src = ext_pool.n > 0 ? ext_pool.ext[--ext_pool.n] : NULL;
+        g_mutex_unlock(&ext_pool.lock);
+        if (!src)
+            return false;
+        if (ext_move(src, dst))
+            return true;
+        munmap(src, EXT);
+    }
+}
+
+/* Keeps the extent at p in the pool if it has room. */
+static bool ext_keep(uint8_t *p)
+{
+    g_mutex_lock(&ext_pool.lock);
+    bool room = ext_pool.n < MT_BUF_POOL_EXTENTS;
+    if (room)
+        ext_pool.ext[ext_pool.n++] = p;
+    g_mutex_unlock(&ext_pool.lock);
+    return room;
+}
+
+/* Unmaps len bytes at p (a 2 MiB aligned part of a large buffer),
+ * keeping in the pool the extents whose pages are in while it has
+ * room. */
+static void ext_release(uint8_t *p, size_t len)
+{
+    size_t from = 0; /* the start of what is still to unmap */
+    for (size_t off = 0; off + EXT <= len; off += EXT) {
+        unsigned char in = 0;
+        if (mincore(p + off, 1, &in) != 0 || !(in & 1))
+            continue;
+        if (!ext_keep(p + off))
+            break;
+        if (off > from)
+            munmap(p + from, off - from);
+        from = off + EXT;
+    }
+    if (len > from)
+        munmap(p + from, len - from);
+}
+
+unsigned mt_buf_kept(void)
+{
+    g_mutex_lock(&ext_pool.lock);
+    unsigned n = ext_pool.n;
+    g_mutex_unlock(&ext_pool.lock);
+    return n;
+}
+
+void mt_buf_drop_kept(void)
+{
+    g_mutex_lock(&ext_pool.lock);
+    while (ext_pool.n > 0)
+        munmap(ext_pool.ext[--ext_pool.n], EXT);
+    g_mutex_unlock(&ext_pool.lock);
+}
+
 /* Cleared once a kernel before 5.14 says it does not know
  * MADV_POPULATE_WRITE: the pages then come in by faults, as before. */
 static int populate_known = 1;
 
+/* Asks for the pages of p[start, end) (page aligned); a refusal leaves
+ * them to come in by faults. */
+static void populate(uint8_t *p, size_t start, size_t end)
+{
+    if (end <= start || !__atomic_load_n(&populate_known, __ATOMIC_RELAXED))
+        return;
+    if (madvise(p + start, end - start, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
+        __atomic_store_n(&populate_known, 0, __ATOMIC_RELAXED);
+}
+
 size_t mt_buf_populate(uint8_t *p, size_t cap, size_t from, size_t to)
 {
-    if (!mt_buf_mapped(cap) || !__atomic_load_n(&populate_known, __ATOMIC_RELAXED))
+    if (!mt_buf_mapped(cap))
         return from;
     size_t pg = page_size();
     size_t start = from / pg * pg;
@@ -83,44 +202,100 @@ size_t mt_buf_populate(uint8_t *p, size_t cap, size_t from, size_t to)
         end = page_round(cap);
     if (end <= start)
         return from;
-    if (madvise(p + start, end - start, MADV_POPULATE_WRITE) != 0) {
-        if (errno == EINVAL)
-            __atomic_store_n(&populate_known, 0, __ATOMIC_RELAXED);
-        return from; /* ENOMEM and the like: the faults will say */
+    if (cap >= MT_BUF_HUGE_MIN && ext_aligned(p)) {
+        /* whole extents not begun yet: kept ones first */
+        size_t e = (start + EXT - 1) / EXT * EXT;
+        populate(p, start, MIN(e, end));
+        while (e < end && ext_take(p + e))
+            e += EXT;
+        populate(p, e, end);
+        end = MAX(end, e);
+    } else {
+        populate(p, start, end);
     }
     return end < cap ? end : cap;
 }
 
-/* A mapping for cap bytes (mt_buf_mapped), or NULL if the kernel refuses. */
+size_t mt_buf_take_kept(uint8_t *p, size_t cap, size_t from)
+{
+    if (!mt_buf_mapped(cap) || cap < MT_BUF_HUGE_MIN || !ext_aligned(p) || from % EXT)
+        return from;
+    size_t e = from, len = map_len(cap);
+    while (e < len && ext_take(p + e))
+        e += EXT;
+    return e < cap ? e : cap;
+}
+
+/* A mapping for cap bytes (mt_buf_mapped), or NULL if the kernel refuses;
+ * one of MT_BUF_HUGE_MIN or more starts on a huge-page boundary, where the
+ * kernel (before Linux 6.7) may not have put it. */
 static uint8_t *buf_map(size_t cap)
 {
-    void *p = mmap(NULL, map_len(cap), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+    size_t len = map_len(cap);
+    int prot = PROT_READ | PROT_WRITE, flags = MAP_PRIVATE | MAP_ANONYMOUS;
+    uint8_t *p = mmap(NULL, len, prot, flags, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
+    if (cap >= MT_BUF_HUGE_MIN && !ext_aligned(p)) {
+        munmap(p, len);
+        p = mmap(NULL, len + EXT, prot, flags, -1, 0);
+        if (p == MAP_FAILED)
+            return NULL;
+        size_t head = (EXT - ((uintptr_t)p & (EXT - 1))) & (EXT - 1);
+        if (head)
+            munmap(p, head);
+        munmap(p + head + len, EXT - head);
+        p += head;
+    }
     buf_huge(p, cap);
     return p;
+}
+
+/* A large buffer's unmapping: its extents back to the pool (those with
+ * pages in) where it starts on a huge-page boundary. */
+static void buf_unmap(uint8_t *p, size_t cap)
+{
+    if (cap >= MT_BUF_HUGE_MIN && ext_aligned(p))
+        ext_release(p, map_len(cap));
+    else
+        munmap(p, map_len(cap));
 }
 
 /* mt_buf_resize into a mapping (new_cap mapped), or NULL, p untouched,
  * if the kernel refuses it. */
 static uint8_t *buf_try_resize(uint8_t *p, size_t old_cap, size_t len, size_t new_cap)
 {
-    if (p && mt_buf_mapped(old_cap)) {
+    bool old_map = p && mt_buf_mapped(old_cap);
+    if (old_map && old_cap < MT_BUF_HUGE_MIN && new_cap < MT_BUF_HUGE_MIN) {
         void *q = mremap(p, map_len(old_cap), map_len(new_cap), MREMAP_MAYMOVE);
-        if (q == MAP_FAILED)
-            return NULL;
-        buf_huge(q, new_cap);
-        return q;
+        return q == MAP_FAILED ? NULL : q;
     }
     uint8_t *q = buf_map(new_cap);
-    if (q && p) {
-        /* from the heap: copy what is kept, into pages asked for at once
-         * rather than a trap each */
-        (void)mt_buf_populate(q, new_cap, 0, MIN(len, new_cap));
-        memcpy(q, p, MIN(len, new_cap));
-        mt_buf_free(p, old_cap);
+    if (!q || !p)
+        return q;
+    if (old_map && old_cap >= MT_BUF_HUGE_MIN && new_cap >= MT_BUF_HUGE_MIN && ext_aligned(p)) {
+        /* huge to huge: the extents' page tables move, their bytes stay
+         * (one mremap of the whole would need it to be one mapping, and
+         * extents taken from the pool are mappings of their own) */
+        size_t n = MIN(map_len(old_cap), map_len(new_cap));
+        size_t kept = MIN(len, new_cap);
+        for (size_t off = 0; off < n; off += EXT) {
+            if (ext_move(p + off, q + off))
+                continue;
+            /* refused: this extent's bytes are copied instead */
+            if (off < kept)
+                memcpy(q + off, p + off, MIN(EXT, kept - off));
+            munmap(p + off, EXT);
+        }
+        if (map_len(old_cap) > n)
+            ext_release(p + n, map_len(old_cap) - n);
+        return q;
     }
+    /* copy what is kept, into pages asked for at once rather than a trap
+     * each */
+    (void)mt_buf_populate(q, new_cap, 0, MIN(len, new_cap));
+    memcpy(q, p, MIN(len, new_cap));
+    mt_buf_free(p, old_cap);
     return q;
 }
 
@@ -153,7 +328,7 @@ void mt_buf_free(uint8_t *p, size_t cap)
     if (!p)
         return;
     if (mt_buf_mapped(cap))
-        munmap(p, map_len(cap));
+        buf_unmap(p, cap);
     else
         g_free(p);
 }

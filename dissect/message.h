@@ -56,6 +56,16 @@
  * (docs/caps.md). */
 #define MT_BUF_AHEAD (256 * 1024)
 #define MT_BUF_HUGE_MIN (2 * 1024 * 1024)
+/* The 2 MiB extents of a freed buffer of MT_BUF_HUGE_MIN bytes or more
+ * whose pages are in are kept, up to this many per thread, and the next
+ * large buffer of that thread takes them by moving their page tables
+ * (mremap) instead of asking for new pages: the kernel clears a new page
+ * before handing it out, and that clearing was a tenth of the reading
+ * thread's time on the benchmark's mixed capture (bench/README.md).  They
+ * count in RSS while kept, but only pages that were in use before: a
+ * buffer takes the kept ones before new ones, so the pages in use and
+ * kept together never pass the most that was in use at once. */
+#define MT_BUF_POOL_EXTENTS 8
 /* Whether a buffer of cap bytes is a mapping of its own (not under the
  * sanitizers). */
 bool mt_buf_mapped(size_t cap);
@@ -68,6 +78,17 @@ void mt_buf_free(uint8_t *p, size_t cap);
  * mapped, before they are written; returns how far they now are in (to
  * rounded up to a page, at most cap), or from when nothing was asked. */
 size_t mt_buf_populate(uint8_t *p, size_t cap, size_t from, size_t to);
+
+/* Moves kept extents (MT_BUF_POOL_EXTENTS) into p, a buffer of cap bytes,
+ * from its offset from (a multiple of MT_BUF_HUGE_MIN, nothing written
+ * there yet) on while there are any: pages already in memory, so none is
+ * cleared for it and none is added to what the process holds.  Returns
+ * how far p's pages are now in (at most cap), or from. */
+size_t mt_buf_take_kept(uint8_t *p, size_t cap, size_t from);
+
+/* How many extents are kept now; and unmapping them all. */
+unsigned mt_buf_kept(void);
+void mt_buf_drop_kept(void);
 
 struct mt_bufpool {
     uint8_t *small[MT_BUFPOOL_SMALL];

@@ -2189,6 +2189,11 @@ void mt_mime_data_alloc(struct mt_mime_part *p, size_t n)
      * each 2 MiB; and lenient Base64 skips junk, so a hostile part may be
      * far shorter decoded than n, which should not be in memory for it. */
     (void)mt_buf_populate(p->data, n, 0, MIN(n, (size_t)MT_BUF_HUGE_MIN));
+    /* beyond, extents already in memory, kept from freed buffers: pages
+     * the kernel need not clear, and that a new page would have been
+     * taken beside */
+    if (n > MT_BUF_HUGE_MIN)
+        (void)mt_buf_take_kept(p->data, n, MT_BUF_HUGE_MIN);
 }
 
 void mt_mime_data_release(struct mt_mime_part *p)

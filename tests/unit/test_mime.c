@@ -1316,10 +1316,28 @@ static void test_data_pages(void)
      * MT_BUF_HUGE_MIN is asked for, since lenient Base64 may decode a
      * hostile part to far less than its n */
     const size_t big = 16 * 1024 * 1024 + 1, from = MT_BUF_HUGE_MIN;
+    mt_buf_drop_kept();
     mt_mime_data_alloc(&p, big);
     size_t at = 0;
     if (some_page(p.data + from, big - from, true, &at))
         g_error("the page at %zu of a fresh %zu-byte part buffer is in", from + at, big);
+    mt_mime_part_clear(&p);
+
+    /* the extents kept from freed buffers (MT_BUF_POOL_EXTENTS), pages
+     * already in memory, come in, for the first MT_BUF_HUGE_MIN and
+     * beyond: two here, and no more */
+    mt_buf_drop_kept();
+    const size_t two = 2 * MT_BUF_HUGE_MIN;
+    uint8_t *b = mt_buf_alloc(two);
+    (void)mt_buf_populate(b, two, 0, two);
+    mt_buf_free(b, two);
+    g_assert_cmpuint(mt_buf_kept(), ==, 2);
+    mt_mime_data_alloc(&p, big + MT_BUF_HUGE_MIN); /* larger than the spare */
+    g_assert_cmpuint(mt_buf_kept(), ==, 0);
+    if (some_page(p.data, two, false, &at))
+        g_error("the page at %zu of a part buffer is not in", at);
+    if (some_page(p.data + two, big - two, true, &at))
+        g_error("the page at %zu of a part buffer is in", two + at);
     mt_mime_part_clear(&p);
 }
 

@@ -98,8 +98,9 @@ static void prefetch_ahead(const struct item *it)
 }
 
 /* Reading thread: frees what the message thread is done with, small
- * message buffers straight into the engine's pool (a large one is
- * unmapped: kept idle, it was a whole message more in peak RSS,
+ * message buffers straight into the engine's pool (a large one is freed,
+ * and only its huge-page extents are kept for the next large buffers:
+ * kept whole and idle, it was a whole message more in peak RSS,
  * message.h). */
 static void reclaim(struct mt_pipeline *p, struct item *it)
 {

@@ -26,11 +26,12 @@
  * thread (defer.h), their buffers come back here once it is done with
  * them, up to MT_BUFPOOL_SMALL of MT_MSGBUF_KEEP or less and
  * MT_BUFPOOL_BYTES of them in all, for the next messages of any session.
- * A larger one is unmapped: the largest was kept until 2026-12-07, and
- * while it sat idle it was a whole large message more in peak RSS; a
- * large message's buffer is now made at once to the size its protocol
- * announced (mt_msgbuf_expect), which took more off the run than the
- * reuse had (bench/README.md). */
+ * A larger one is freed (its huge-page extents, if it has them, go to
+ * the extent pool, MT_BUF_POOL_EXTENTS): the largest was kept whole
+ * until 2026-12-07, and while it sat idle it was a whole large message
+ * more in peak RSS; a large message's buffer is now made at once to the
+ * size its protocol announced (mt_msgbuf_expect), which took more off
+ * the run than the reuse had (bench/README.md). */
 #define MT_BUFPOOL_SMALL 16
 #define MT_BUFPOOL_BYTES (1024 * 1024)
 
@@ -60,8 +61,8 @@
  * whose pages are in are kept, up to this many per thread, and the next
  * large buffer of that thread takes them by moving their page tables
  * (mremap) instead of asking for new pages: the kernel clears a new page
- * before handing it out, and that clearing was a tenth of the reading
- * thread's time on the benchmark's mixed capture (bench/README.md).  They
+ * before handing it out, and that clearing was 8 to 10 % of the default
+ * mode's samples on the benchmark's mixed capture (bench/README.md).  They
  * count in RSS while kept, but only pages that were in use before: a
  * buffer takes the kept ones before new ones, so the pages in use and
  * kept together never pass the most that was in use at once. */

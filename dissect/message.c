@@ -91,17 +91,23 @@ static struct {
 } ext_pool;
 
 /* The mapping at dst, EXT bytes, after a move into it failed: the kernel
- * may have unmapped it first.  A fresh mapping where it is gone. */
+ * may have unmapped it first.  A fresh mapping where it is gone; where it
+ * is still there, the kernel says so (EEXIST), or, before Linux 4.17,
+ * which takes MAP_FIXED_NOREPLACE for a hint, maps elsewhere. */
 static void ext_remap(uint8_t *dst)
 {
     void *q = mmap(dst, EXT, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-    if (q == MAP_FAILED && errno != EEXIST)
-        g_error("mailtap: cannot map a message buffer's extent");
-    if (q != MAP_FAILED && q != dst)
-        g_error("mailtap: a message buffer's extent was mapped elsewhere");
-    if (q != MAP_FAILED)
-        (void)madvise(dst, EXT, MADV_HUGEPAGE);
+    if (q == MAP_FAILED) {
+        if (errno != EEXIST)
+            g_error("mailtap: cannot map a message buffer's extent");
+        return;
+    }
+    if (q != dst) {
+        munmap(q, EXT);
+        return;
+    }
+    (void)madvise(dst, EXT, MADV_HUGEPAGE);
 }
 
 /* Moves the extent at src (EXT bytes, 2 MiB aligned) to dst, over what

@@ -546,6 +546,99 @@ static void test_buf_kept(void)
     mt_buf_drop_kept();
 }
 
+/* Buffers made, grown, shrunk, filled and freed in a random order (a fixed
+ * seed), several alive at once and on two threads sharing the extent
+ * pool: each keeps the bytes written to it, so no extent is ever in two
+ * buffers at once or taken while written, and the pool never holds more
+ * than MT_BUF_POOL_EXTENTS. */
+struct churn_buf {
+    uint8_t *p;
+    size_t cap, len;
+    uint8_t tag;
+};
+
+static uint8_t churn_byte(uint8_t tag, size_t i)
+{
+    return (uint8_t)(tag + i * 31 + (i >> 12));
+}
+
+static void churn_check(const struct churn_buf *b)
+{
+    for (size_t i = 0; i < b->len; i += 509)
+        if (b->p[i] != churn_byte(b->tag, i))
+            g_error("buffer %u: byte %zu of %zu changed", b->tag, i, b->len);
+    if (b->len && b->p[b->len - 1] != churn_byte(b->tag, b->len - 1))
+        g_error("buffer %u: its last byte changed", b->tag);
+}
+
+static void churn_fill(struct churn_buf *b, size_t to)
+{
+    size_t ready = mt_buf_populate(b->p, b->cap, b->len, to);
+    g_assert_cmpuint(ready, <=, b->cap);
+    for (size_t i = b->len; i < to; i++)
+        b->p[i] = churn_byte(b->tag, i);
+    b->len = to;
+}
+
+static gpointer churn(gpointer data)
+{
+    GRand *r = g_rand_new_with_seed(GPOINTER_TO_UINT(data));
+    const size_t mib = 1024 * 1024;
+    struct churn_buf bufs[5];
+    memset(bufs, 0, sizeof(bufs));
+    for (int step = 0; step < 400; step++) {
+        struct churn_buf *b = &bufs[g_rand_int_range(r, 0, G_N_ELEMENTS(bufs))];
+        size_t cap = (size_t)g_rand_int_range(r, 1, 13 * 8) * mib / 8 + (size_t)g_rand_int_range(r, 0, 4096);
+        switch (g_rand_int_range(r, 0, 4)) {
+        case 0: /* a new buffer, or the old one freed first */
+            mt_buf_free(b->p, b->cap);
+            b->p = mt_buf_alloc(cap);
+            b->cap = cap;
+            b->len = 0;
+            b->tag = (uint8_t)g_rand_int(r);
+            break;
+        case 1: /* resized, its bytes up to the new size kept */
+            if (!b->p)
+                break;
+            b->p = mt_buf_resize(b->p, b->cap, b->len, cap);
+            b->cap = cap;
+            b->len = MIN(b->len, cap);
+            churn_check(b);
+            break;
+        case 2: /* written further */
+            if (b->p)
+                churn_fill(b, b->len + (size_t)g_rand_int_range(r, 0, (int)(b->cap - b->len) + 1));
+            break;
+        default: /* freed */
+            mt_buf_free(b->p, b->cap);
+            memset(b, 0, sizeof(*b));
+            break;
+        }
+        for (size_t k = 0; k < G_N_ELEMENTS(bufs); k++)
+            if (bufs[k].p)
+                churn_check(&bufs[k]);
+        g_assert_cmpuint(mt_buf_kept(), <=, MT_BUF_POOL_EXTENTS);
+    }
+    for (size_t k = 0; k < G_N_ELEMENTS(bufs); k++)
+        mt_buf_free(bufs[k].p, bufs[k].cap);
+    g_rand_free(r);
+    return NULL;
+}
+
+static void test_buf_churn(void)
+{
+    if (!mt_buf_mapped(MT_BUF_MAP_MIN + 1)) {
+        g_test_skip("message buffers are plain heap memory under the sanitizers");
+        return;
+    }
+    mt_buf_drop_kept();
+    churn(GUINT_TO_POINTER(7u));
+    GThread *t = g_thread_new("churn", churn, GUINT_TO_POINTER(11u));
+    churn(GUINT_TO_POINTER(13u));
+    g_thread_join(t);
+    mt_buf_drop_kept();
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -558,5 +651,6 @@ int main(int argc, char **argv)
     g_test_add_func("/message/expect-refused", test_expect_refused);
     g_test_add_func("/message/buf-traps", test_buf_traps);
     g_test_add_func("/message/buf-kept", test_buf_kept);
+    g_test_add_func("/message/buf-churn", test_buf_churn);
     return g_test_run();
 }

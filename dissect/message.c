@@ -243,15 +243,18 @@ static uint8_t *buf_map(size_t cap)
     if (p == MAP_FAILED)
         return NULL;
     if (cap >= MT_BUF_HUGE_MIN && !ext_aligned(p)) {
-        munmap(p, len);
-        p = mmap(NULL, len + EXT, prot, flags, -1, 0);
-        if (p == MAP_FAILED)
-            return NULL;
-        size_t head = (EXT - ((uintptr_t)p & (EXT - 1))) & (EXT - 1);
-        if (head)
-            munmap(p, head);
-        munmap(p + head + len, EXT - head);
-        p += head;
+        /* 2 MiB more, trimmed to the boundary; where the address space
+         * has no room for that (RLIMIT_AS), the first mapping stays, its
+         * extents not kept when freed (buf_unmap) */
+        uint8_t *q = mmap(NULL, len + EXT, prot, flags, -1, 0);
+        if (q != MAP_FAILED) {
+            munmap(p, len);
+            size_t head = (EXT - ((uintptr_t)q & (EXT - 1))) & (EXT - 1);
+            if (head)
+                munmap(q, head);
+            munmap(q + head + len, EXT - head);
+            p = q + head;
+        }
     }
     buf_huge(p, cap);
     return p;

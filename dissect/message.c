@@ -209,13 +209,20 @@ size_t mt_buf_populate(uint8_t *p, size_t cap, size_t from, size_t to)
     if (end <= start)
         return from;
     if (cap >= MT_BUF_HUGE_MIN && ext_aligned(p)) {
-        /* whole extents not begun yet: kept ones first */
-        size_t e = (start + EXT - 1) / EXT * EXT;
+        /* whole extents not begun yet, from the first boundary at or
+         * past from (not start: from rounded down to a page may fall on
+         * the boundary of an extent that holds bytes), kept ones first */
+        size_t e = (from + EXT - 1) / EXT * EXT;
         populate(p, start, MIN(e, end));
-        while (e < end && ext_take(p + e))
+        bool taken = false;
+        while (e < end && ext_take(p + e)) {
             e += EXT;
-        populate(p, e, end);
-        end = MAX(end, e);
+            taken = true;
+        }
+        if (e < end)
+            populate(p, e, end);
+        else if (taken)
+            end = e; /* the last extent taken is in to its end */
     } else {
         populate(p, start, end);
     }

@@ -546,6 +546,43 @@ static void test_buf_kept(void)
     mt_buf_drop_kept();
 }
 
+/* mt_buf_populate takes kept extents only from the first extent boundary
+ * at or past where the bytes end: asked for from just past a boundary
+ * (a page-rounded start would fall on it), that extent keeps its bytes.
+ * And it says no more is in than is: a fresh extent's pages are in up to
+ * what was asked, not to its end. */
+static void test_buf_kept_boundary(void)
+{
+    if (!mt_buf_mapped(MT_BUF_MAP_MIN + 1)) {
+        g_test_skip("message buffers are plain heap memory under the sanitizers");
+        return;
+    }
+    const size_t ext = MT_BUF_HUGE_MIN, cap = 2 * ext;
+    static const size_t ends[] = { 1, 1519, 4095, 4096, 4097 };
+    for (size_t i = 0; i < G_N_ELEMENTS(ends); i++) {
+        size_t w = ext + ends[i];
+        mt_buf_drop_kept();
+        uint8_t *v = mt_buf_alloc(cap);
+        (void)mt_buf_populate(v, cap, 0, w); /* new pages: nothing kept */
+        memset(v, 'v', w);
+        uint8_t *k = mt_buf_alloc(cap); /* then two kept */
+        (void)mt_buf_populate(k, cap, 0, cap);
+        mt_buf_free(k, cap);
+        g_assert_cmpuint(mt_buf_kept(), ==, 2);
+        (void)mt_buf_populate(v, cap, w, w + 4096);
+        g_assert_cmpuint(mt_buf_kept(), ==, 2); /* no extent of v was begun */
+        for (size_t j = 0; j < w; j++)
+            if (v[j] != 'v')
+                g_error("bytes to %zu: byte %zu was replaced", w, j);
+        mt_buf_free(v, cap);
+    }
+    mt_buf_drop_kept();
+    uint8_t *f = mt_buf_alloc(cap);
+    g_assert_cmpuint(mt_buf_populate(f, cap, 100 * 1024, 300 * 1024), ==, 300 * 1024);
+    mt_buf_free(f, cap);
+    mt_buf_drop_kept();
+}
+
 /* Buffers made, grown, shrunk, filled and freed in a random order (a fixed
  * seed), several alive at once and on two threads sharing the extent
  * pool: each keeps the bytes written to it, so no extent is ever in two
@@ -631,11 +668,16 @@ static void test_buf_churn(void)
         g_test_skip("message buffers are plain heap memory under the sanitizers");
         return;
     }
+    /* one seed in eight found the extent taken over bytes (fixed since),
+     * so many seeds: 16 on one thread, then 8 pairs on two */
     mt_buf_drop_kept();
-    churn(GUINT_TO_POINTER(7u));
-    GThread *t = g_thread_new("churn", churn, GUINT_TO_POINTER(11u));
-    churn(GUINT_TO_POINTER(13u));
-    g_thread_join(t);
+    for (unsigned seed = 1; seed <= 16; seed++)
+        churn(GUINT_TO_POINTER(seed));
+    for (unsigned seed = 17; seed <= 32; seed += 2) {
+        GThread *t = g_thread_new("churn", churn, GUINT_TO_POINTER(seed));
+        churn(GUINT_TO_POINTER(seed + 1));
+        g_thread_join(t);
+    }
     mt_buf_drop_kept();
 }
 
@@ -651,6 +693,7 @@ int main(int argc, char **argv)
     g_test_add_func("/message/expect-refused", test_expect_refused);
     g_test_add_func("/message/buf-traps", test_buf_traps);
     g_test_add_func("/message/buf-kept", test_buf_kept);
+    g_test_add_func("/message/buf-kept-boundary", test_buf_kept_boundary);
     g_test_add_func("/message/buf-churn", test_buf_churn);
     return g_test_run();
 }

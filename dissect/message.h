@@ -58,12 +58,12 @@
 #define MT_BUF_AHEAD (256 * 1024)
 #define MT_BUF_HUGE_MIN (2 * 1024 * 1024)
 /* The 2 MiB extents of a freed buffer of MT_BUF_HUGE_MIN bytes or more
- * whose pages are in are kept, up to this many per thread, and the next
- * large buffer of that thread takes them by moving their page tables
- * (mremap) instead of asking for new pages: the kernel clears a new page
- * before handing it out, and that clearing was 8 to 10 % of the default
- * mode's samples on the benchmark's mixed capture (bench/README.md).  They
- * count in RSS while kept, but only pages that were in use before: a
+ * whose pages are in are kept, up to this many for the process (one pool
+ * under a lock), and the next large buffer takes them by moving their
+ * page tables (mremap) instead of asking for new pages: the kernel
+ * clears a new page before handing it out, and that clearing was 8 to
+ * 10 % of the default mode's samples on the benchmark's mixed capture
+ * (bench/README.md).  They count in RSS while kept, but only pages that were in use before: a
  * buffer takes the kept ones before new ones, so the pages in use and
  * kept together never pass the most that was in use at once. */
 #define MT_BUF_POOL_EXTENTS 8
@@ -76,8 +76,11 @@ uint8_t *mt_buf_alloc(size_t cap);
 uint8_t *mt_buf_resize(uint8_t *p, size_t old_cap, size_t len, size_t new_cap);
 void mt_buf_free(uint8_t *p, size_t cap);
 /* Brings in the pages of p[from, to) of a buffer of cap bytes, if it is
- * mapped, before they are written; returns how far they now are in (to
- * rounded up to a page, at most cap), or from when nothing was asked. */
+ * mapped, before they are written (nothing is written from from on):
+ * whole extents not begun yet from the kept ones first, then new pages.
+ * Returns how far they now are in (to rounded up to a page, or the end of
+ * the last kept extent taken; at most cap), or from when nothing was
+ * asked.  Pages the kernel refuses come in by faults. */
 size_t mt_buf_populate(uint8_t *p, size_t cap, size_t from, size_t to);
 
 /* Moves kept extents (MT_BUF_POOL_EXTENTS) into p, a buffer of cap bytes,

@@ -63,9 +63,10 @@
  * page tables (mremap) instead of asking for new pages: the kernel
  * clears a new page before handing it out, and that clearing was 8 to
  * 10 % of the default mode's samples on the benchmark's mixed capture
- * (bench/README.md).  They count in RSS while kept, but only pages that were in use before: a
- * buffer takes the kept ones before new ones, so the pages in use and
- * kept together never pass the most that was in use at once. */
+ * (bench/README.md).  They count in RSS while kept, but only pages that
+ * were in use before: a buffer takes the kept ones before new ones, so
+ * the pages in use and kept together never pass the most that was in use
+ * at once. */
 #define MT_BUF_POOL_EXTENTS 8
 /* Whether a buffer of cap bytes is a mapping of its own (not under the
  * sanitizers). */

@@ -625,7 +625,8 @@ static gpointer churn(gpointer data)
     memset(bufs, 0, sizeof(bufs));
     for (int step = 0; step < 400; step++) {
         struct churn_buf *b = &bufs[g_rand_int_range(r, 0, G_N_ELEMENTS(bufs))];
-        size_t cap = (size_t)g_rand_int_range(r, 1, 13 * 8) * mib / 8 + (size_t)g_rand_int_range(r, 0, 4096);
+        size_t cap = (size_t)g_rand_int_range(r, 1, 13 * 8) * mib / 8 +
+                     (size_t)g_rand_int_range(r, 0, 4096);
         switch (g_rand_int_range(r, 0, 4)) {
         case 0: /* a new buffer, or the old one freed first */
             mt_buf_free(b->p, b->cap);

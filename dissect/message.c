@@ -147,6 +147,16 @@ static bool ext_keep(uint8_t *p)
     return room;
 }
 
+/* Kept extents moved into p's extents from offset e (on a boundary,
+ * nothing written there yet) while there are any, up to lim; returns where
+ * they end. */
+static size_t ext_take_from(uint8_t *p, size_t e, size_t lim)
+{
+    while (e < lim && ext_take(p + e))
+        e += EXT;
+    return e;
+}
+
 /* Unmaps len bytes at p (a 2 MiB aligned part of a large buffer),
  * keeping in the pool the extents whose pages are in while it has
  * room. */
@@ -212,16 +222,12 @@ size_t mt_buf_populate(uint8_t *p, size_t cap, size_t from, size_t to)
         /* whole extents not begun yet, from the first boundary at or
          * past from (not start: from rounded down to a page may fall on
          * the boundary of an extent that holds bytes), kept ones first */
-        size_t e = (from + EXT - 1) / EXT * EXT;
-        populate(p, start, MIN(e, end));
-        bool taken = false;
-        while (e < end && ext_take(p + e)) {
-            e += EXT;
-            taken = true;
-        }
+        size_t first = (from + EXT - 1) / EXT * EXT;
+        populate(p, start, MIN(first, end));
+        size_t e = ext_take_from(p, first, end);
         if (e < end)
             populate(p, e, end);
-        else if (taken)
+        else if (e > first)
             end = e; /* the last extent taken is in to its end */
     } else {
         populate(p, start, end);
@@ -233,9 +239,7 @@ size_t mt_buf_take_kept(uint8_t *p, size_t cap, size_t from)
 {
     if (!mt_buf_mapped(cap) || cap < MT_BUF_HUGE_MIN || !ext_aligned(p) || from % EXT)
         return from;
-    size_t e = from, len = map_len(cap);
-    while (e < len && ext_take(p + e))
-        e += EXT;
+    size_t e = ext_take_from(p, from, map_len(cap));
     return e < cap ? e : cap;
 }
 
